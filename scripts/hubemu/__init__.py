@@ -1,0 +1,9 @@
+"""A local, deterministic stand-in for the Hugging Face Hub HTTP API.
+
+The package owns everything behind ``scripts/hub_emulator.py``: git object hashing
+(``gitobj``), safetensors byte surgery (``tensors``), the fixture recipe (``fixtures``),
+the synthetic listing catalogue (``catalog``), repository state (``store``), the Hub's JSON
+shapes (``views``), injected faults (``faults``) and the HTTP front end (``server``).
+"""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+from hubsnap.cli import main
+
+main()

@@ -1,0 +1,13 @@
+"""``hubsnap version``."""
+
+from __future__ import annotations
+
+from hubsnap import __version__
+from hubsnap.cli import app
+from hubsnap.cli._output import JsonOption, emit
+
+
+@app.command()
+def version(json_output: JsonOption = False) -> None:
+    """Print hubsnap's version."""
+    emit({"version": __version__}, json_output, lambda data: data["version"])

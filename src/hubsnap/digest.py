@@ -1,0 +1,173 @@
+"""Digests as values, and the one-pass hasher that feeds every identity of a file.
+
+A file's SHA-256 is at once its OCI layer digest, its Git LFS ``oid``, the Hub's
+``lfs.sha256`` and its OpenSSF model-signing resource digest; BLAKE3 rides along for fast
+re-checks. :class:`StreamHasher` computes SHA-256 (and, for Hub files outside LFS, the git
+blob SHA-1) in the caller's thread while BLAKE3 runs on a worker thread over the same chunk:
+both libraries release the GIL, so two cores hash in the time of one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import blake3
+
+from hubsnap.errors import IntegrityError, UsageError
+
+__all__ = [
+    "CHUNK_SIZE",
+    "Digest",
+    "FileDigests",
+    "StreamHasher",
+    "check_digest",
+    "git_blob_sha1",
+    "hash_chunks",
+    "hash_file",
+    "hash_stream",
+    "sha256_bytes",
+]
+
+CHUNK_SIZE = 1 << 20
+
+_HEX = {"sha256": re.compile(r"^[0-9a-f]{64}$"), "sha512": re.compile(r"^[0-9a-f]{128}$")}
+
+
+@dataclass(frozen=True, order=True)
+class Digest:
+    """An OCI content digest ``algorithm:hex``; only sha256 and sha512 are accepted."""
+
+    algorithm: str
+    hex: str
+
+    def __post_init__(self) -> None:
+        pattern = _HEX.get(self.algorithm)
+        if pattern is None or not pattern.match(self.hex):
+            raise UsageError(f"invalid digest {self.algorithm}:{self.hex}")
+
+    @classmethod
+    def parse(cls, text: str) -> Digest:
+        algorithm, sep, hexpart = text.partition(":")
+        if not sep:
+            raise UsageError(f"invalid digest {text!r}", hint="expected sha256:<64 hex>")
+        return cls(algorithm, hexpart)
+
+    @classmethod
+    def sha256(cls, hexdigest: str) -> Digest:
+        return cls("sha256", hexdigest)
+
+    def __str__(self) -> str:
+        return f"{self.algorithm}:{self.hex}"
+
+    @property
+    def encoded(self) -> str:
+        """The hex part, as used in blob paths."""
+        return self.hex
+
+
+def sha256_bytes(data: bytes) -> Digest:
+    """The SHA-256 digest of an in-memory byte string (manifests, configs, envelopes)."""
+    return Digest.sha256(hashlib.sha256(data).hexdigest())
+
+
+def git_blob_sha1(data: bytes) -> str:
+    """The git object id of ``data`` stored as a blob (what the Hub reports as ``blobId``)."""
+    header = b"blob %d\0" % len(data)
+    return hashlib.sha1(header + data, usedforsecurity=False).hexdigest()
+
+
+@dataclass(frozen=True)
+class FileDigests:
+    """Every digest of one file's bytes, from one read pass.
+
+    ``git_sha1`` is ``None`` unless the size was known up front and asked for.
+    """
+
+    size: int
+    sha256: Digest
+    blake3: str
+    git_sha1: str | None = None
+
+
+class StreamHasher:
+    """Feed chunks once; get SHA-256, BLAKE3 and optionally the git blob SHA-1.
+
+    ``git_blob_size`` must be the final size when the git SHA-1 is wanted, because git hashes
+    a ``blob <size>\\0`` header before the content.
+    """
+
+    def __init__(self, *, git_blob_size: int | None = None) -> None:
+        self._sha256 = hashlib.sha256()
+        self._blake3 = blake3.blake3()
+        self._sha1 = None
+        if git_blob_size is not None:
+            self._sha1 = hashlib.sha1(usedforsecurity=False)
+            self._sha1.update(b"blob %d\0" % git_blob_size)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="blake3")
+        self._pending: Future[object] | None = None
+        self.size = 0
+
+    def update(self, chunk: bytes | memoryview) -> None:
+        # bytes are immutable, so the worker can hash this chunk while the caller reads the
+        # next one; a memoryview over a reused buffer would not be safe, so copy it.
+        data = bytes(chunk) if isinstance(chunk, memoryview) else chunk
+        if self._pending is not None:
+            self._pending.result()
+        self._pending = self._pool.submit(self._blake3.update, data)
+        self._sha256.update(data)
+        if self._sha1 is not None:
+            self._sha1.update(data)
+        self.size += len(data)
+
+    def finish(self) -> FileDigests:
+        if self._pending is not None:
+            self._pending.result()
+            self._pending = None
+        self._pool.shutdown(wait=True)
+        return FileDigests(
+            size=self.size,
+            sha256=Digest.sha256(self._sha256.hexdigest()),
+            blake3=self._blake3.hexdigest(),
+            git_sha1=self._sha1.hexdigest() if self._sha1 is not None else None,
+        )
+
+    def close(self) -> None:
+        """Release the worker thread without producing digests (error paths)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def hash_stream(stream: BinaryIO, *, git_blob_size: int | None = None) -> FileDigests:
+    hasher = StreamHasher(git_blob_size=git_blob_size)
+    try:
+        while chunk := stream.read(CHUNK_SIZE):
+            hasher.update(chunk)
+    except BaseException:
+        hasher.close()
+        raise
+    return hasher.finish()
+
+
+def hash_file(path: Path, *, git_sha1: bool = False) -> FileDigests:
+    """Hash a file in one read pass."""
+    with path.open("rb") as stream:
+        size = path.stat().st_size if git_sha1 else None
+        return hash_stream(stream, git_blob_size=size)
+
+
+def hash_chunks(chunks: Iterable[bytes]) -> FileDigests:
+    hasher = StreamHasher()
+    for chunk in chunks:
+        hasher.update(chunk)
+    return hasher.finish()
+
+
+def check_digest(expected: Digest, actual: Digest, what: str) -> None:
+    """Raise :class:`IntegrityError` unless the two digests are equal."""
+    if expected != actual:
+        raise IntegrityError(f"{what}: digest mismatch (expected {expected}, got {actual})")

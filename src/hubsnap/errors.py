@@ -1,0 +1,83 @@
+"""The one exception hierarchy hubsnap raises, and the exit codes it maps to.
+
+Every failure a user can meet is a :class:`HubsnapError` carrying a one-line message, an
+optional hint and the documented exit code. Third-party errors are wrapped at the module that
+owns the third-party SDK (``raise ... from e``); anything else reaching the CLI is a bug.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+__all__ = [
+    "AuthError",
+    "CheckFailed",
+    "ExitCode",
+    "HubsnapError",
+    "IntegrityError",
+    "NotFoundError",
+    "RemoteError",
+    "UsageError",
+]
+
+
+class ExitCode(IntEnum):
+    """Process exit codes, as documented in the design."""
+
+    OK = 0
+    CHECK_FAILED = 1
+    USAGE = 2
+    NOT_FOUND = 3
+    AUTH = 4
+    REMOTE = 5
+    INTEGRITY = 6
+
+
+class HubsnapError(Exception):
+    """Root of every error hubsnap reports to a user."""
+
+    exit_code: ExitCode = ExitCode.REMOTE
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class CheckFailed(HubsnapError):
+    """A check the user asked for did not pass (diff thresholds, ``--exit-code``)."""
+
+    exit_code = ExitCode.CHECK_FAILED
+
+
+class UsageError(HubsnapError):
+    """The command line or an input file is malformed."""
+
+    exit_code = ExitCode.USAGE
+
+
+class NotFoundError(HubsnapError):
+    """A repository, revision, file, tag or digest does not exist."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
+class AuthError(HubsnapError):
+    """Credentials are missing, wrong, or do not grant access."""
+
+    exit_code = ExitCode.AUTH
+
+
+class RemoteError(HubsnapError):
+    """A remote service or the network failed (after retries)."""
+
+    exit_code = ExitCode.REMOTE
+
+
+class IntegrityError(HubsnapError):
+    """Bytes, a digest or a signature did not match what was expected."""
+
+    exit_code = ExitCode.INTEGRITY

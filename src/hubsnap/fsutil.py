@@ -1,0 +1,121 @@
+"""Safe file placement: relative-path checks, symlink refusal, atomic writes.
+
+Everything hubsnap writes at a name a user will read (pulled files, ``snapshot.yaml``, store
+blobs, keys) goes through here: bytes land in a temp file in the destination directory, are
+flushed and fsynced, then renamed over the final name, so a crash or a failed check leaves the
+old state or nothing, never half a file. Paths that come from remote data are checked before
+any write; a symlink planted at or above a destination is refused, never followed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+from hubsnap.errors import IntegrityError
+
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_writer",
+    "check_relative_path",
+    "ensure_dir_no_symlinks",
+    "safe_destination",
+]
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def check_relative_path(name: str, what: str = "path") -> PurePosixPath:
+    """Return ``name`` as a safe relative POSIX path, or raise :class:`IntegrityError`.
+
+    Refused: empty names, absolute paths, ``..`` or ``.`` components, backslashes, drive
+    letters, NUL and control characters.
+    """
+    problem = None
+    if not name or "\x00" in name or any(ord(c) < 0x20 for c in name):
+        problem = "is empty or has control characters"
+    elif "\\" in name:
+        problem = "contains a backslash"
+    elif name.startswith("/") or _DRIVE.match(name):
+        problem = "is absolute"
+    else:
+        parts = name.split("/")
+        if any(part in ("", ".", "..") for part in parts):
+            problem = "has an empty, '.' or '..' component"
+    if problem:
+        raise IntegrityError(f"refusing {what} {name!r}: it {problem}")
+    return PurePosixPath(name)
+
+
+def ensure_dir_no_symlinks(root: Path, relative: PurePosixPath) -> Path:
+    """Create ``root/relative`` as real directories, refusing any symlink on the way."""
+    current = root
+    for part in relative.parts:
+        current = current / part
+        if current.is_symlink():
+            raise IntegrityError(f"refusing to write through symlink {current}")
+        if current.exists() and not current.is_dir():
+            raise IntegrityError(f"refusing to replace non-directory {current}")
+        current.mkdir(exist_ok=True)
+    return current
+
+
+def safe_destination(root: Path, name: str, what: str = "path") -> Path:
+    """The final path for remote file ``name`` under ``root``, with its parents created.
+
+    Neither the parents nor an existing file at the destination may be symlinks.
+    """
+    relative = check_relative_path(name, what)
+    if root.is_symlink():
+        raise IntegrityError(f"refusing to write through symlink {root}")
+    root.mkdir(parents=True, exist_ok=True)
+    parent = ensure_dir_no_symlinks(root, relative.parent) if relative.parent.parts else root
+    target = parent / relative.name
+    if target.is_symlink():
+        raise IntegrityError(f"refusing to replace symlink {target}")
+    if target.exists() and target.is_dir():
+        raise IntegrityError(f"refusing to replace directory {target}")
+    return target
+
+
+@contextlib.contextmanager
+def atomic_writer(target: Path, mode: int = 0o644) -> Iterator[BinaryIO]:
+    """Yield a temp file beside ``target``; on clean exit fsync it and rename it over.
+
+    On any exception the temp file is removed and ``target`` is untouched.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as stream:
+            yield stream
+            stream.flush()
+            os.fsync(stream.fileno())
+        tmp.replace(target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    _fsync_dir(target.parent)
+
+
+def atomic_write_bytes(target: Path, data: bytes, mode: int = 0o644) -> None:
+    with atomic_writer(target, mode) as stream:
+        stream.write(data)
+
+
+def _fsync_dir(directory: Path) -> None:
+    # Makes the rename itself durable; some filesystems refuse O_RDONLY fsync on dirs.
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -1,0 +1,1 @@
+"""OCI: the ModelPack artifact, the local store (an OCI image layout) and registry transport."""

@@ -1,0 +1,304 @@
+"""The local store: an OCI image layout on disk, content-addressed and crash-safe.
+
+Blobs live at ``blobs/sha256/HEX``; every manifest the store holds is listed in
+``index.json`` (tagged ones carry ``org.opencontainers.image.ref.name``), which is what skopeo,
+oras and other OCI tools read. New blobs are written to a temp file inside the store while
+being hashed, checked against the expected digest and size, fsynced and renamed into place:
+a blob path therefore always holds exactly the bytes its name says. ``index.json`` is rewritten
+atomically under an exclusive lock so concurrent writers do not lose each other's entries.
+Referrers of a manifest are the indexed manifests whose ``subject`` names it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from hubsnap.canonical import loads_object
+from hubsnap.digest import CHUNK_SIZE, Digest, FileDigests, StreamHasher, sha256_bytes
+from hubsnap.errors import IntegrityError, NotFoundError, UsageError
+from hubsnap.fsutil import atomic_write_bytes
+from hubsnap.models import MAX_MANIFEST_BYTES, MEDIA_TYPE_IMAGE_INDEX, Descriptor, Manifest
+
+__all__ = ["ANNOTATION_REF_NAME", "BlobWriter", "IndexEntry", "LayoutStore"]
+
+ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
+_LAYOUT_FILE = b'{"imageLayoutVersion":"1.0.0"}'
+
+
+class BlobWriter:
+    """A blob being ingested: write chunks, then :meth:`commit` with what it must hash to.
+
+    Used as a context manager; leaving it without a commit discards the temp file.
+    """
+
+    def __init__(self, store: LayoutStore, *, git_blob_size: int | None = None) -> None:
+        self._store = store
+        fd, name = tempfile.mkstemp(dir=store.ingest_dir, prefix="blob-", suffix=".tmp")
+        self._tmp = Path(name)
+        self._file = os.fdopen(fd, "wb")
+        self._hasher = StreamHasher(git_blob_size=git_blob_size)
+        self.digests: FileDigests | None = None
+
+    def write(self, chunk: bytes) -> None:
+        self._file.write(chunk)
+        self._hasher.update(chunk)
+
+    def finish(self) -> FileDigests:
+        """Close the temp file and compute its digests (idempotent)."""
+        if self.digests is None:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            self.digests = self._hasher.finish()
+        return self.digests
+
+    def commit(
+        self, expected: Digest | None = None, expected_size: int | None = None
+    ) -> FileDigests:
+        """Verify and move the blob into place; raise :class:`IntegrityError` on mismatch."""
+        digests = self.finish()
+        if expected is not None and digests.sha256 != expected:
+            self.discard()
+            raise IntegrityError(f"blob digest mismatch: expected {expected}, got {digests.sha256}")
+        if expected_size is not None and digests.size != expected_size:
+            self.discard()
+            raise IntegrityError(
+                f"blob size mismatch for {digests.sha256}: "
+                f"expected {expected_size}, got {digests.size}"
+            )
+        final = self._store.blob_path(digests.sha256)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp.chmod(0o444)
+        self._tmp.replace(final)
+        return digests
+
+    def discard(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+            self._hasher.close()
+        with contextlib.suppress(FileNotFoundError):
+            self._tmp.unlink()
+
+    def __enter__(self) -> BlobWriter:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._tmp.exists():
+            self.discard()
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    descriptor: Descriptor
+
+    @property
+    def tag(self) -> str | None:
+        return self.descriptor.annotations.get(ANNOTATION_REF_NAME)
+
+
+class LayoutStore:
+    """An OCI image layout directory used as a content-addressed store."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    # -- layout -----------------------------------------------------------------------------
+
+    @property
+    def ingest_dir(self) -> Path:
+        path = self.root / "ingest"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def exists(self) -> bool:
+        return (self.root / "oci-layout").is_file()
+
+    def ensure(self) -> LayoutStore:
+        """Create the layout if it does not exist yet; return ``self``."""
+        if self.root.exists() and not self.root.is_dir():
+            raise UsageError(f"{self.root} exists and is not a directory")
+        (self.root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+        if not (self.root / "oci-layout").exists():
+            atomic_write_bytes(self.root / "oci-layout", _LAYOUT_FILE)
+        if not (self.root / "index.json").exists():
+            self._write_index([])
+        return self
+
+    def require(self) -> LayoutStore:
+        if not self.exists():
+            raise NotFoundError(f"no OCI image layout at {self.root}")
+        return self
+
+    # -- blobs ------------------------------------------------------------------------------
+
+    def blob_path(self, digest: Digest) -> Path:
+        return self.root / "blobs" / digest.algorithm / digest.hex
+
+    def has_blob(self, digest: Digest, size: int | None = None) -> bool:
+        path = self.blob_path(digest)
+        try:
+            stat = path.lstat()
+        except FileNotFoundError:
+            return False
+        return not path.is_symlink() and (size is None or stat.st_size == size)
+
+    def writer(self, *, git_blob_size: int | None = None) -> BlobWriter:
+        self.ensure()
+        return BlobWriter(self, git_blob_size=git_blob_size)
+
+    def put_bytes(self, data: bytes) -> Digest:
+        digest = sha256_bytes(data)
+        if not self.has_blob(digest, len(data)):
+            with self.writer() as writer:
+                writer.write(data)
+                writer.commit(digest, len(data))
+        return digest
+
+    def read_blob(self, digest: Digest, *, limit: int = MAX_MANIFEST_BYTES) -> bytes:
+        """Read a small blob whole, verifying its digest (manifests, configs, bundles)."""
+        path = self.blob_path(digest)
+        if path.is_symlink():
+            raise IntegrityError(f"blob {digest} in {self.root} is a symlink")
+        try:
+            with path.open("rb") as stream:
+                data = stream.read(limit + 1)
+        except FileNotFoundError as e:
+            raise NotFoundError(f"blob {digest} not found in {self.root}") from e
+        if len(data) > limit:
+            raise IntegrityError(f"blob {digest} is larger than {limit} bytes")
+        if sha256_bytes(data) != digest:
+            raise IntegrityError(f"blob {digest} in {self.root} is corrupt")
+        return data
+
+    def iter_blob(self, digest: Digest) -> Iterator[bytes]:
+        """Stream a blob's bytes (the caller verifies if it needs to)."""
+        path = self.blob_path(digest)
+        if path.is_symlink():
+            raise IntegrityError(f"blob {digest} in {self.root} is a symlink")
+        try:
+            stream = path.open("rb")
+        except FileNotFoundError as e:
+            raise NotFoundError(f"blob {digest} not found in {self.root}") from e
+        with stream:
+            while chunk := stream.read(CHUNK_SIZE):
+                yield chunk
+
+    # -- index ------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.ensure()
+        with (self.root / ".index.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def entries(self) -> list[IndexEntry]:
+        if not self.exists():
+            return []
+        try:
+            index = loads_object((self.root / "index.json").read_bytes(), "index.json")
+            manifests = index.get("manifests", [])
+            if not isinstance(manifests, list):
+                raise ValueError("manifests must be a list")
+            return [IndexEntry(Descriptor.from_json(m)) for m in manifests]
+        except (ValueError, OSError) as e:
+            raise IntegrityError(f"{self.root}/index.json is unreadable: {e}") from e
+
+    def _write_index(self, entries: list[IndexEntry]) -> None:
+        index = {
+            "schemaVersion": 2,
+            "mediaType": MEDIA_TYPE_IMAGE_INDEX,
+            "manifests": [e.descriptor.to_json() for e in entries],
+        }
+        atomic_write_bytes(self.root / "index.json", json.dumps(index, indent=2).encode() + b"\n")
+
+    def put_manifest(self, data: bytes, *, tag: str | None = None) -> Descriptor:
+        """Store manifest bytes as given and index them (replacing the tag's old target)."""
+        manifest = Manifest.from_bytes(data)
+        for layer in (manifest.config, *manifest.layers):
+            if not self.has_blob(layer.digest, layer.size):
+                raise IntegrityError(
+                    f"manifest refers to blob {layer.digest}, missing from {self.root}"
+                )
+        digest = self.put_bytes(data)
+        annotations = {ANNOTATION_REF_NAME: tag} if tag else {}
+        descriptor = Descriptor(
+            media_type=manifest.media_type,
+            digest=digest,
+            size=len(data),
+            annotations=annotations,
+            artifact_type=manifest.artifact_type or manifest.config.media_type,
+        )
+        with self._locked():
+            entries = []
+            for entry in self.entries():
+                if tag and entry.tag == tag:
+                    continue
+                if entry.descriptor.digest == digest and entry.tag is None:
+                    continue
+                entries.append(entry)
+            entries.append(IndexEntry(descriptor))
+            self._write_index(entries)
+        return descriptor
+
+    def resolve(self, *, tag: str | None = None, digest: Digest | None = None) -> Descriptor:
+        """Find a manifest by digest or by tag (``latest`` when neither is given)."""
+        entries = self.require().entries()
+        if digest is not None:
+            for entry in entries:
+                if entry.descriptor.digest == digest:
+                    return entry.descriptor
+            if self.has_blob(digest):
+                data = self.read_blob(digest)
+                manifest = Manifest.from_bytes(data, digest)
+                return Descriptor(
+                    manifest.media_type, digest, len(data), {}, manifest.artifact_type
+                )
+            raise NotFoundError(f"manifest {digest} not found in {self.root}")
+        wanted = tag or "latest"
+        for entry in reversed(entries):
+            if entry.tag == wanted:
+                return entry.descriptor
+        raise NotFoundError(f"tag {wanted!r} not found in {self.root}")
+
+    def read_manifest(self, digest: Digest) -> tuple[bytes, Manifest]:
+        data = self.read_blob(digest)
+        return data, Manifest.from_bytes(data, digest)
+
+    def tags(self) -> dict[str, Digest]:
+        return {e.tag: e.descriptor.digest for e in self.entries() if e.tag}
+
+    def referrers(self, subject: Digest, artifact_type: str | None = None) -> list[Descriptor]:
+        """Indexed manifests whose ``subject`` is ``subject``, oldest first."""
+        found = []
+        for entry in self.entries():
+            descriptor = entry.descriptor
+            if descriptor.digest == subject:
+                continue
+            if artifact_type is not None and descriptor.artifact_type != artifact_type:
+                continue
+            _, manifest = self.read_manifest(descriptor.digest)
+            if manifest.subject is not None and manifest.subject.digest == subject:
+                found.append(
+                    Descriptor(
+                        descriptor.media_type,
+                        descriptor.digest,
+                        descriptor.size,
+                        dict(manifest.annotations),
+                        manifest.artifact_type or manifest.config.media_type,
+                    )
+                )
+        return found

@@ -1,0 +1,134 @@
+"""Artifact references: registry (docker/oras syntax) and local OCI layouts (skopeo syntax).
+
+``HOST[:PORT]/REPO[:TAG|@sha256:HEX]`` names a registry artifact; ``oci:PATH[:TAG|@DIGEST]``
+an OCI image layout on disk. A bare ``sha256:HEX`` or ``@sha256:HEX`` names an artifact in
+the local store.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from hubsnap.digest import Digest
+from hubsnap.errors import UsageError
+
+__all__ = ["LayoutReference", "Reference", "RegistryReference", "parse_reference"]
+
+_REPO = re.compile(
+    r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
+)
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+_HOST = re.compile(
+    r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*|\[[0-9a-fA-F:]+\])(?::\d{1,5})?$"
+)
+
+
+@dataclass(frozen=True)
+class RegistryReference:
+    """``registry/repository`` plus a tag or a digest (``None`` when not given)."""
+
+    registry: str
+    repository: str
+    tag: str | None = None
+    digest: Digest | None = None
+
+    @property
+    def host(self) -> str:
+        return (
+            self.registry.rsplit(":", 1)[0] if not self.registry.startswith("[") else self.registry
+        )
+
+    @property
+    def is_loopback(self) -> bool:
+        host = self.registry.split(":")[0] if not self.registry.startswith("[") else "[::1]"
+        return host in ("localhost", "127.0.0.1", "[::1]") or host.startswith("127.")
+
+    @property
+    def reference(self) -> str:
+        """What goes after ``/manifests/``: the digest when known, else the tag."""
+        if self.digest is not None:
+            return str(self.digest)
+        return self.tag or "latest"
+
+    def with_digest(self, digest: Digest) -> RegistryReference:
+        return replace(self, digest=digest)
+
+    def __str__(self) -> str:
+        text = f"{self.registry}/{self.repository}"
+        if self.digest is not None:
+            return f"{text}@{self.digest}"
+        return f"{text}:{self.tag}" if self.tag else text
+
+
+@dataclass(frozen=True)
+class LayoutReference:
+    """An OCI image layout directory plus a tag or digest (``None`` when not given)."""
+
+    path: Path
+    tag: str | None = None
+    digest: Digest | None = None
+
+    def with_digest(self, digest: Digest) -> LayoutReference:
+        return replace(self, digest=digest)
+
+    def __str__(self) -> str:
+        text = f"oci:{self.path}"
+        if self.digest is not None:
+            return f"{text}@{self.digest}"
+        return f"{text}:{self.tag}" if self.tag else text
+
+
+Reference = RegistryReference | LayoutReference
+
+
+def _split_digest(text: str) -> tuple[str, Digest | None]:
+    if "@" in text:
+        head, _, digest = text.rpartition("@")
+        return head, Digest.parse(digest)
+    return text, None
+
+
+def parse_reference(text: str, *, store: Path | None = None) -> Reference:
+    """Parse a reference; ``store`` resolves bare digests to the local store."""
+    if text.startswith("oci:"):
+        rest, digest = _split_digest(text[4:])
+        tag = None
+        # skopeo's syntax: the tag follows the last colon, but only after the last slash.
+        slash = rest.rfind("/")
+        colon = rest.rfind(":")
+        if colon > slash and colon > 0:
+            rest, tag = rest[:colon], rest[colon + 1 :]
+            if not _TAG.match(tag):
+                raise UsageError(f"invalid tag {tag!r} in {text!r}")
+        if not rest:
+            raise UsageError(
+                f"invalid layout reference {text!r}", hint="use oci:PATH[:TAG|@DIGEST]"
+            )
+        return LayoutReference(Path(rest), tag, digest)
+    if text.startswith(("sha256:", "@sha256:")):
+        if store is None:
+            raise UsageError(f"{text!r} needs a local store")
+        return LayoutReference(store, None, Digest.parse(text.lstrip("@")))
+    name, digest = _split_digest(text)
+    registry, sep, path = name.partition("/")
+    if (
+        not sep
+        or not _HOST.match(registry)
+        or not ("." in registry or ":" in registry or registry == "localhost")
+    ):
+        raise UsageError(
+            f"invalid reference {text!r}",
+            hint="use HOST[:PORT]/REPO[:TAG|@sha256:HEX] or oci:PATH[:TAG|@sha256:HEX]",
+        )
+    tag = None
+    if ":" in path:
+        path, _, tag = path.rpartition(":")
+        if not _TAG.match(tag):
+            raise UsageError(f"invalid tag {tag!r} in {text!r}")
+    if not _REPO.match(path):
+        raise UsageError(
+            f"invalid repository name {path!r} in {text!r}", hint="lowercase a-z0-9 . _ - /"
+        )
+    return RegistryReference(registry, path, tag, digest)
