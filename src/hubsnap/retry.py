@@ -1,0 +1,52 @@
+"""Retry with exponential backoff and jitter, honouring ``Retry-After``.
+
+Used by every network client (Hub, registry) so that they all retry the same things the same
+way: 429, 5xx and dropped connections, never 4xx answers that will not change.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+
+__all__ = ["RETRY_STATUSES", "RetryPolicy", "parse_retry_after"]
+
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when - (time.time() if now is None else now))
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry. ``max_delay`` also caps a server's ``Retry-After``."""
+
+    attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    sleep: Callable[[float], None] = time.sleep
+
+    def delay(self, attempt: int, retry_after: str | None = None) -> float:
+        """The wait before retry number ``attempt`` (1-based)."""
+        server = parse_retry_after(retry_after)
+        if server is not None:
+            return min(server, self.max_delay)
+        backoff = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        return backoff * (0.5 + random.random() / 2)
+
+    def wait(self, attempt: int, retry_after: str | None = None) -> None:
+        self.sleep(self.delay(attempt, retry_after))
