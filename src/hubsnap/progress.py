@@ -7,6 +7,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, TaskID, TextColumn, TransferSpeedColumn
+from rich.progress import Progress as RichProgress
+
 __all__ = ["Progress", "transfer_progress"]
 
 
@@ -20,12 +24,12 @@ class _Silent:
 
 
 class _RichBar:
-    def __init__(self, bar: object, task: object) -> None:
+    def __init__(self, bar: RichProgress, task: TaskID) -> None:
         self._bar = bar
         self._task = task
 
     def advance(self, nbytes: int) -> None:
-        self._bar.advance(self._task, nbytes)  # type: ignore[attr-defined]
+        self._bar.advance(self._task, nbytes)
 
 
 @contextmanager
@@ -34,17 +38,6 @@ def transfer_progress(description: str, total: int | None) -> Iterator[Progress]
     if not sys.stderr.isatty():
         yield _Silent()
         return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        TextColumn,
-        TransferSpeedColumn,
-    )
-    from rich.progress import (
-        Progress as RichProgress,
-    )
-
     with RichProgress(
         TextColumn("{task.description}"),
         BarColumn(),

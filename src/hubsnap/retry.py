@@ -44,9 +44,9 @@ class RetryPolicy:
         """The wait before retry number ``attempt`` (1-based)."""
         server = parse_retry_after(retry_after)
         if server is not None:
-            return min(server, self.max_delay)
+            return float(min(server, self.max_delay))
         backoff = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
-        return backoff * (0.5 + random.random() / 2)
+        return float(backoff * (0.5 + random.random() / 2))
 
     def wait(self, attempt: int, retry_after: str | None = None) -> None:
         self.sleep(self.delay(attempt, retry_after))
