@@ -1,0 +1,178 @@
+"""The end-to-end job, on the local Hub emulator and the local store (and a registry if any).
+
+    python scripts/demo.py [--out DIR]
+
+Starts the Hub emulator on a free loopback port, then runs the real ``hubsnap`` commands a
+release engineer would: discover models, snapshot a base model and its fine-tune into the
+local store, generate a key, sign both (the fine-tune's provenance linked to the base's),
+verify the chain, pull by digest into a folder and check the exported signature with the
+OpenSSF reference verifier. When Debian's ``docker-registry`` is installed it also starts one
+on loopback and pushes, signs and pulls through it. Every command is echoed before it runs;
+the first failure stops the demo with its exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE = "sentence-transformers/all-MiniLM-L6-v2"
+CHILD = "hubsnap-fixtures/minilm-finetuned"
+
+
+def say(text: str) -> None:
+    print(f"\n== {text}", flush=True)
+
+
+def hubsnap(*args: str, env: dict[str, str], capture: bool = False) -> str:
+    argv = [sys.executable, "-m", "hubsnap", *args]
+    print("$ hubsnap " + " ".join(shlex.quote(a) for a in args), flush=True)
+    result = subprocess.run(argv, env=env, text=True, stdout=subprocess.PIPE, check=False)
+    sys.stdout.write(result.stdout)
+    if result.returncode != 0:
+        raise SystemExit(result.returncode)
+    return result.stdout.strip() if capture else ""
+
+
+@contextlib.contextmanager
+def emulator(data: Path) -> Iterator[str]:
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "hub_emulator.py"), "--host", "127.0.0.1",
+         "--port", "0", "--data", str(data)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        if not line.startswith("ready "):
+            raise SystemExit(f"the Hub emulator did not start: {line!r}")
+        yield line.split(" ", 1)[1]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def registry(workdir: Path) -> Iterator[str | None]:
+    binary = shutil.which("docker-registry") or (
+        "/usr/bin/docker-registry" if Path("/usr/bin/docker-registry").exists() else None
+    )
+    if binary is None:
+        yield None
+        return
+    port = free_port()
+    config = workdir / "registry.yml"
+    config.write_text(
+        json.dumps(
+            {
+                "version": 0.1,
+                "log": {"level": "error"},
+                "storage": {
+                    "filesystem": {"rootdirectory": str(workdir / "registry-data")},
+                    "delete": {"enabled": True},
+                },
+                "http": {"addr": f"127.0.0.1:{port}"},
+            }
+        )
+    )  # JSON is YAML, which is what the registry reads
+    proc = subprocess.Popen([binary, "serve", str(config)], stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            time.sleep(0.1)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "demo-out")
+    args = parser.parse_args(argv)
+    out: Path = args.out.resolve()
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    cache = Path(os.environ.get("HUBSNAP_HOME", Path.home() / ".cache" / "hubsnap"))
+    env = {
+        **os.environ,
+        "HUBSNAP_HOME": str(out / "home"),
+        "HF_HOME": str(out / "hf-home"),
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "DOCKER_CONFIG": str(out / "docker"),
+    }
+    env.pop("HF_TOKEN", None)
+    with emulator(cache / "hub-emulator") as endpoint, tempfile.TemporaryDirectory() as tmp:
+        env["HF_ENDPOINT"] = endpoint
+        say(f"Hub emulator at {endpoint}")
+
+        say("discover: newest text-classification models")
+        hubsnap("discover", "--task", "text-classification", "--limit", "5", env=env)
+
+        say("snapshot: base model and its fine-tune into the local store")
+        base_ref = hubsnap(
+            "snapshot", BASE, "-o", str(out / "base.snapshot.yaml"), env=env, capture=True
+        )
+        child_ref = hubsnap(
+            "snapshot", CHILD, "-o", str(out / "child.snapshot.yaml"), env=env, capture=True
+        )
+
+        say("keygen, sign (the fine-tune linked to its base), verify the chain")
+        key = out / "key.pem"
+        hubsnap("keygen", "-o", str(key), env=env)
+        hubsnap("sign", base_ref, "--key", str(key), env=env)
+        hubsnap("sign", child_ref, "--key", str(key), "--parent", base_ref, env=env)
+        hubsnap("verify", child_ref, "--key", str(out / "key.pub"), "--chain", env=env)
+
+        say("pull by digest into a folder; check the signature with model_signing")
+        pulled = out / "pulled"
+        hubsnap("pull", child_ref, "-o", str(pulled), env=env)
+        hubsnap("export-signature", child_ref, "-o", str(out / "model.sig"), env=env)
+        verifier = Path(sys.executable).with_name("model_signing")
+        if verifier.exists():
+            cmd = [str(verifier), "verify", "key", "--signature", str(out / "model.sig"),
+                   "--public_key", str(out / "key.pub"), str(pulled)]  # fmt: skip
+            print("$ " + " ".join(shlex.quote(c) for c in cmd), flush=True)
+            subprocess.run(cmd, check=True)
+
+        with registry(Path(tmp)) as host:
+            if host is None:
+                say("docker-registry is not installed: registry steps skipped")
+            else:
+                say(f"registry at {host}: push, sign, verify, pull by digest")
+                pushed = hubsnap(
+                    "push", child_ref, f"{host}/models/minilm-finetuned", env=env, capture=True
+                )
+                hubsnap("sign", pushed, "--key", str(key), env=env)
+                hubsnap("verify", pushed, "--key", str(out / "key.pub"), env=env)
+                hubsnap("inspect", pushed, env=env)
+                hubsnap("pull", pushed, "-o", str(out / "pulled-from-registry"), env=env)
+    say(f"done; outputs in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
