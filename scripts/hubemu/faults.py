@@ -1,0 +1,116 @@
+"""Injected failures and request counters, driven by the control API.
+
+A fault matches requests by a regular expression on the path (and optionally the method)
+and fires a fixed number of times: an HTTP error status (429 with ``Retry-After``, 5xx), a
+body cut short after its full ``Content-Length`` was announced, a body of the right size
+with corrupted bytes, or a delay. Counters record every request so tests can assert that a
+file was (or was not) fetched again.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+KINDS = ("status", "truncate", "corrupt", "delay")
+
+
+@dataclass
+class Fault:
+    """One armed fault; ``remaining`` counts down each time it fires."""
+
+    id: int
+    pattern: str
+    kind: str
+    remaining: int
+    method: str | None = None
+    status: int = 503
+    retry_after: int | None = None
+    truncate_at: int | None = None
+    delay: float = 0.0
+    _regex: re.Pattern[str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {KINDS}")
+        self._regex = re.compile(self.pattern)
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.method and self.method.upper() != method:
+            return False
+        return self.remaining > 0 and self._regex.search(path) is not None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("_regex", None)
+        return data
+
+
+class Faults:
+    """Thread-safe registry of faults and per-request counters."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = []
+        self._next_id = 1
+        self._requests: Counter[tuple[str, str]] = Counter()
+
+    def add(self, spec: dict[str, Any]) -> Fault:
+        kind = str(spec.get("kind", "status"))
+        if kind.isdigit():  # "429" / "503" are accepted as shorthand for a status fault
+            spec = {**spec, "status": int(kind)}
+            kind = "status"
+        with self._lock:
+            fault = Fault(
+                id=self._next_id,
+                pattern=str(spec["pattern"]),
+                kind=kind,
+                remaining=int(spec.get("count", 1)),
+                method=spec.get("method"),
+                status=int(spec.get("status", 503)),
+                retry_after=spec.get("retry_after"),
+                truncate_at=spec.get("truncate_at"),
+                delay=float(spec.get("delay", 0.0)),
+            )
+            self._next_id += 1
+            self._faults.append(fault)
+            return fault
+
+    def take(self, method: str, path: str, kinds: tuple[str, ...]) -> Fault | None:
+        """The first armed fault of one of ``kinds`` for this request, consuming one shot."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.kind in kinds and fault.matches(method, path):
+                    fault.remaining -= 1
+                    return fault
+        return None
+
+    def list(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [f.to_json() for f in self._faults]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def record(self, method: str, path: str) -> None:
+        with self._lock:
+            self._requests[(method, path)] += 1
+
+    def count(self, contains: str, method: str | None) -> int:
+        with self._lock:
+            return sum(
+                n for (m, p), n in self._requests.items()
+                if contains in p and (method is None or m == method.upper())
+            )
+
+    def log(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [{"method": m, "path": p, "count": n} for (m, p), n in self._requests.items()]
+
+    def reset_counts(self) -> None:
+        with self._lock:
+            self._requests.clear()

@@ -1,0 +1,232 @@
+"""HTTP plumbing: requests in, responses out, with auth, counters and injected faults.
+
+Routing to the Hub endpoints lives in ``hubapi`` and to the test control API in
+``control``; this module owns the wire: HTTP/1.1 keep-alive, byte ranges, streaming blobs
+from disk, and cutting or corrupting bodies when a fault says so.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from hubemu.faults import Fault, Faults
+from hubemu.store import Store
+from hubemu.views import Views
+
+CHUNK = 1 << 20
+OUTSIDER_TOKEN = "hf_emulator_outsider"
+INVALID_CREDENTIALS = "Invalid credentials in Authorization header"
+
+
+@dataclass(frozen=True)
+class User:
+    """Who a token belongs to. The emulator's own user can read everything."""
+
+    name: str
+    admin: bool = False
+    orgs: tuple[str, ...] = ()
+
+    def can_read(self, owner: str) -> bool:
+        return self.admin or owner == self.name or owner in self.orgs
+
+    @property
+    def gated_access(self) -> bool:
+        return self.admin
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: Any
+    body: bytes
+    user: User | None
+    bad_token: bool
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[-1] if values else default
+
+    def args(self, *names: str) -> list[str]:
+        return [v for n in names for v in self.query.get(n, [])]
+
+    def flag(self, name: str) -> bool:
+        return (self.arg(name) or "").lower() in {"1", "true", "yes"}
+
+    @property
+    def host(self) -> str:
+        return str(self.headers.get("Host") or "127.0.0.1")
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"{}")
+
+
+@dataclass
+class Response:
+    """A response whose body is either bytes or a byte range of a stored blob."""
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    blob: tuple[str, int, int] | None = None  # sha256, start, end (exclusive)
+
+    @property
+    def length(self) -> int:
+        return self.blob[2] - self.blob[1] if self.blob else len(self.body)
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    body = json.dumps(data, separators=(",", ":")).encode()
+    return Response(status, {"Content-Type": "application/json; charset=utf-8", **(headers or {})},
+                    body)
+
+
+def hub_error(status: int, message: str, code: str | None = None) -> Response:
+    """An error as the Hub sends it: JSON body plus ``X-Error-Code``/``X-Error-Message``."""
+    headers = {"X-Error-Message": message}
+    if code:
+        headers["X-Error-Code"] = code
+    return json_response({"error": message}, status, headers)
+
+
+class EmulatorServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], store: Store, token: str) -> None:
+        super().__init__(address, Handler)
+        self.store = store
+        self.views = Views(store.blobs)
+        self.faults = Faults()
+        self.users = {token: User("hubsnap-emulator", admin=True), OUTSIDER_TOKEN: User("outsider")}
+        self.token = token
+        self.webhooks: list[dict[str, str]] = []
+        # Imported here to keep the dependency one-way (the routers import this module).
+        from hubemu import control, hubapi
+        self.routers = (control.route, hubapi.route)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: EmulatorServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_HEAD(self) -> None:
+        self._dispatch("HEAD")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def _request(self, method: str) -> Request:
+        url = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        auth = self.headers.get("Authorization") or ""
+        token = auth[7:].strip() if auth.lower().startswith("bearer ") else None
+        user = self.server.users.get(token) if token else None
+        return Request(method, url.path, parse_qs(url.query, keep_blank_values=True),
+                       self.headers, body, user, bad_token=token is not None and user is None)
+
+    def _dispatch(self, method: str) -> None:
+        req = self._request(method)
+        control = req.path.startswith("/_emulator/")
+        if not control:
+            self.server.faults.record(method, req.path)
+            fault = self.server.faults.take(method, req.path, ("status", "delay"))
+            if fault is not None and fault.kind == "delay":
+                time.sleep(fault.delay)
+            elif fault is not None:
+                self._send(self._fault_response(fault), None)
+                return
+        response: Response | None = None
+        try:
+            for router in self.server.routers:
+                response = router(self.server, req)
+                if response is not None:
+                    break
+        except Exception as exc:  # a bug in the emulator must surface as a 500, not a hang
+            response = json_response({"error": f"emulator error: {exc!r}"}, 500)
+        if response is None:
+            response = json_response({"error": "Not Found"}, 404)
+        body_fault = None
+        if not control and method == "GET" and response.length > 1:
+            body_fault = self.server.faults.take(method, req.path, ("truncate", "corrupt"))
+        self._send(response, body_fault)
+
+    @staticmethod
+    def _fault_response(fault: Fault) -> Response:
+        headers = {}
+        if fault.status == 429:
+            headers["Retry-After"] = str(fault.retry_after if fault.retry_after is not None else 1)
+        elif fault.retry_after is not None:
+            headers["Retry-After"] = str(fault.retry_after)
+        messages = {429: "Too Many Requests", 500: "Internal Error", 502: "Bad Gateway",
+                    503: "Service Unavailable", 504: "Gateway Timeout"}
+        message = messages.get(fault.status, "Injected failure")
+        return json_response({"error": message}, fault.status, headers)
+
+    def _send(self, response: Response, fault: Fault | None) -> None:
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(response.length))
+        if fault is not None and fault.kind == "truncate":
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command == "HEAD" or response.length == 0:
+            return
+        limit = response.length
+        if fault is not None and fault.kind == "truncate":
+            limit = min(fault.truncate_at if fault.truncate_at is not None else limit // 2,
+                        limit - 1)
+        flips = {0, response.length // 2} if fault is not None and fault.kind == "corrupt" else set()
+        written = 0
+        for chunk in self._chunks(response):
+            piece = chunk[: max(0, limit - written)]
+            if flips:
+                data = bytearray(piece)
+                for pos in flips:
+                    if written <= pos < written + len(data):
+                        data[pos - written] ^= 0xFF
+                piece = bytes(data)
+            self.wfile.write(piece)
+            written += len(piece)
+            if written >= limit:
+                break
+        if written < response.length:
+            # Announced more than we sent: drop the connection like a failed upstream would.
+            self.wfile.flush()
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def _chunks(self, response: Response) -> Any:
+        if response.blob is None:
+            yield response.body
+            return
+        sha, start, end = response.blob
+        pos = start
+        while pos < end:
+            step = min(CHUNK, end - pos)
+            yield self.server.store.blobs.read(sha, pos, pos + step)
+            pos += step
