@@ -1,3 +1,3 @@
 """Imports every command module so that each registers itself on the app."""
 
-from hubsnap.cli import version  # noqa: F401
+from hubsnap.cli import snapshot, version  # noqa: F401

@@ -1,0 +1,218 @@
+"""``snapshot``: a Hub revision → verified files in the local store → ModelPack artifact.
+
+The revision is resolved to its commit once; every later request names that commit. Files
+are downloaded once, hashed while they arrive and verified against the Hub before anything
+is kept (see :mod:`hubsnap.hubfiles`); the artifact is then built from those digests, its
+config and manifest put into the store, and ``snapshot.yaml`` written last.
+
+Store tags: a full snapshot is tagged with its commit sha (a valid OCI tag, unique to the
+commit, so ``oci:STORE:<sha>`` finds it); filtered and metadata-only snapshots are indexed
+untagged, so they can never take the tag of the complete artifact. Their manifests carry
+``dev.hubsnap.selection`` naming the selection, and contain only the downloaded files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from hubsnap.canonical import loads_object
+from hubsnap.config import Settings
+from hubsnap.errors import UsageError
+from hubsnap.hub import HubClient, HubFile, RepoRevision
+from hubsnap.hubfiles import FetchedFile, GitBlobMap, fetch_files
+from hubsnap.oci.artifact import LayerFile, ModelSource, build_model_artifact
+from hubsnap.oci.layout import LayoutStore
+from hubsnap.oci.reference import LayoutReference
+from hubsnap.retry import RetryPolicy
+from hubsnap.snapshot import (
+    Selection,
+    SnapshotDocument,
+    SnapshotFile,
+    parse_card,
+    select_files,
+    write_snapshot,
+)
+
+__all__ = ["ANNOTATION_SELECTION", "SnapshotResult", "snapshot"]
+
+ANNOTATION_SELECTION = "dev.hubsnap.selection"
+
+_FORMATS = (
+    ("safetensors", (".safetensors",)),
+    ("gguf", (".gguf",)),
+    ("onnx", (".onnx",)),
+    ("pytorch", (".bin", ".pt", ".pth")),
+)
+
+
+@dataclass(frozen=True)
+class SnapshotResult:
+    """What a snapshot did. In a dry run ``reference`` and ``output`` are ``None`` and
+    ``downloaded`` lists what would be downloaded; ``reused`` is then empty."""
+
+    document: SnapshotDocument
+    reference: str | None
+    output: Path | None
+    downloaded: tuple[str, ...]
+    reused: tuple[str, ...]
+    dry_run: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.document.to_json(),
+            "reference": self.reference,
+            "output": str(self.output) if self.output else None,
+            "downloaded": list(self.downloaded),
+            "reused": list(self.reused),
+            "dry_run": self.dry_run,
+        }
+
+
+def _recorded(file: HubFile) -> SnapshotFile:
+    return SnapshotFile(
+        path=file.path, size=file.size, lfs=file.lfs, git_blob_id=file.blob_id,
+        sha256=file.lfs_sha256, blake3=None, downloaded=False,
+    )  # fmt: skip
+
+
+def _kept(fetched: FetchedFile) -> SnapshotFile:
+    file, digests = fetched.file, fetched.digests
+    return SnapshotFile(
+        path=file.path, size=file.size, lfs=file.lfs, git_blob_id=file.blob_id,
+        sha256=digests.sha256.hex, blake3=digests.blake3, downloaded=True,
+    )  # fmt: skip
+
+
+def _read_small(store: LayoutStore, fetched: list[FetchedFile], path: str) -> bytes | None:
+    for item in fetched:
+        if item.file.path == path and item.file.size <= 4 * 1024 * 1024:
+            return store.read_blob(item.digests.sha256, limit=item.file.size)
+    return None
+
+
+def _architecture(config_json: bytes | None) -> str | None:
+    if config_json is None:
+        return None
+    try:
+        config = loads_object(config_json, "config.json")
+    except ValueError:
+        return None
+    archs = config.get("architectures")
+    if isinstance(archs, list) and archs and isinstance(archs[0], str):
+        return archs[0]
+    kind = config.get("model_type")
+    return kind if isinstance(kind, str) else None
+
+
+def _format(paths: list[str]) -> str | None:
+    for name, suffixes in _FORMATS:
+        if any(PurePosixPath(p).suffix in suffixes for p in paths):
+            return name
+    return None
+
+
+def _model_source(
+    client: HubClient, revision: RepoRevision, *, date: str, card: dict[str, Any],
+    config_json: bytes | None, paths: list[str], selection: Selection,
+) -> ModelSource:  # fmt: skip
+    licence = card.get("license")
+    licences = tuple(str(x) for x in licence) if isinstance(licence, list) else ()
+    if isinstance(licence, str):
+        licences = (licence,)
+    base = card.get("base_model")
+    if isinstance(base, list) and len(base) == 1:
+        base = base[0]
+    # The parent's Hub URL, so that it equals the parent artifact's image.source annotation.
+    base_name = client.repo_url(base) if isinstance(base, str) and base else None
+    extra = () if selection.mode == "full" else ((ANNOTATION_SELECTION, selection.mode),)
+    return ModelSource(
+        repo_id=revision.repo_id,
+        commit=revision.commit,
+        source_url=client.repo_url(revision.repo_id),
+        created=date,
+        licenses=licences,
+        base_name=base_name,
+        architecture=_architecture(config_json),
+        model_format=_format(paths),
+        extra_annotations=extra,
+    )
+
+
+def snapshot(
+    settings: Settings,
+    repo_id: str,
+    revision: str,
+    selection: Selection,
+    *,
+    output: Path | None,
+    dry_run: bool = False,
+    retry: RetryPolicy | None = None,
+) -> SnapshotResult:
+    """Snapshot ``repo_id@revision`` into ``settings.store`` and write ``output``.
+
+    ``output`` ``None`` writes no ``snapshot.yaml``. Raises :class:`~hubsnap.errors.
+    HubsnapError` subclasses with the documented exit codes; on failure nothing is added to
+    the store and no document is written.
+    """
+    if output is not None and output.is_dir():
+        raise UsageError(f"{output} is a directory", hint="give -o a file name")
+    client = HubClient.from_settings(settings, retry)
+    resolved = client.resolve_revision(repo_id, revision)
+    download, record_only = select_files(resolved.files, selection)
+    if not download:
+        raise UsageError(
+            f"no files of {repo_id}@{resolved.commit[:12]} match the selection",
+            hint="check --include/--exclude",
+        )
+    source_url = client.repo_url(repo_id)
+    if dry_run:
+        files = sorted(map(_recorded, (*download, *record_only)), key=lambda f: f.path)
+        document = SnapshotDocument(
+            model_id=repo_id, source=source_url, revision=revision, commit=resolved.commit,
+            commit_date="", selection=selection, files=tuple(files), artifact_digest=None,
+            artifact_reference=None, artifact_tag=None, card=dict(resolved.card_data),
+        )  # fmt: skip
+        return SnapshotResult(
+            document, None, None, tuple(f.path for f in download), (), dry_run=True
+        )
+
+    date = client.commit_date(repo_id, resolved.commit)
+    store = LayoutStore(settings.store)
+    fetched = fetch_files(
+        client, repo_id, resolved.commit, download,
+        store=store, blobs=GitBlobMap(settings.home / "gitblobs"),
+    )  # fmt: skip
+    readme = _read_small(store, fetched, "README.md")
+    card = parse_card(readme) if readme is not None else dict(resolved.card_data)
+    source = _model_source(
+        client, resolved, date=date, card=card,
+        config_json=_read_small(store, fetched, "config.json"),
+        paths=[f.file.path for f in fetched], selection=selection,
+    )  # fmt: skip
+    layers = [
+        LayerFile(f.file.path, f.digests.sha256, f.file.size, f.digests.blake3) for f in fetched
+    ]
+    artifact = build_model_artifact(layers, source)
+    tag = resolved.commit if selection.mode == "full" else None
+    store.put_bytes(artifact.config_bytes)
+    descriptor = store.put_manifest(artifact.manifest_bytes, tag=tag)
+    reference = str(LayoutReference(store.root.resolve(), None, descriptor.digest))
+    files = sorted([*map(_kept, fetched), *map(_recorded, record_only)], key=lambda f: f.path)
+    document = SnapshotDocument(
+        model_id=repo_id, source=source_url, revision=revision, commit=resolved.commit,
+        commit_date=date, selection=selection, files=tuple(files),
+        artifact_digest=str(descriptor.digest), artifact_reference=reference, artifact_tag=tag,
+        card=card,
+    )  # fmt: skip
+    if output is not None:
+        write_snapshot(output, document)
+    return SnapshotResult(
+        document,
+        reference,
+        output,
+        tuple(f.file.path for f in fetched if f.downloaded),
+        tuple(f.file.path for f in fetched if not f.downloaded),
+        dry_run=False,
+    )

@@ -1,0 +1,74 @@
+"""``hubsnap snapshot REPO_ID[@REVISION]``: pin a Hub revision as an artifact in the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hubsnap.api.snapshot import SnapshotResult, snapshot
+from hubsnap.cli import app
+from hubsnap.cli._output import JsonOption, StoreOption, TimeoutOption, emit, settings, warn
+from hubsnap.snapshot import Selection, split_repo_revision
+
+
+def _render(result: SnapshotResult) -> str:
+    if not result.dry_run:
+        return result.reference or ""
+    doc = result.document
+    wanted = set(result.downloaded)
+    lines = [f"{doc.model_id}@{doc.revision} is commit {doc.commit} (dry run: nothing written)"]
+    for file in doc.files:
+        action = "download" if file.path in wanted else "record  "
+        lines.append(f"  {action}  {file.size:>12}  {file.path}")
+    return "\n".join(lines)
+
+
+@app.command("snapshot")
+def snapshot_command(
+    model: Annotated[str, typer.Argument(metavar="REPO_ID[@REVISION]", help="Hub model.")],
+    *,
+    include: Annotated[
+        list[str] | None, typer.Option("--include", help="Only files matching GLOB.")
+    ] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option("--exclude", help="Leave out files matching GLOB.")
+    ] = None,
+    metadata_only: Annotated[
+        bool,
+        typer.Option(
+            "--metadata-only",
+            help="Download configs, tokenizer, indexes and card; record weights by Hub hash.",
+        ),
+    ] = False,
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Where to write the snapshot document.")
+    ] = Path("snapshot.yaml"),
+    store: StoreOption = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Resolve and list; write nothing.")
+    ] = False,
+    json_output: JsonOption = False,
+    timeout: TimeoutOption = None,
+) -> None:
+    """Resolve a revision to its commit, download and verify its files, pack the artifact.
+
+    Prints oci:STORE@sha256:… (the artifact in the local store).
+    """
+    repo_id, revision = split_repo_revision(model)
+    selection = Selection(tuple(include or ()), tuple(exclude or ()), metadata_only)
+    result = snapshot(
+        settings(timeout=timeout, store=store),
+        repo_id,
+        revision,
+        selection,
+        output=None if dry_run else output,
+        dry_run=dry_run,
+    )
+    if not result.dry_run:
+        warn(
+            f"{repo_id}@{result.document.commit[:12]}: {len(result.downloaded)} downloaded, "
+            f"{len(result.reused)} already in the store; wrote {output}"
+        )
+    emit(result.to_json(), json_output, lambda _: _render(result))

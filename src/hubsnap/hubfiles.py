@@ -1,0 +1,166 @@
+"""Hub files into the local store: streamed, hashed once while received, verified, then kept.
+
+Each file is written to an ingest temp file of the store while SHA-256, BLAKE3 and (for files
+outside Git LFS) the git blob SHA-1 are computed over the same chunks. It is checked against
+what the Hub listed (``lfs.sha256`` and size, or ``blobId``) before anything is kept, and the
+files of one snapshot are kept all together or not at all: only when every file has been
+received and verified are the blobs moved into place. A body that breaks off is resumed with
+a ``Range`` request, within the retry policy's attempts.
+
+Files whose bytes the store already holds are not downloaded again: LFS files are found by
+their SHA-256; plain git files through a small map from git blob id to SHA-256 under
+``HUBSNAP_HOME/gitblobs``. A blob found either way is re-hashed from disk (it also yields
+the BLAKE3 the snapshot records), so a stale map entry can only cost a download.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from hubsnap.digest import CHUNK_SIZE, Digest, FileDigests, hash_file
+from hubsnap.errors import HubsnapError, IntegrityError, RemoteError
+from hubsnap.fsutil import atomic_write_bytes
+from hubsnap.hub import BodyInterruptedError, HubClient, HubFile
+from hubsnap.oci.layout import BlobWriter, LayoutStore
+from hubsnap.progress import transfer_progress
+
+__all__ = ["FetchedFile", "GitBlobMap", "fetch_files"]
+
+
+@dataclass(frozen=True)
+class FetchedFile:
+    """A Hub file whose verified bytes are in the store; ``downloaded`` is ``False`` when the
+    store already had them."""
+
+    file: HubFile
+    digests: FileDigests
+    downloaded: bool
+
+
+class GitBlobMap:
+    """git blob id → SHA-256 of the same bytes, for files the store received before."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def lookup(self, blob_id: str) -> Digest | None:
+        try:
+            text = (self.root / blob_id).read_text().strip()
+        except OSError:
+            return None
+        try:
+            return Digest.sha256(text)
+        except HubsnapError:
+            return None
+
+    def remember(self, blob_id: str, sha256: Digest) -> None:
+        atomic_write_bytes(self.root / blob_id, f"{sha256.hex}\n".encode())
+
+
+def _reuse(file: HubFile, store: LayoutStore, blobs: GitBlobMap) -> FileDigests | None:
+    """The file's digests if the store already holds its bytes, else ``None``."""
+    digest = Digest.sha256(file.lfs_sha256) if file.lfs_sha256 else blobs.lookup(file.blob_id)
+    if digest is None or not store.has_blob(digest, file.size):
+        return None
+    digests = hash_file(store.blob_path(digest), git_sha1=not file.lfs)
+    if digests.sha256 != digest or (not file.lfs and digests.git_sha1 != file.blob_id):
+        return None
+    return digests
+
+
+def _receive(
+    client: HubClient, repo_id: str, commit: str, file: HubFile, writer: BlobWriter
+) -> None:
+    """Write the file's bytes into ``writer``, resuming after a broken-off body."""
+    what = f"{repo_id}/{file.path}"
+    received = 0
+    failures = 0
+    with transfer_progress(file.path, file.size) as progress:
+        while True:
+            try:
+                with client.open_file(repo_id, commit, file.path, start=received) as body:
+                    # A server that ignores Range resends from byte 0: drop what we have.
+                    skip = received - body.offset
+                    for chunk in body.chunks(CHUNK_SIZE):
+                        if skip >= len(chunk):
+                            skip -= len(chunk)
+                            continue
+                        data = chunk[skip:] if skip else chunk
+                        skip = 0
+                        received += len(data)
+                        if received > file.size:
+                            raise IntegrityError(
+                                f"{what}: the Hub sent more than the {file.size} bytes it listed"
+                            )
+                        writer.write(data)
+                        progress.advance(len(data))
+                if received == file.size:
+                    return
+                raise BodyInterruptedError(f"the body ended after {received} of {file.size} bytes")
+            except BodyInterruptedError as e:
+                failures += 1
+                if failures >= client.retry.attempts:
+                    raise RemoteError(
+                        f"{what}: download broke off {failures} times ({e})",
+                        hint="check the connection and retry",
+                    ) from e
+                client.retry.wait(failures)
+
+
+def _verify(file: HubFile, digests: FileDigests, what: str) -> None:
+    if digests.size != file.size:
+        raise IntegrityError(f"{what}: got {digests.size} bytes, the Hub lists {file.size}")
+    if file.lfs_sha256 is not None and digests.sha256.hex != file.lfs_sha256:
+        raise IntegrityError(
+            f"{what}: sha256 {digests.sha256.hex} does not match the Hub's {file.lfs_sha256}"
+        )
+    if file.lfs_sha256 is None and digests.git_sha1 != file.blob_id:
+        raise IntegrityError(
+            f"{what}: git blob id {digests.git_sha1} does not match the Hub's {file.blob_id}"
+        )
+
+
+@contextlib.contextmanager
+def _staged_writers() -> Iterator[list[BlobWriter]]:
+    writers: list[BlobWriter] = []
+    try:
+        yield writers
+    finally:
+        for writer in writers:
+            writer.discard()
+
+
+def fetch_files(
+    client: HubClient,
+    repo_id: str,
+    commit: str,
+    files: Sequence[HubFile],
+    *,
+    store: LayoutStore,
+    blobs: GitBlobMap,
+) -> list[FetchedFile]:
+    """Bring ``files`` of ``commit`` into ``store``, all verified, or raise and keep none."""
+    fetched: list[FetchedFile] = []
+    staged: list[tuple[HubFile, BlobWriter, FileDigests]] = []
+    with _staged_writers() as writers:
+        for file in files:
+            known = _reuse(file, store, blobs)
+            if known is not None:
+                fetched.append(FetchedFile(file, known, downloaded=False))
+                continue
+            writer = store.writer(git_blob_size=None if file.lfs else file.size)
+            writers.append(writer)
+            _receive(client, repo_id, commit, file, writer)
+            digests = writer.finish()
+            _verify(file, digests, f"{repo_id}/{file.path}")
+            staged.append((file, writer, digests))
+        # Every file verified: only now does anything become visible in the store.
+        for file, writer, digests in staged:
+            writer.commit(digests.sha256, file.size)
+            if not file.lfs:
+                blobs.remember(file.blob_id, digests.sha256)
+            fetched.append(FetchedFile(file, digests, downloaded=True))
+    return sorted(fetched, key=lambda f: f.file.path)

@@ -1,0 +1,208 @@
+"""Snapshots: which files of a commit are taken, and the ``snapshot.yaml`` that records them.
+
+A snapshot pins a Hub repository to one commit and lists every file of it with its size,
+SHA-256, BLAKE3 and whether Git LFS stores it, plus the ``fingerprint`` map (config,
+tokenizer and weight-index files → SHA-256) and the artifact it was packed into. The
+document's shape is ``schemas/snapshot.schema.json``; it is written atomically, keys in a
+fixed order, so the same snapshot gives the same bytes.
+
+Selections: ``full`` (every file: a complete, deployable artifact), ``filtered``
+(``--include``/``--exclude`` globs) and ``metadata-only`` (the light fingerprint: configs,
+tokenizer files, weight indexes and the model card are downloaded; every other file is
+recorded with the Hub's own size and, for LFS files, SHA-256, but not downloaded).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import yaml
+
+from hubsnap.errors import UsageError
+from hubsnap.fsutil import atomic_write_bytes
+from hubsnap.hub import HubFile
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Selection",
+    "SnapshotDocument",
+    "SnapshotFile",
+    "is_fingerprint_file",
+    "is_metadata_file",
+    "parse_card",
+    "select_files",
+    "split_repo_revision",
+    "write_snapshot",
+]
+
+SCHEMA_VERSION = "hubsnap.dev/snapshot/v1"
+
+#: Files whose hashes identify what a model *is* (the seed's fingerprint): configs,
+#: tokenizers and the index of sharded weights.
+_FINGERPRINT_NAMES = (
+    "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+    "special_tokens_map.json", "added_tokens.json", "vocab.txt", "vocab.json", "merges.txt",
+    "tokenizer.model", "spiece.model", "sentencepiece.bpe.model", "preprocessor_config.json",
+    "*.index.json", "*.tiktoken", "chat_template.jinja",
+)  # fmt: skip
+_CARD_NAMES = ("README.md",)
+
+
+def _matches(path: str, patterns: Sequence[str]) -> bool:
+    name = PurePosixPath(path).name
+    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def is_fingerprint_file(path: str) -> bool:
+    return _matches(path, _FINGERPRINT_NAMES)
+
+
+def is_metadata_file(path: str) -> bool:
+    """Downloaded by ``--metadata-only``: fingerprint files and the top-level model card."""
+    return is_fingerprint_file(path) or path in _CARD_NAMES
+
+
+@dataclass(frozen=True)
+class Selection:
+    """How files are chosen. Globs match the whole repository path (``*`` crosses ``/``)."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    metadata_only: bool = False
+
+    @property
+    def mode(self) -> str:
+        if self.metadata_only:
+            return "metadata-only"
+        return "filtered" if self.include or self.exclude else "full"
+
+    def wants(self, path: str) -> bool:
+        if self.include and not any(fnmatch.fnmatchcase(path, p) for p in self.include):
+            return False
+        return not any(fnmatch.fnmatchcase(path, p) for p in self.exclude)
+
+
+def select_files(
+    files: Sequence[HubFile], selection: Selection
+) -> tuple[list[HubFile], list[HubFile]]:
+    """``(download, record_only)``: files to fetch, and files only listed in the snapshot."""
+    chosen = [f for f in files if selection.wants(f.path)]
+    if not selection.metadata_only:
+        return chosen, []
+    download = [f for f in chosen if is_metadata_file(f.path)]
+    return download, [f for f in chosen if not is_metadata_file(f.path)]
+
+
+def split_repo_revision(spec: str) -> tuple[str, str]:
+    """``REPO_ID[@REVISION]`` → ``(repo_id, revision)``; the revision defaults to ``main``."""
+    repo_id, sep, revision = spec.partition("@")
+    if not repo_id or (sep and not revision):
+        raise UsageError(f"invalid model {spec!r}", hint="use REPO_ID[@REVISION]")
+    return repo_id, revision or "main"
+
+
+def parse_card(data: bytes) -> dict[str, Any]:
+    """The YAML front matter of a model card, ``{}`` when it has none or it is malformed."""
+    text = data.decode("utf-8", "replace").replace("\r\n", "\n")
+    if not text.startswith("---\n"):
+        return {}
+    end = text.find("\n---", 4)
+    if end < 0:
+        return {}
+    try:
+        meta = yaml.safe_load(text[4:end])
+    except yaml.YAMLError:
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+@dataclass(frozen=True)
+class SnapshotFile:
+    """One file as recorded. ``sha256`` is ``None`` only for a plain-git file that was not
+    downloaded (the Hub gives only its git blob id); ``blake3`` is ``None`` when not
+    downloaded."""
+
+    path: str
+    size: int
+    lfs: bool
+    git_blob_id: str
+    sha256: str | None
+    blake3: str | None
+    downloaded: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "size": self.size,
+            "sha256": self.sha256,
+            "blake3": self.blake3,
+            "lfs": self.lfs,
+            "git_blob_id": self.git_blob_id,
+            "downloaded": self.downloaded,
+        }
+
+
+@dataclass(frozen=True)
+class SnapshotDocument:
+    """What ``snapshot.yaml`` says. ``artifact_digest``/``reference`` are ``None`` only in a
+    dry run, which writes no document."""
+
+    model_id: str
+    source: str
+    revision: str
+    commit: str
+    commit_date: str
+    selection: Selection
+    files: tuple[SnapshotFile, ...]
+    artifact_digest: str | None
+    artifact_reference: str | None
+    artifact_tag: str | None
+    card: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def fingerprint(self) -> dict[str, str]:
+        return {
+            f.path: f.sha256
+            for f in self.files
+            if f.sha256 is not None and is_fingerprint_file(f.path)
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        card = {k: self.card[k] for k in ("license", "base_model") if k in self.card}
+        return {
+            "schema": SCHEMA_VERSION,
+            "model_id": self.model_id,
+            "source": self.source,
+            "revision": self.revision,
+            "commit": self.commit,
+            "commit_date": self.commit_date,
+            "selection": {
+                "mode": self.selection.mode,
+                "include": list(self.selection.include),
+                "exclude": list(self.selection.exclude),
+            },
+            "fingerprint": self.fingerprint,
+            "files": [f.to_json() for f in self.files],
+            "card": card,
+            "artifact": {
+                "digest": self.artifact_digest,
+                "reference": self.artifact_reference,
+                "tag": self.artifact_tag,
+                "complete": self.selection.mode == "full",
+                "files": sum(1 for f in self.files if f.downloaded),
+            },
+        }
+
+    def to_yaml(self) -> bytes:
+        text = yaml.safe_dump(
+            self.to_json(), sort_keys=False, allow_unicode=True, default_flow_style=False
+        )
+        return text.encode("utf-8")
+
+
+def write_snapshot(path: Path, document: SnapshotDocument) -> None:
+    atomic_write_bytes(path, document.to_yaml())
