@@ -1,0 +1,141 @@
+"""``discover``: list Hub models newest first, lazily, conditionally and incrementally.
+
+Pages are requested only while more results are needed (``limit``), each with the ETag of
+the copy kept from an earlier run. Private, gated and disabled repositories are left out
+unless asked for. ``since`` and ``incremental`` need the ``last_modified`` sort, because
+only then can the listing stop at the first model older than the cut-off. An incremental
+run shows models changed after the newest one the previous run of the same query showed,
+then remembers the newest it showed itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from hubsnap.canonical import canonical_json
+from hubsnap.config import Settings
+from hubsnap.discover_state import DiscoverState
+from hubsnap.errors import UsageError
+from hubsnap.hub import SORT_KEYS, HubClient, ListedModel, ModelQuery, hub_timestamp
+from hubsnap.retry import RetryPolicy
+
+__all__ = ["MAX_PAGE_SIZE", "DiscoverQuery", "DiscoverResult", "discover"]
+
+MAX_PAGE_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class DiscoverQuery:
+    """What to list. ``since`` is a timestamp; ``None`` fields do not filter."""
+
+    task: str | None = None
+    author: str | None = None
+    search: str | None = None
+    sort: str = "last_modified"
+    limit: int = 20
+    since: str | None = None
+    incremental: bool = False
+    include_private: bool = False
+    include_gated: bool = False
+    include_disabled: bool = False
+
+    def state_key(self, endpoint: str) -> str:
+        """Identifies the query for ``--incremental`` (limit and cut-off are not part of it)."""
+        return canonical_json(
+            {
+                "endpoint": endpoint,
+                "task": self.task,
+                "author": self.author,
+                "search": self.search,
+                "private": self.include_private,
+                "gated": self.include_gated,
+                "disabled": self.include_disabled,
+            }
+        ).decode()
+
+    def wants(self, model: ListedModel) -> bool:
+        return (
+            (self.include_private or not model.private)
+            and (self.include_gated or not model.gated)
+            and (self.include_disabled or not model.disabled)
+        )
+
+
+@dataclass(frozen=True)
+class DiscoverResult:
+    """The models, newest first; ``since`` is the cut-off applied (``None``: none)."""
+
+    models: tuple[ListedModel, ...]
+    since: str | None
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "model_id": m.repo_id,
+                "last_modified": m.last_modified,
+                "created_at": m.created_at,
+                "downloads": m.downloads,
+                "likes": m.likes,
+                "pipeline_tag": m.pipeline_tag,
+                "private": m.private,
+                "gated": m.gated,
+                "disabled": m.disabled,
+            }
+            for m in self.models
+        ]
+
+
+def _check(query: DiscoverQuery) -> str | None:
+    if query.sort not in SORT_KEYS:
+        raise UsageError(f"unknown sort {query.sort!r}", hint=f"use one of {', '.join(SORT_KEYS)}")
+    if query.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    if query.since and query.incremental:
+        raise UsageError("--since and --incremental cannot be combined")
+    if (query.since or query.incremental) and query.sort != "last_modified":
+        raise UsageError("--since and --incremental need --sort last_modified")
+    if query.since is None:
+        return None
+    since = hub_timestamp(query.since)
+    if since is None:
+        raise UsageError(f"invalid timestamp {query.since!r}", hint="use e.g. 2025-01-31T12:00:00Z")
+    return since
+
+
+def _take(
+    models: Iterator[ListedModel], query: DiscoverQuery, since: str | None
+) -> list[ListedModel]:
+    shown: list[ListedModel] = []
+    for model in models:
+        if since is not None and (model.last_modified is None or model.last_modified <= since):
+            break  # sorted newest first: everything after this is older too
+        if query.wants(model):
+            shown.append(model)
+            if len(shown) >= query.limit:
+                break  # stop before the generator asks for another page
+    return shown
+
+
+def discover(
+    settings: Settings, query: DiscoverQuery, *, retry: RetryPolicy | None = None
+) -> DiscoverResult:
+    since = _check(query)
+    client = HubClient.from_settings(settings, retry)
+    hub_query = ModelQuery(
+        task=query.task,
+        author=query.author,
+        search=query.search,
+        sort=query.sort,
+        page_size=min(query.limit, MAX_PAGE_SIZE),
+    )
+    with DiscoverState(settings.home / "discover.sqlite") as state:
+        key = query.state_key(client.endpoint)
+        if query.incremental:
+            since = state.watermark(key)
+        models = _take(client.list_models(hub_query, state), query, since)
+        if query.incremental and models:
+            newest = max(m.last_modified for m in models if m.last_modified)
+            state.set_watermark(key, max(newest, since or ""))
+    return DiscoverResult(tuple(models), since)

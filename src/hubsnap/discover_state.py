@@ -1,0 +1,89 @@
+"""What ``discover`` remembers between runs, in one SQLite file under ``HUBSNAP_HOME``.
+
+Two tables: listing pages by URL with their ETag, so a repeated listing is fetched with
+``If-None-Match`` and a 304 reuses the stored page; and, per query, the newest
+``lastModified`` shown by the previous ``--incremental`` run. SQLite is the embedded default
+because it is in the standard library, survives crashes and serialises concurrent runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+
+from hubsnap.hub import CachedPage
+
+__all__ = ["DiscoverState"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS pages (
+    url TEXT PRIMARY KEY,
+    etag TEXT NOT NULL,
+    body BLOB NOT NULL,
+    next_url TEXT
+);
+CREATE TABLE IF NOT EXISTS watermarks (
+    query TEXT PRIMARY KEY,
+    last_modified TEXT NOT NULL
+);
+"""
+
+
+class DiscoverState:
+    """The page cache and incremental watermarks; use as a context manager."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self._db.executescript(_SCHEMA)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def lookup(self, url: str) -> CachedPage | None:
+        row = self._db.execute(
+            "SELECT etag, body, next_url FROM pages WHERE url = ?", (url,)
+        ).fetchone()
+        return CachedPage(row[0], bytes(row[1]), row[2]) if row else None
+
+    def store(self, url: str, page: CachedPage) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO pages (url, etag, body, next_url) VALUES (?, ?, ?, ?)",
+                (url, page.etag, page.body, page.next_url),
+            )
+
+    def watermark(self, query: str) -> str | None:
+        row = self._db.execute(
+            "SELECT last_modified FROM watermarks WHERE query = ?", (query,)
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def set_watermark(self, query: str, last_modified: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO watermarks (query, last_modified) VALUES (?, ?)",
+                (query, last_modified),
+            )
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> DiscoverState:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
