@@ -1,0 +1,1 @@
+"""Test support: pytest plugins and reference implementations shared by the test suite."""
