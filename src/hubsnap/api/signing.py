@@ -1,0 +1,382 @@
+"""The signing verbs: ``keygen``, ``sign``, ``verify`` and ``export_signature``.
+
+``sign`` resolves the reference to a manifest digest first, then attaches two referrers to
+that exact digest: the OMS signature over the manifest's files and the SLSA provenance.
+
+Provenance inputs, and where they come from:
+
+* Hub source and commit: the manifest's ``org.opencontainers.image.source`` and
+  ``org.opencontainers.image.revision`` annotations (what ``snapshot`` wrote).
+* Requested revision: ``requested_revision`` when the caller knows it (``sign --revision``),
+  else the commit — the artifact itself only records the pinned commit.
+* Model card: the ``README.md`` layer, read from the repository (capped at 1 MiB).
+* Parent: ``parent`` (``sign --parent REF``) if given; else the manifest's
+  ``org.opencontainers.image.base.digest`` annotation, looked up in the same repository;
+  else, for each ``base_model`` of the card, the newest model artifact in the same local
+  store whose ``org.opencontainers.image.source`` is that model's Hub URL. A registry cannot
+  be searched by annotation, so there ``--parent`` or the base annotations are needed. The
+  parent must carry a provenance signed by the signing key or one of ``parent_keys``; its
+  envelope digest is recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from hubsnap.config import Settings
+from hubsnap.digest import Digest
+from hubsnap.errors import IntegrityError, UsageError
+from hubsnap.fsutil import atomic_write_bytes
+from hubsnap.models import (
+    ANNOTATION_BASE_DIGEST,
+    ANNOTATION_REVISION,
+    ANNOTATION_SOURCE,
+    Descriptor,
+    Manifest,
+)
+from hubsnap.oci.artifact import model_files
+from hubsnap.oci.layout import LayoutStore
+from hubsnap.oci.reference import LayoutReference, parse_reference
+from hubsnap.oci.repository import LayoutRepository, Repository
+from hubsnap.signing.attach import (
+    KIND_OMS,
+    KIND_PROVENANCE,
+    attach_bundle,
+    load_signature_referrers,
+)
+from hubsnap.signing.dsse import sign_statement
+from hubsnap.signing.keys import (
+    DEFAULT_PASSWORD_ENV,
+    KeyPair,
+    PrivateKey,
+    PublicKey,
+    generate_key,
+    load_private_key,
+    load_public_key,
+    save_key_pair,
+)
+from hubsnap.signing.oms import OMS_PREDICATE_TYPE, build_oms_statement
+from hubsnap.signing.policy import Requirements, TrustPolicy, load_policy
+from hubsnap.signing.provenance import (
+    ModelCard,
+    ParentLink,
+    build_provenance_statement,
+    parse_model_card,
+)
+from hubsnap.signing.verify import ArtifactCheck, Verifier, check_signature
+
+__all__ = [
+    "ExportResult",
+    "SignResult",
+    "export_signature",
+    "keygen",
+    "open_reference",
+    "sign",
+    "sign_artifact",
+    "verify",
+]
+
+_MAX_CARD_BYTES = 1024 * 1024
+Prompt = Callable[[str], str]
+
+
+def open_reference(text: str, settings: Settings) -> tuple[Repository, str | Digest]:
+    """The repository a reference names, and the tag or digest inside it."""
+    reference = parse_reference(text, store=settings.store)
+    if isinstance(reference, LayoutReference):
+        repository = LayoutRepository(LayoutStore(reference.path.resolve()).require())
+        return repository, reference.digest or reference.tag or "latest"
+    raise UsageError(f"registry references are not supported yet: {text}")
+
+
+def keygen(
+    output: Path,
+    *,
+    curve: str = "p256",
+    password_env: str | None = None,
+    prompt: Prompt | None = None,
+) -> KeyPair:
+    """Generate a key pair; encrypt it with the password in ``password_env`` if named."""
+    password = None
+    if password_env is not None:
+        password = os.environ.get(password_env) or None
+        if password is None and prompt is not None:
+            password = prompt("Password for the new key")
+        if not password:
+            raise UsageError(f"{password_env} is not set", hint="export it or omit --password-env")
+    return save_key_pair(generate_key(curve), output, password=password)
+
+
+@dataclass(frozen=True)
+class SignResult:
+    """What was attached. ``parent`` is ``None`` when the provenance names no parent."""
+
+    subject: str
+    digest: Digest
+    signer: str
+    signature: Digest
+    provenance: Digest
+    provenance_envelope: Digest
+    parent: ParentLink | None
+    files: int
+    notes: tuple[str, ...] = ()
+
+
+def _model_card(repository: Repository, manifest: Manifest) -> ModelCard | None:
+    for path, layer in model_files(manifest):
+        if path == "README.md" and layer.size <= _MAX_CARD_BYTES:
+            return parse_model_card(
+                repository.get_blob_bytes(layer.digest, _MAX_CARD_BYTES), layer.digest
+            )
+    return None
+
+
+def _provenance_envelope(
+    repository: Repository, digest: Digest, keys: Sequence[PublicKey]
+) -> Digest | None:
+    """The envelope digest of the newest provenance of ``digest`` that ``keys`` verify."""
+    _, manifest = repository.get_manifest(digest)
+    checks = [
+        check_signature(r, manifest, digest, tuple(keys))
+        for r in load_signature_referrers(repository, digest)
+    ]
+    valid = [c for c in checks if c.ok and c.kind == KIND_PROVENANCE]
+    if not valid:
+        return None
+    newest = max(
+        valid, key=lambda c: (c.signed_at.timestamp() if c.signed_at else 0.0, str(c.envelope))
+    )
+    return newest.envelope
+
+
+def _find_by_source(repository: Repository, source_url: str) -> Digest | None:
+    if not isinstance(repository, LayoutRepository):
+        return None
+    found = None
+    for entry in repository.store.entries():
+        descriptor = entry.descriptor
+        if descriptor.artifact_type is None or "model" not in descriptor.artifact_type:
+            continue
+        _, manifest = repository.get_manifest(descriptor.digest)
+        if manifest.is_model and manifest.annotations.get(ANNOTATION_SOURCE) == source_url:
+            found = descriptor.digest  # index order: the last one is the newest
+    return found
+
+
+def _parent_link(
+    repository: Repository,
+    *,
+    manifest: Manifest,
+    card: ModelCard | None,
+    parent: tuple[Repository, Digest] | None,
+    keys: Sequence[PublicKey],
+    hf_endpoint: str,
+) -> tuple[ParentLink | None, tuple[str, ...]]:
+    if parent is None and ANNOTATION_BASE_DIGEST in manifest.annotations:
+        try:
+            parent = (repository, Digest.parse(manifest.annotations[ANNOTATION_BASE_DIGEST]))
+        except UsageError as e:
+            raise IntegrityError(f"manifest base digest annotation is malformed: {e}") from e
+    notes: list[str] = []
+    if parent is None and card is not None:
+        for base in card.base_models:
+            found = _find_by_source(repository, f"{hf_endpoint}/{base}")
+            if found is not None:
+                parent = (repository, found)
+                break
+            notes.append(f"base model {base} has no artifact in {repository.describe()}")
+    if parent is None:
+        return None, tuple(notes)
+    home, digest = parent
+    _, parent_manifest = home.get_manifest(digest)
+    envelope = _provenance_envelope(home, digest, keys)
+    if envelope is None:
+        raise IntegrityError(
+            f"parent {home.describe()}@{digest} has no provenance signed by a trusted key",
+            hint="sign the parent first, or pass its key with --parent-key",
+        )
+    link = ParentLink(
+        manifest=digest,
+        provenance_envelope=envelope,
+        uri=f"{home.describe()}@{digest}",
+        source_url=parent_manifest.annotations.get(ANNOTATION_SOURCE),
+    )
+    return link, ()
+
+
+def sign_artifact(
+    repository: Repository,
+    digest: Digest,
+    key: PrivateKey,
+    *,
+    signed_at: datetime | None = None,
+    parent: tuple[Repository, Digest] | None = None,
+    parent_keys: Sequence[PublicKey] = (),
+    requested_revision: str | None = None,
+    hf_endpoint: str = "https://huggingface.co",
+) -> SignResult:
+    """Sign a model manifest already in ``repository``: attach OMS signature and provenance.
+
+    This is the whole cost of signing once the key is loaded (the benchmark times it).
+    """
+    now = signed_at or datetime.now(UTC)
+    data, manifest = repository.get_manifest(digest)
+    if not manifest.is_model:
+        raise UsageError(f"{digest} is not a model artifact", hint="sign the model manifest")
+    subject = Descriptor(manifest.media_type, digest, len(data))
+    source_url = manifest.annotations.get(ANNOTATION_SOURCE, "")
+    commit = manifest.annotations.get(ANNOTATION_REVISION, "")
+    if not source_url or not commit:
+        raise IntegrityError(f"{digest} lacks its source or revision annotation")
+    repo_id = source_url.removeprefix(hf_endpoint).strip("/") or source_url
+    card = _model_card(repository, manifest)
+    trusted = (key.public(), *parent_keys)
+    link, notes = _parent_link(
+        repository,
+        manifest=manifest,
+        card=card,
+        parent=parent,
+        keys=trusted,
+        hf_endpoint=hf_endpoint,
+    )
+
+    oms_statement = build_oms_statement(manifest, repo_id)
+    oms_bundle = sign_statement(oms_statement, key)
+    provenance_bundle = sign_statement(
+        build_provenance_statement(
+            manifest_digest=digest,
+            source_url=source_url,
+            repo_id=repo_id,
+            requested_revision=requested_revision or commit,
+            commit=commit,
+            card=card,
+            parent=link,
+            signed_at=now,
+        ),
+        key,
+    )
+    signature = attach_bundle(repository, subject, oms_bundle, KIND_OMS, now)
+    provenance = attach_bundle(repository, subject, provenance_bundle, KIND_PROVENANCE, now)
+    return SignResult(
+        subject=f"{repository.describe()}@{digest}",
+        digest=digest,
+        signer=key.public().fingerprint,
+        signature=signature,
+        provenance=provenance,
+        provenance_envelope=provenance_bundle.envelope.digest,
+        parent=link,
+        files=len(oms_statement["predicate"]["resources"]),
+        notes=notes,
+    )
+
+
+def _resolve(settings: Settings, text: str) -> tuple[Repository, Digest]:
+    repository, reference = open_reference(text, settings)
+    return repository, repository.resolve(reference).digest
+
+
+def sign(
+    settings: Settings,
+    reference: str,
+    key_path: Path,
+    *,
+    parent: str | None = None,
+    parent_keys: Sequence[Path] = (),
+    requested_revision: str | None = None,
+    password_env: str = DEFAULT_PASSWORD_ENV,
+    prompt: Prompt | None = None,
+    signed_at: datetime | None = None,
+) -> SignResult:
+    """``hubsnap sign``: resolve ``reference`` to a digest, then sign that digest."""
+    key = load_private_key(key_path, password_env=password_env, prompt=prompt)
+    extra = tuple(load_public_key(p) for p in parent_keys)
+    repository, digest = _resolve(settings, reference)
+    parent_target = _resolve(settings, parent) if parent else None
+    return sign_artifact(
+        repository,
+        digest,
+        key,
+        signed_at=signed_at,
+        parent=parent_target,
+        parent_keys=extra,
+        requested_revision=requested_revision,
+        hf_endpoint=settings.hf_endpoint,
+    )
+
+
+def verify(
+    settings: Settings,
+    reference: str,
+    *,
+    keys: Sequence[Path] = (),
+    policy: Path | None = None,
+    chain: bool = False,
+    now: datetime | None = None,
+) -> ArtifactCheck:
+    """``hubsnap verify``: the report; the caller decides what a failure means (see level)."""
+    if not keys and policy is None:
+        raise UsageError("no trusted key", hint="pass --key KEY.pub or --policy policy.yaml")
+    public_keys = tuple(load_public_key(p) for p in keys)
+    if policy is not None:
+        trust = load_policy(policy).with_keys(public_keys)
+    else:
+        trust = TrustPolicy.from_keys(public_keys, Requirements())
+    repository, digest = _resolve(settings, reference)
+    verifier = Verifier(
+        trust=trust,
+        open_repository=lambda uri: open_reference(uri, settings)[0],
+        now=now or datetime.now(UTC),
+        chain=chain,
+    )
+    return verifier.verify(repository, digest)
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    digest: Digest
+    referrer: Digest
+    output: Path
+    size: int
+
+
+def _predicate_type(payload: bytes) -> str | None:
+    # Only picks which bundle to export; the exported file is verified by its reader.
+    try:
+        value = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    kind = value.get("predicateType") if isinstance(value, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
+def export_signature(settings: Settings, reference: str, output: Path) -> ExportResult:
+    """Write the newest OMS bundle of ``reference`` to ``output`` for ``model_signing``.
+
+    Nothing is trusted here: the file is what ``model_signing verify`` checks.
+    """
+    repository, digest = _resolve(settings, reference)
+    candidates = []
+    for referrer in load_signature_referrers(repository, digest):
+        if referrer.bundle is None or referrer.kind not in (KIND_OMS, None):
+            continue
+        if _predicate_type(referrer.bundle.envelope.payload) != OMS_PREDICATE_TYPE:
+            continue
+        candidates.append(referrer)
+    if not candidates:
+        raise IntegrityError(
+            f"no signature found for {repository.describe()}@{digest}",
+            hint="sign it with hubsnap sign",
+        )
+    chosen = max(candidates, key=lambda r: (r.created or "", str(r.digest)))
+    assert chosen.bundle is not None
+    data = chosen.bundle.to_bytes()
+    try:
+        atomic_write_bytes(output, data)
+    except OSError as e:
+        raise UsageError(f"cannot write {output}: {e.strerror}") from e
+    return ExportResult(digest, chosen.digest, output, len(data))

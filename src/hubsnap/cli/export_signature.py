@@ -1,0 +1,31 @@
+"""``hubsnap export-signature``: the OMS bundle as a file for ``model_signing verify key``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hubsnap.api import signing
+from hubsnap.cli import app
+from hubsnap.cli._output import JsonOption, StoreOption, TimeoutOption, emit, settings
+
+
+@app.command("export-signature")
+def export_signature(
+    reference: Annotated[str, typer.Argument(metavar="REF", help="Signed artifact.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Bundle file to write.")],
+    store: StoreOption = None,
+    timeout: TimeoutOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Write REF's OMS signature bundle (e.g. model.sig) for model_signing."""
+    result = signing.export_signature(settings(timeout=timeout, store=store), reference, output)
+    data = {
+        "digest": str(result.digest),
+        "referrer": str(result.referrer),
+        "output": str(result.output),
+        "size": result.size,
+    }
+    emit(data, json_output, lambda d: f"wrote {d['output']} (signature {d['referrer']})")

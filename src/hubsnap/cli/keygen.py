@@ -1,0 +1,47 @@
+"""``hubsnap keygen``: an ECDSA key pair for signing (private key 0600, ``.pub`` beside it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hubsnap.api import signing
+from hubsnap.cli import app
+from hubsnap.cli._output import JsonOption, emit
+from hubsnap.signing.keys import KeyPair
+
+
+def _prompt(message: str) -> str:
+    return str(typer.prompt(message, hide_input=True, confirmation_prompt=True))
+
+
+def _render(pair: KeyPair) -> str:
+    return (
+        f"private key: {pair.private_path}\n"
+        f"public key:  {pair.public_path}\n"
+        f"fingerprint: {pair.fingerprint}"
+    )
+
+
+@app.command()
+def keygen(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Private key file to write.")],
+    curve: Annotated[str, typer.Option("--curve", help="p256 (default) or p384.")] = "p256",
+    password_env: Annotated[
+        str | None,
+        typer.Option("--password-env", help="Encrypt the key with the password in this variable."),
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Generate an ECDSA signing key (PEM) and its public key beside it (.pub)."""
+    pair = signing.keygen(output, curve=curve, password_env=password_env, prompt=_prompt)
+    data = {
+        "private_key": str(pair.private_path),
+        "public_key": str(pair.public_path),
+        "fingerprint": pair.fingerprint,
+        "curve": pair.curve,
+        "encrypted": pair.encrypted,
+    }
+    emit(data, json_output, lambda _: _render(pair))

@@ -1,0 +1,95 @@
+"""``hubsnap sign``: attach an OMS signature and a provenance statement to an artifact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from hubsnap.api import signing
+from hubsnap.api.signing import SignResult
+from hubsnap.cli import app
+from hubsnap.cli._output import JsonOption, StoreOption, TimeoutOption, emit, settings, warn
+from hubsnap.signing.keys import DEFAULT_PASSWORD_ENV
+
+KeyOption = Annotated[
+    Path, typer.Option("--key", help="ECDSA private key (PEM).", envvar="HUBSNAP_KEY")
+]
+PasswordEnvOption = Annotated[
+    str,
+    typer.Option("--password-env", help="Variable holding the key's password, if encrypted."),
+]
+
+
+def _prompt(message: str) -> str:
+    return str(typer.prompt(message, hide_input=True))
+
+
+def sign_result_json(result: SignResult) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "subject": result.subject,
+        "digest": str(result.digest),
+        "signer": result.signer,
+        "signature": str(result.signature),
+        "provenance": str(result.provenance),
+        "provenance_envelope": str(result.provenance_envelope),
+        "files": result.files,
+        "parent": None,
+    }
+    if result.parent is not None:
+        out["parent"] = {
+            "uri": result.parent.uri,
+            "digest": str(result.parent.manifest),
+            "provenance_envelope": str(result.parent.provenance_envelope),
+        }
+    return out
+
+
+def render_sign_result(result: SignResult) -> str:
+    lines = [
+        f"signed {result.subject}",
+        f"  key         {result.signer}",
+        f"  signature   {result.signature}  (OMS, {result.files} files)",
+        f"  provenance  {result.provenance}",
+    ]
+    if result.parent is not None:
+        lines.append(f"  parent      {result.parent.uri}")
+    return "\n".join(lines)
+
+
+@app.command()
+def sign(
+    reference: Annotated[str, typer.Argument(metavar="REF", help="Artifact to sign.")],
+    *,
+    key: KeyOption,
+    parent: Annotated[
+        str | None, typer.Option("--parent", help="The artifact this model derives from.")
+    ] = None,
+    parent_key: Annotated[
+        list[Path] | None,
+        typer.Option("--parent-key", help="Public key trusted for the parent's provenance."),
+    ] = None,
+    revision: Annotated[
+        str | None,
+        typer.Option("--revision", help="The Hub revision that was requested (default: commit)."),
+    ] = None,
+    password_env: PasswordEnvOption = DEFAULT_PASSWORD_ENV,
+    store: StoreOption = None,
+    timeout: TimeoutOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Sign REF (resolved to its digest first): OMS signature + provenance as referrers."""
+    result = signing.sign(
+        settings(timeout=timeout, store=store),
+        reference,
+        key,
+        parent=parent,
+        parent_keys=parent_key or (),
+        requested_revision=revision,
+        password_env=password_env,
+        prompt=_prompt,
+    )
+    for note in result.notes:
+        warn(f"note: {note}")
+    emit(sign_result_json(result), json_output, lambda _: render_sign_result(result))

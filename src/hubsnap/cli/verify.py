@@ -1,0 +1,93 @@
+"""``hubsnap verify``: check an artifact's signatures (and chain) against keys or a policy.
+
+The result is a tree: the artifact, each signature (kind, key fingerprint, signing time) and,
+with ``--chain``, each parent below its child. In ``strict`` mode any failure exits 6 with the
+first reason; in ``audit`` mode failures are reported on stderr and the exit code is 0.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hubsnap.api import signing
+from hubsnap.cli import app
+from hubsnap.cli._output import JsonOption, StoreOption, TimeoutOption, emit, settings, warn
+from hubsnap.errors import IntegrityError
+from hubsnap.signing.provenance import format_time
+from hubsnap.signing.verify import ArtifactCheck, SignatureCheck
+
+
+def _signature_line(check: SignatureCheck) -> str:
+    if not check.ok:
+        return f"FAIL {check.kind:<10}  {check.reason}"
+    text = f"ok   {check.kind:<10}  key {check.signer}"
+    if check.signed_at is not None:
+        text += f"  signed {format_time(check.signed_at)}"
+    if check.files is not None:
+        text += f"  {check.files} files"
+    return text
+
+
+def render_tree(check: ArtifactCheck, indent: str = "") -> str:
+    head = check.reference
+    if check.source:
+        head += f"  {check.source}" + (f" @ {check.commit}" if check.commit else "")
+    lines = [head] if not indent else []
+    children: list[tuple[str, ArtifactCheck | None]] = [
+        (_signature_line(s), None) for s in check.signatures
+    ]
+    children += [(f"FAIL {failure}", None) for failure in check.failures]
+    if check.parent is not None:
+        parent = check.parent
+        title = f"parent {parent.reference}"
+        if parent.source:
+            title += f"  {parent.source}" + (f" @ {parent.commit}" if parent.commit else "")
+        children.append((title, parent))
+    for index, (text, sub) in enumerate(children):
+        last = index == len(children) - 1
+        lines.append(f"{indent}{'└── ' if last else '├── '}{text}")
+        if sub is not None:
+            lines.append(render_tree(sub, indent + ("    " if last else "│   ")))
+    return "\n".join(line for line in lines if line)
+
+
+@app.command()
+def verify(
+    reference: Annotated[str, typer.Argument(metavar="REF", help="Artifact to verify.")],
+    *,
+    key: Annotated[
+        list[Path] | None,
+        typer.Option("--key", help="Trusted public key (repeatable).", envvar="HUBSNAP_VERIFY_KEY"),
+    ] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option("--policy", help="Trust policy file.", envvar="HUBSNAP_POLICY"),
+    ] = None,
+    chain: Annotated[
+        bool, typer.Option("--chain", help="Walk provenance parents to a trusted root.")
+    ] = False,
+    store: StoreOption = None,
+    timeout: TimeoutOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Verify REF's OMS signature and provenance; exit 6 when a requirement fails."""
+    report = signing.verify(
+        settings(timeout=timeout, store=store),
+        reference,
+        keys=key or (),
+        policy=policy,
+        chain=chain,
+    )
+    emit(report.to_json(), json_output, lambda _: render_tree(report))
+    failures = report.all_failures
+    if not failures:
+        return
+    if report.level == "audit":
+        for failure in failures:
+            warn(f"audit: {failure}")
+        return
+    more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+    raise IntegrityError(f"verification failed: {failures[0]}{more}")

@@ -1,0 +1,150 @@
+"""Signature referrers: bundles attached to a model manifest as OCI artifacts, and read back.
+
+A referrer is an image manifest with ``subject`` = the model manifest, ``config`` = the OCI
+empty descriptor, one layer = the bundle JSON, ``artifactType`` = the Sigstore bundle media
+type, and two annotations: which kind of statement it carries (``oms`` or ``provenance``) and
+when it was signed. Annotations are not signed; readers only use them to label and order
+candidates, never to decide trust. Reading is capped and checked at each step: the referrer
+manifest must name the subject asked for (a tag-schema fallback index can be edited by anyone
+with push access), and the bundle blob must fit in 1 MiB before it is fetched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from hubsnap.digest import Digest, sha256_bytes
+from hubsnap.errors import HubsnapError, NotFoundError
+from hubsnap.models import (
+    ANNOTATION_CREATED,
+    ARTIFACT_TYPE_SIGSTORE_BUNDLE,
+    EMPTY_JSON,
+    MEDIA_TYPE_EMPTY,
+    Descriptor,
+    Manifest,
+)
+from hubsnap.oci.repository import Repository
+from hubsnap.signing.dsse import MAX_BUNDLE_BYTES, Bundle, parse_bundle
+from hubsnap.signing.provenance import format_time
+
+__all__ = [
+    "ANNOTATION_KIND",
+    "KIND_OMS",
+    "KIND_PROVENANCE",
+    "SignatureReferrer",
+    "attach_bundle",
+    "build_referrer_manifest",
+    "load_signature_referrers",
+]
+
+ANNOTATION_KIND = "dev.hubsnap.signature.kind"
+KIND_OMS = "oms"
+KIND_PROVENANCE = "provenance"
+_MAX_REFERRER_MANIFEST = 64 * 1024
+
+
+def _empty_config() -> Descriptor:
+    return Descriptor(MEDIA_TYPE_EMPTY, sha256_bytes(EMPTY_JSON), len(EMPTY_JSON))
+
+
+def build_referrer_manifest(
+    subject: Descriptor, bundle_bytes: bytes, kind: str, signed_at: datetime
+) -> Manifest:
+    return Manifest(
+        config=_empty_config(),
+        layers=(
+            Descriptor(
+                ARTIFACT_TYPE_SIGSTORE_BUNDLE, sha256_bytes(bundle_bytes), len(bundle_bytes)
+            ),
+        ),
+        artifact_type=ARTIFACT_TYPE_SIGSTORE_BUNDLE,
+        subject=Descriptor(subject.media_type, subject.digest, subject.size),
+        annotations={ANNOTATION_KIND: kind, ANNOTATION_CREATED: format_time(signed_at)},
+    )
+
+
+def attach_bundle(
+    repository: Repository, subject: Descriptor, bundle: Bundle, kind: str, signed_at: datetime
+) -> Digest:
+    """Store the bundle and its referrer manifest; return the referrer manifest digest."""
+    data = bundle.to_bytes()
+    manifest = build_referrer_manifest(subject, data, kind, signed_at)
+    repository.put_blob_bytes(EMPTY_JSON)
+    repository.put_blob_bytes(data)
+    return repository.put_manifest(manifest.to_bytes())
+
+
+@dataclass(frozen=True)
+class SignatureReferrer:
+    """One candidate signature. ``bundle`` is ``None`` and ``error`` says why if unreadable.
+
+    ``kind`` and ``created`` come from unsigned annotations (``None`` when absent).
+    """
+
+    digest: Digest
+    kind: str | None
+    created: str | None
+    bundle: Bundle | None
+    error: str | None = None
+
+
+def _load_one(repository: Repository, subject: Digest, referrer: Descriptor) -> SignatureReferrer:
+    kind = referrer.annotations.get(ANNOTATION_KIND)
+    created = referrer.annotations.get(ANNOTATION_CREATED)
+
+    if referrer.size > _MAX_REFERRER_MANIFEST:
+        return SignatureReferrer(
+            referrer.digest,
+            kind,
+            created,
+            None,
+            f"referrer manifest is {referrer.size} bytes, too large for a signature",
+        )
+    try:
+        _, manifest = repository.get_manifest(referrer.digest)
+    except HubsnapError as e:
+        return SignatureReferrer(
+            referrer.digest, kind, created, None, f"referrer manifest unreadable: {e.message}"
+        )
+    kind = manifest.annotations.get(ANNOTATION_KIND, kind)
+    created = manifest.annotations.get(ANNOTATION_CREATED, created)
+    if manifest.subject is None or manifest.subject.digest != subject:
+        named = manifest.subject.digest if manifest.subject is not None else "nothing"
+        return SignatureReferrer(
+            referrer.digest, kind, created, None, f"referrer's subject is {named}, not {subject}"
+        )
+    if manifest.artifact_type != ARTIFACT_TYPE_SIGSTORE_BUNDLE:
+        return SignatureReferrer(
+            referrer.digest, kind, created, None, "referrer is not a signature bundle"
+        )
+    bundles = [
+        layer for layer in manifest.layers if layer.media_type == ARTIFACT_TYPE_SIGSTORE_BUNDLE
+    ]
+    if len(manifest.layers) != 1 or len(bundles) != 1:
+        return SignatureReferrer(
+            referrer.digest, kind, created, None, "referrer must hold exactly one bundle layer"
+        )
+    layer = bundles[0]
+    if layer.size > MAX_BUNDLE_BYTES:
+        return SignatureReferrer(
+            referrer.digest,
+            kind,
+            created,
+            None,
+            f"signature bundle is {layer.size} bytes, over the 1 MiB limit",
+        )
+    try:
+        bundle = parse_bundle(repository.get_blob_bytes(layer.digest, MAX_BUNDLE_BYTES))
+    except HubsnapError as e:
+        return SignatureReferrer(referrer.digest, kind, created, None, e.message)
+    return SignatureReferrer(referrer.digest, kind, created, bundle)
+
+
+def load_signature_referrers(repository: Repository, subject: Digest) -> list[SignatureReferrer]:
+    """Every signature referrer of ``subject``, each parsed or carrying the reason it is not."""
+    try:
+        found = repository.referrers(subject, ARTIFACT_TYPE_SIGSTORE_BUNDLE)
+    except NotFoundError:
+        return []
+    return [_load_one(repository, subject, descriptor) for descriptor in found]
