@@ -18,7 +18,9 @@ import typer
 from hubsnap.config import Settings, parse_duration
 
 __all__ = [
+    "CaFileOption",
     "JsonOption",
+    "PlainHttpOption",
     "StoreOption",
     "TimeoutOption",
     "emit",
@@ -37,6 +39,18 @@ TimeoutOption = Annotated[
 StoreOption = Annotated[
     Path | None,
     typer.Option("--store", help="Local store (OCI image layout).", envvar="HUBSNAP_STORE"),
+]
+PlainHttpOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--plain-http/--https",
+        help="Talk plain HTTP (default only for localhost and 127.0.0.1), or force HTTPS.",
+        show_default=False,
+    ),
+]
+CaFileOption = Annotated[
+    Path | None,
+    typer.Option("--ca-file", help="CA bundle to trust for the registry's TLS certificate."),
 ]
 
 

@@ -3,7 +3,11 @@
 from hubsnap.cli import (  # noqa: F401
     discover,
     export_signature,
+    inspect,
     keygen,
+    login,
+    pull,
+    push,
     sign,
     snapshot,
     verify,

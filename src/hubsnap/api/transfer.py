@@ -1,0 +1,351 @@
+"""The transfer verbs: push, pull, inspect and login, and :func:`open_repository`.
+
+``open_repository`` turns a parsed reference into a :class:`Repository` (a registry
+repository with credentials from the docker config, or an OCI image layout), so that every
+verb works the same against a registry and the local store. Pulls go through the local store:
+an artifact is fetched once, then re-pushed, signed, diffed or written out from there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hubsnap.config import Settings
+from hubsnap.digest import Digest
+from hubsnap.errors import UsageError
+from hubsnap.models import Descriptor, Manifest
+from hubsnap.oci.auth import Credentials, load_credentials, store_credentials
+from hubsnap.oci.client import RegistryClient, TransportOptions
+from hubsnap.oci.layout import LayoutStore
+from hubsnap.oci.reference import LayoutReference, Reference, RegistryReference, parse_reference
+from hubsnap.oci.registry import RegistryRepository
+from hubsnap.oci.repository import LayoutRepository, Repository
+from hubsnap.oci.transfer import (
+    PulledFile,
+    check_destinations,
+    copy_artifact,
+    file_layers,
+    materialise,
+    read_manifest,
+)
+
+__all__ = [
+    "InspectResult",
+    "LoginResult",
+    "PullResult",
+    "PushResult",
+    "ReferrerNode",
+    "TransportOptions",
+    "inspect",
+    "login",
+    "open_repository",
+    "pull",
+    "push",
+    "transport_options",
+]
+
+_REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(?::\d{1,5})?$|^\[[0-9a-fA-F:]+\](?::\d{1,5})?$")
+_REFERRER_DEPTH = 4
+
+
+def transport_options(
+    settings: Settings, *, plain_http: bool | None = None, ca_file: Path | None = None
+) -> TransportOptions:
+    """Transport options from the settings (timeout) and the command line overrides."""
+    if ca_file is not None and not ca_file.is_file():
+        raise UsageError(f"CA file {ca_file} not found")
+    return TransportOptions(plain_http=plain_http, ca_file=ca_file, timeout=settings.timeout)
+
+
+def _options(settings: Settings, transport: TransportOptions | None) -> TransportOptions:
+    return transport if transport is not None else TransportOptions(timeout=settings.timeout)
+
+
+def _client(
+    registry: str,
+    settings: Settings,
+    transport: TransportOptions | None,
+    credentials: Credentials | None,
+    loopback: bool,
+) -> RegistryClient:
+    options = _options(settings, transport)
+    plain = options.plain_http if options.plain_http is not None else loopback
+    return RegistryClient(registry, credentials=credentials, options=options, plain_http=plain)
+
+
+def open_repository(
+    ref: Reference, settings: Settings, *, transport: TransportOptions | None = None
+) -> Repository:
+    """The repository ``ref`` names: a :class:`RegistryRepository` or a
+    :class:`LayoutRepository`. Registry credentials come from the docker config; the
+    returned registry repository holds a connection pool (call ``close()`` when done).
+    """
+    if isinstance(ref, LayoutReference):
+        return LayoutRepository(LayoutStore(ref.path))
+    credentials = load_credentials(settings.docker_config, ref.registry)
+    client = _client(ref.registry, settings, transport, credentials, ref.is_loopback)
+    return RegistryRepository(client, ref.repository)
+
+
+@contextlib.contextmanager
+def _opened(
+    ref: Reference, settings: Settings, transport: TransportOptions | None
+) -> Iterator[Repository]:
+    repo = open_repository(ref, settings, transport=transport)
+    try:
+        yield repo
+    finally:
+        if isinstance(repo, RegistryRepository):
+            repo.close()
+
+
+def _digest_of(repo: Repository, ref: Reference) -> Digest:
+    if ref.digest is not None:
+        return ref.digest
+    return repo.resolve(ref.tag or "latest").digest
+
+
+def _with_digest(ref: Reference, digest: Digest) -> str:
+    return str(ref.with_digest(digest))
+
+
+# -- push -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """A push: ``destination`` is ``DEST@sha256:…``; counts as in ``CopyResult``."""
+
+    source: str
+    destination: str
+    digest: Digest
+    blobs_total: int
+    blobs_sent: int
+    blobs_mounted: int
+    bytes_sent: int
+    referrers: tuple[Digest, ...]
+    dry_run: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "destination": self.destination,
+            "digest": str(self.digest),
+            "blobs": self.blobs_total,
+            "blobsSent": self.blobs_sent,
+            "blobsMounted": self.blobs_mounted,
+            "bytesSent": self.bytes_sent,
+            "referrers": [str(d) for d in self.referrers],
+            "dryRun": self.dry_run,
+        }
+
+
+def _source_reference(text: str, settings: Settings) -> Reference:
+    return parse_reference(text, store=settings.store)
+
+
+def push(
+    settings: Settings,
+    source: str,
+    destination: str,
+    *,
+    dry_run: bool = False,
+    transport: TransportOptions | None = None,
+) -> PushResult:
+    """Copy an artifact (with its referrers) from ``source`` to ``destination``."""
+    src_ref = _source_reference(source, settings)
+    dst_ref = parse_reference(destination, store=settings.store)
+    if dst_ref.digest is not None:
+        raise UsageError(
+            f"push destination {destination!r} names a digest",
+            hint="give a repository, optionally with a tag; the digest is the source's",
+        )
+    with (
+        _opened(src_ref, settings, transport) as src,
+        _opened(dst_ref, settings, transport) as dst,
+    ):
+        if isinstance(src, LayoutRepository):
+            src.store.require()
+        digest = _digest_of(src, src_ref)
+        result = copy_artifact(src, dst, digest, tag=dst_ref.tag, dry_run=dry_run)
+    return PushResult(
+        source=_with_digest(src_ref, digest),
+        destination=_with_digest(dst_ref, digest),
+        digest=digest,
+        blobs_total=result.blobs_total,
+        blobs_sent=result.blobs_sent,
+        blobs_mounted=result.blobs_mounted,
+        bytes_sent=result.bytes_sent,
+        referrers=result.referrers,
+        dry_run=dry_run,
+    )
+
+
+# -- pull -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PullResult:
+    """A pull. ``tag`` is the tag the digest was resolved from (``None`` when pulled by
+    digest); ``directory`` is ``None`` when the artifact went only into the local store.
+    """
+
+    reference: str
+    digest: Digest
+    tag: str | None
+    store: Path
+    directory: Path | None
+    files: tuple[PulledFile, ...]
+    blobs_fetched: int
+    bytes_fetched: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "reference": self.reference,
+            "digest": str(self.digest),
+            "tag": self.tag,
+            "store": str(self.store),
+            "directory": str(self.directory) if self.directory else None,
+            "files": [
+                {"path": f.path, "digest": str(f.digest), "size": f.size} for f in self.files
+            ],
+            "blobsFetched": self.blobs_fetched,
+            "bytesFetched": self.bytes_fetched,
+        }
+
+
+def pull(
+    settings: Settings,
+    reference: str,
+    *,
+    output: Path | None = None,
+    allow_tag: bool = False,
+    transport: TransportOptions | None = None,
+) -> PullResult:
+    """Fetch an artifact into the local store (once) and, with ``output``, write its files."""
+    ref = parse_reference(reference, store=settings.store)
+    if ref.digest is None and not allow_tag:
+        raise UsageError(
+            f"{reference} names no digest",
+            hint="pull by digest (REF@sha256:…), or pass --allow-tag to resolve the tag",
+        )
+    local = LayoutRepository(LayoutStore(settings.store).ensure())
+    with _opened(ref, settings, transport) as src:
+        digest = _digest_of(src, ref)
+        data = read_manifest(src, digest, local)
+        manifest = Manifest.from_bytes(data, digest)
+        # Paths and the destination are checked before a single blob is fetched.
+        layers = file_layers(manifest)
+        if output is not None:
+            check_destinations(output, (path for path, _ in layers))
+        result = copy_artifact(src, local, digest, manifest_bytes=data)
+    files = materialise(local.store, manifest, output) if output is not None else []
+    return PullResult(
+        reference=_with_digest(ref, digest),
+        digest=digest,
+        tag=ref.tag if ref.digest is None else None,
+        store=settings.store,
+        directory=output,
+        files=tuple(files),
+        blobs_fetched=result.blobs_sent,
+        bytes_fetched=result.bytes_sent,
+    )
+
+
+# -- inspect ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReferrerNode:
+    """A referrer and, recursively, its own referrers (signatures of attestations...)."""
+
+    descriptor: Descriptor
+    referrers: tuple[ReferrerNode, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        out = self.descriptor.to_json()
+        out["referrers"] = [r.to_json() for r in self.referrers]
+        return out
+
+
+@dataclass(frozen=True)
+class InspectResult:
+    """An artifact's manifest, where it was found, and its referrers tree."""
+
+    reference: str
+    digest: Digest
+    size: int
+    manifest: Manifest
+    referrers: tuple[ReferrerNode, ...] = field(default_factory=tuple)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "reference": self.reference,
+            "digest": str(self.digest),
+            "size": self.size,
+            "manifest": self.manifest.to_json(),
+            "referrers": [r.to_json() for r in self.referrers],
+        }
+
+
+def _referrer_tree(repo: Repository, subject: Digest, depth: int) -> tuple[ReferrerNode, ...]:
+    if depth >= _REFERRER_DEPTH:
+        return ()
+    return tuple(
+        ReferrerNode(d, _referrer_tree(repo, d.digest, depth + 1)) for d in repo.referrers(subject)
+    )
+
+
+def inspect(
+    settings: Settings, reference: str, *, transport: TransportOptions | None = None
+) -> InspectResult:
+    """Read a manifest (by digest or tag) and the referrers that point at it."""
+    ref = parse_reference(reference, store=settings.store)
+    with _opened(ref, settings, transport) as repo:
+        if isinstance(repo, LayoutRepository):
+            repo.store.require()
+        digest = _digest_of(repo, ref)
+        data, manifest = repo.get_manifest(digest)
+        tree = _referrer_tree(repo, digest, 0)
+    return InspectResult(_with_digest(ref, digest), digest, len(data), manifest, tree)
+
+
+# -- login ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    """A successful login: where the credentials were stored (file path or helper name)."""
+
+    registry: str
+    stored_in: str
+
+
+def login(
+    settings: Settings,
+    registry: str,
+    username: str,
+    password: str,
+    *,
+    transport: TransportOptions | None = None,
+) -> LoginResult:
+    """Check the credentials against the registry, then store them in the docker config."""
+    host = registry.removeprefix("https://").removeprefix("http://").rstrip("/")
+    if not _REGISTRY.match(host):
+        raise UsageError(f"invalid registry {registry!r}", hint="use HOST[:PORT]")
+    if not username or not password:
+        raise UsageError("login needs a user name and a non-empty password")
+    credentials = Credentials(username, password)
+    loopback = RegistryReference(host, "x").is_loopback
+    client = _client(host, settings, transport, credentials, loopback)
+    try:
+        client.ping()
+    finally:
+        client.close()
+    stored = store_credentials(settings.docker_config, host, credentials)
+    return LoginResult(host, stored)

@@ -1,0 +1,76 @@
+"""``hubsnap inspect REF``: an artifact's manifest, annotations, layers and referrers tree."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from hubsnap.api.transfer import InspectResult, ReferrerNode, inspect, transport_options
+from hubsnap.cli import app
+from hubsnap.cli._output import (
+    CaFileOption,
+    JsonOption,
+    PlainHttpOption,
+    StoreOption,
+    TimeoutOption,
+    emit,
+    print_table,
+    settings,
+)
+
+
+def _tree(nodes: tuple[ReferrerNode, ...], indent: str) -> list[str]:
+    lines = []
+    for position, node in enumerate(nodes):
+        last = position == len(nodes) - 1
+        d = node.descriptor
+        kind = d.artifact_type or d.media_type
+        lines.append(f"{indent}{'└── ' if last else '├── '}{d.digest}  {kind}")
+        lines += _tree(node.referrers, indent + ("    " if last else "│   "))
+    return lines
+
+
+def _render(result: InspectResult) -> str:
+    manifest = result.manifest
+    lines = [
+        result.reference,
+        f"artifactType: {manifest.artifact_type or manifest.config.media_type}",
+        f"size:         {result.size}",
+    ]
+    if manifest.subject is not None:
+        lines.append(f"subject:      {manifest.subject.digest}")
+    if manifest.annotations:
+        lines.append("annotations:")
+        lines += [f"  {key}: {value}" for key, value in sorted(manifest.annotations.items())]
+    rows = [
+        [layer.filepath or "-", layer.media_type, str(layer.size), str(layer.digest)]
+        for layer in manifest.layers
+    ]
+    lines += ["", print_table(("path", "media type", "size", "digest"), rows)]
+    lines += ["", f"referrers: {len(result.referrers) or 'none'}"]
+    lines += _tree(result.referrers, "")
+    return "\n".join(lines)
+
+
+@app.command("inspect")
+def inspect_command(
+    reference: Annotated[
+        str, typer.Argument(metavar="REF", help="A registry ref or oci:PATH, by tag or digest.")
+    ],
+    *,
+    plain_http: PlainHttpOption = None,
+    ca_file: CaFileOption = None,
+    store: StoreOption = None,
+    json_output: JsonOption = False,
+    timeout: TimeoutOption = None,
+) -> None:
+    """Show an artifact's manifest, annotations, layers and referrers."""
+    config = settings(timeout=timeout, store=store)
+    transport = transport_options(config, plain_http=plain_http, ca_file=ca_file)
+    result = inspect(config, reference, transport=transport)
+
+    def render(_: dict[str, Any]) -> str:
+        return _render(result)
+
+    emit(result.to_json(), json_output, render)

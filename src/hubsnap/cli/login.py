@@ -1,0 +1,47 @@
+"""``hubsnap login REGISTRY -u USER --password-stdin``: check and store registry credentials."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from hubsnap.api.transfer import login, transport_options
+from hubsnap.cli import app
+from hubsnap.cli._output import CaFileOption, JsonOption, PlainHttpOption, TimeoutOption, emit
+from hubsnap.cli._output import settings as load_settings
+from hubsnap.errors import UsageError
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.read().rstrip("\r\n")
+    if sys.stdin.isatty():
+        return str(typer.prompt("Password", hide_input=True))
+    raise UsageError("no password given", hint="pipe it in with --password-stdin")
+
+
+@app.command("login")
+def login_command(
+    registry: Annotated[str, typer.Argument(metavar="REGISTRY", help="HOST[:PORT].")],
+    *,
+    username: Annotated[str, typer.Option("-u", "--username", help="User name.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    plain_http: PlainHttpOption = None,
+    ca_file: CaFileOption = None,
+    json_output: JsonOption = False,
+    timeout: TimeoutOption = None,
+) -> None:
+    """Log in to a registry; credentials go to the docker config, as docker and oras do."""
+    config = load_settings(timeout=timeout)
+    transport = transport_options(config, plain_http=plain_http, ca_file=ca_file)
+    password = _read_password(password_stdin)
+    result = login(config, registry, username, password, transport=transport)
+    emit(
+        {"registry": result.registry, "storedIn": result.stored_in},
+        json_output,
+        lambda data: f"Login succeeded: credentials for {data['registry']} in {data['storedIn']}",
+    )

@@ -1,0 +1,53 @@
+"""``hubsnap pull REF [-o DIR]``: fetch an artifact by digest, verified, into the store or DIR."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hubsnap.api.transfer import pull, transport_options
+from hubsnap.cli import app
+from hubsnap.cli._output import (
+    CaFileOption,
+    JsonOption,
+    PlainHttpOption,
+    StoreOption,
+    TimeoutOption,
+    emit,
+    settings,
+    warn,
+)
+
+
+@app.command("pull")
+def pull_command(
+    reference: Annotated[
+        str, typer.Argument(metavar="REF", help="HOST[:PORT]/REPO@sha256:… or oci:PATH@sha256:…")
+    ],
+    *,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "-o", "--output", help="Write the files here (else only into the local store)."
+        ),
+    ] = None,
+    allow_tag: Annotated[
+        bool, typer.Option("--allow-tag", help="Accept a tag and print the digest it names.")
+    ] = False,
+    plain_http: PlainHttpOption = None,
+    ca_file: CaFileOption = None,
+    store: StoreOption = None,
+    json_output: JsonOption = False,
+    timeout: TimeoutOption = None,
+) -> None:
+    """Pull an artifact; every byte is checked against its digest before it is kept."""
+    config = settings(timeout=timeout, store=store)
+    transport = transport_options(config, plain_http=plain_http, ca_file=ca_file)
+    result = pull(config, reference, output=output, allow_tag=allow_tag, transport=transport)
+    if result.tag is not None:
+        warn(f"resolved tag {result.tag} to {result.digest}")
+    where = f" into {result.directory}" if result.directory else ""
+    warn(f"fetched {result.blobs_fetched} blobs ({result.bytes_fetched} bytes){where}")
+    emit(result.to_json(), json_output, lambda data: str(data["reference"]))

@@ -1,0 +1,58 @@
+"""``hubsnap push SOURCE DEST``: copy an artifact (and its referrers) into a registry."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from hubsnap.api.transfer import PushResult, push, transport_options
+from hubsnap.cli import app
+from hubsnap.cli._output import (
+    CaFileOption,
+    JsonOption,
+    PlainHttpOption,
+    StoreOption,
+    TimeoutOption,
+    emit,
+    settings,
+    warn,
+)
+
+
+def _summary(result: PushResult) -> str:
+    present = result.blobs_total - result.blobs_sent - result.blobs_mounted
+    verb = "would send" if result.dry_run else "sent"
+    text = (
+        f"{verb} {result.blobs_sent} of {result.blobs_total} blobs ({result.bytes_sent} bytes)"
+        f", {result.blobs_mounted} mounted, {present} already present"
+    )
+    if result.referrers:
+        text += f", {len(result.referrers)} referrers"
+    return text
+
+
+@app.command("push")
+def push_command(
+    source: Annotated[
+        str, typer.Argument(help="snapshot.yaml, oci:PATH[:TAG|@DIGEST] or a registry ref.")
+    ],
+    destination: Annotated[
+        str, typer.Argument(metavar="DEST", help="HOST[:PORT]/REPO[:TAG] or oci:PATH[:TAG].")
+    ],
+    *,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be sent; send nothing.")
+    ] = False,
+    plain_http: PlainHttpOption = None,
+    ca_file: CaFileOption = None,
+    store: StoreOption = None,
+    json_output: JsonOption = False,
+    timeout: TimeoutOption = None,
+) -> None:
+    """Push an artifact by digest; prints DEST@sha256:…."""
+    config = settings(timeout=timeout, store=store)
+    transport = transport_options(config, plain_http=plain_http, ca_file=ca_file)
+    result = push(config, source, destination, dry_run=dry_run, transport=transport)
+    warn(_summary(result))
+    emit(result.to_json(), json_output, lambda data: str(data["destination"]))

@@ -1,0 +1,418 @@
+"""OCI registry repositories (distribution spec 1.1) as a :class:`Repository`.
+
+Built on :class:`hubsnap.oci.client.RegistryClient` (auth, retries, redirects). Manifests are
+read with a 4 MiB cap and checked against the digest asked for before parsing; blobs stream in
+both directions and are never read whole; downloads resume with ``Range`` after a dropped
+connection; uploads are one streamed ``POST`` + ``PUT`` with a chunked ``PATCH`` fallback,
+and blobs the registry has elsewhere are mounted instead of sent. Referrers come from the
+referrers API or, where a registry lacks it, from the ``sha256-<hex>`` tag schema, which
+:meth:`RegistryRepository.put_manifest` maintains for every manifest with a ``subject``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+
+import httpx
+
+from hubsnap.canonical import canonical_json, loads_object
+from hubsnap.digest import CHUNK_SIZE, Digest, sha256_bytes
+from hubsnap.errors import HubsnapError, IntegrityError, NotFoundError, RemoteError
+from hubsnap.models import (
+    MAX_MANIFEST_BYTES,
+    MEDIA_TYPE_IMAGE_INDEX,
+    MEDIA_TYPE_IMAGE_MANIFEST,
+    Descriptor,
+    Manifest,
+)
+from hubsnap.oci.auth import repository_scope
+from hubsnap.oci.client import BodyFactory, RegistryClient, check_status
+from hubsnap.oci.reference import RegistryReference
+from hubsnap.progress import Progress
+
+__all__ = ["RegistryRepository", "referrers_tag"]
+
+_MANIFEST_ACCEPT = ", ".join(
+    (
+        MEDIA_TYPE_IMAGE_MANIFEST,
+        MEDIA_TYPE_IMAGE_INDEX,
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+    )
+)
+_MONOLITHIC_REFUSED = frozenset({400, 405, 413, 416, 501})
+
+
+def referrers_tag(subject: Digest) -> str:
+    """The tag under which the referrers tag schema keeps ``subject``'s referrers index."""
+    return f"{subject.algorithm}-{subject.hex}"
+
+
+class RegistryRepository:
+    """:class:`hubsnap.oci.repository.Repository` over one repository of a registry."""
+
+    def __init__(self, client: RegistryClient, repository: str) -> None:
+        self.client = client
+        self.repository = repository
+        self._pull: tuple[str, ...] = (repository_scope(repository, "pull"),)
+        self._push: tuple[str, ...] = (repository_scope(repository, "pull,push"),)
+
+    @property
+    def registry(self) -> str:
+        return self.client.registry
+
+    def describe(self) -> str:
+        return f"{self.client.registry}/{self.repository}"
+
+    def close(self) -> None:
+        """Close the client's connections (shared with other repositories on it)."""
+        self.client.close()
+
+    def reference(self, *, tag: str | None = None, digest: Digest | None = None) -> str:
+        """A reference into this repository, as a user would write it."""
+        return str(RegistryReference(self.client.registry, self.repository, tag, digest))
+
+    def _url(self, kind: str, reference: str) -> str:
+        return self.client.url(f"/v2/{self.repository}/{kind}/{reference}")
+
+    # -- manifests ----------------------------------------------------------------------------
+
+    def _fetch_manifest(self, reference: str) -> tuple[bytes, str]:
+        """Raw manifest bytes (at most the cap + 1 read) and the media type they came as."""
+        what = f"manifest {self.describe()}:{reference}"
+        response = self.client.request(
+            "GET",
+            self._url("manifests", reference),
+            scope=self._pull,
+            headers={"Accept": _MANIFEST_ACCEPT},
+            stream=True,
+        )
+        try:
+            check_status(response, what, (200,))
+            data = bytearray()
+            for chunk in response.iter_bytes(CHUNK_SIZE):
+                data += chunk
+                if len(data) > MAX_MANIFEST_BYTES:
+                    raise IntegrityError(f"{what} is larger than the 4 MiB manifest limit")
+        except httpx.TransportError as e:
+            raise RemoteError(f"{what}: connection dropped while reading") from e
+        finally:
+            response.close()
+        media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        return bytes(data), media_type
+
+    def resolve(self, reference: str | Digest) -> Descriptor:
+        data, media_type = self._fetch_manifest(str(reference))
+        digest = sha256_bytes(data)
+        if isinstance(reference, Digest) and digest != reference:
+            raise IntegrityError(
+                f"manifest digest mismatch: asked for {reference}, got {digest}",
+                hint=f"{self.describe()} served bytes that do not match the digest",
+            )
+        artifact_type = None
+        if media_type in ("", MEDIA_TYPE_IMAGE_MANIFEST):
+            manifest = Manifest.from_bytes(data, digest)
+            media_type = manifest.media_type
+            artifact_type = manifest.artifact_type or manifest.config.media_type
+        return Descriptor(media_type, digest, len(data), {}, artifact_type)
+
+    def get_manifest(self, digest: Digest) -> tuple[bytes, Manifest]:
+        data, _ = self._fetch_manifest(str(digest))
+        return data, Manifest.from_bytes(data, digest)
+
+    def put_manifest(self, data: bytes, tag: str | None = None) -> Digest:
+        manifest = Manifest.from_bytes(data)
+        digest, indexed_by_registry = self._put_manifest_bytes(data, manifest.media_type, tag)
+        if manifest.subject is not None and not indexed_by_registry:
+            descriptor = Descriptor(
+                manifest.media_type,
+                digest,
+                len(data),
+                dict(manifest.annotations),
+                manifest.artifact_type or manifest.config.media_type,
+            )
+            self._add_to_referrers_index(manifest.subject.digest, descriptor)
+        return digest
+
+    def _put_manifest_bytes(
+        self, data: bytes, media_type: str, tag: str | None
+    ) -> tuple[Digest, bool]:
+        """PUT a manifest; also says whether the registry indexed its subject itself."""
+        digest = sha256_bytes(data)
+        reference = tag or str(digest)
+        response = self.client.request(
+            "PUT",
+            self._url("manifests", reference),
+            scope=self._push,
+            headers={"Content-Type": media_type},
+            body=data,
+        )
+        with contextlib.closing(response):
+            check_status(response, f"pushing manifest to {self.describe()}:{reference}", (200, 201))
+            # OCI 1.1 registries that index referrers themselves say so with this header.
+            indexed = "OCI-Subject" in response.headers
+            echoed = response.headers.get("Docker-Content-Digest")
+        if echoed and echoed != str(digest):
+            raise IntegrityError(
+                f"{self.describe()} stored manifest {digest} under a different digest {echoed}"
+            )
+        return digest, indexed
+
+    # -- blobs --------------------------------------------------------------------------------
+
+    def has_blob(self, digest: Digest, size: int | None = None) -> bool:
+        response = self.client.request("HEAD", self._url("blobs", str(digest)), scope=self._pull)
+        with contextlib.closing(response):
+            if response.status_code == 404:
+                return False
+            check_status(response, f"blob {digest} in {self.describe()}", (200,))
+            length = response.headers.get("Content-Length")
+        return size is None or length is None or int(length) == size
+
+    def iter_blob(self, digest: Digest, progress: Progress | None = None) -> Iterator[bytes]:
+        """Stream a blob; a dropped connection resumes with ``Range`` where the server allows,
+        otherwise restarts and skips what was already delivered. Callers hash what they keep.
+        """
+        what = f"blob {digest} from {self.describe()}"
+        policy = self.client.options.retry
+        delivered = 0
+        failures = 0
+        while True:
+            headers = {"Range": f"bytes={delivered}-"} if delivered else {}
+            response = self.client.request(
+                "GET", self._url("blobs", str(digest)), scope=self._pull, headers=headers,
+                stream=True,
+            )  # fmt: skip
+            try:
+                check_status(response, what, (200, 206))
+                skip = delivered if response.status_code == 200 else 0
+                for chunk in response.iter_bytes(CHUNK_SIZE):
+                    piece = chunk
+                    if skip:
+                        dropped = min(skip, len(piece))
+                        piece, skip = piece[dropped:], skip - dropped
+                        if not piece:
+                            continue
+                    delivered += len(piece)
+                    if progress is not None:
+                        progress.advance(len(piece))
+                    yield piece
+                return
+            except httpx.TransportError as e:
+                failures += 1
+                if failures >= policy.attempts:
+                    raise RemoteError(
+                        f"{what}: connection dropped after {delivered} bytes",
+                        hint="retry; a later pull resumes from the local store",
+                    ) from e
+                policy.wait(failures)
+            finally:
+                response.close()
+
+    def get_blob_bytes(self, digest: Digest, limit: int) -> bytes:
+        data = bytearray()
+        for chunk in self.iter_blob(digest):
+            data += chunk
+            if len(data) > limit:
+                raise IntegrityError(f"blob {digest} is larger than {limit} bytes")
+        if sha256_bytes(bytes(data)) != digest:
+            raise IntegrityError(f"blob {digest} from {self.describe()}: digest mismatch")
+        return bytes(data)
+
+    def put_blob_bytes(self, data: bytes) -> Digest:
+        digest = sha256_bytes(data)
+        if not self.has_blob(digest, len(data)):
+            self.upload_blob(digest, len(data), lambda: [data])
+        return digest
+
+    def mount_blob(self, digest: Digest, source_repository: str) -> bool:
+        """Ask the registry to link ``digest`` from another of its repositories (no bytes sent).
+
+        Returns ``False`` when the registry declines; the caller then uploads.
+        """
+        scope = (*self._push, repository_scope(source_repository, "pull"))
+        url = self.client.url(f"/v2/{self.repository}/blobs/uploads/")
+        response = self.client.request(
+            "POST", url + f"?mount={digest}&from={source_repository}", scope=scope
+        )
+        with contextlib.closing(response):
+            if response.status_code == 201:
+                return True
+            check_status(response, f"mounting blob {digest} into {self.describe()}", (202,))
+            location = response.headers.get("Location")
+        if location:  # the registry opened an ordinary upload instead; do not leave it open
+            self.client.request("DELETE", self.client.url(location), scope=scope).close()
+        return False
+
+    def upload_blob(
+        self,
+        digest: Digest,
+        size: int,
+        open_body: BodyFactory,
+        progress: Progress | None = None,
+    ) -> None:
+        """Upload ``size`` bytes that must hash to ``digest``, streamed from ``open_body()``.
+
+        The body is produced afresh for each attempt; a failed attempt starts a new upload
+        session, since a half-written session cannot be trusted.
+        """
+        policy = self.client.options.retry
+        for attempt in range(1, policy.attempts + 1):
+            try:
+                monolithic = self.client.options.chunk_size is None
+                if monolithic and self._upload_monolithic(digest, size, open_body, progress):
+                    return
+                self._upload_chunked(digest, size, open_body, progress)
+                return
+            except RemoteError:
+                if attempt >= policy.attempts:
+                    raise
+                policy.wait(attempt)
+
+    def _start_upload(self) -> str:
+        url = self.client.url(f"/v2/{self.repository}/blobs/uploads/")
+        with contextlib.closing(self.client.request("POST", url, scope=self._push)) as response:
+            check_status(response, f"starting an upload to {self.describe()}", (202,))
+            location = response.headers.get("Location")
+        if not location:
+            raise RemoteError(f"{self.describe()} opened an upload without a Location")
+        return self.client.url(location) if location.startswith("/") else location
+
+    def _upload_monolithic(
+        self, digest: Digest, size: int, open_body: BodyFactory, progress: Progress | None
+    ) -> bool:
+        location = self._start_upload()
+        url = httpx.URL(location).copy_merge_params({"digest": str(digest)})
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
+        body = _counted(open_body, progress)
+        try:
+            response = self.client.request(
+                "PUT", str(url), scope=self._push, headers=headers, body=body, retry=False
+            )
+        except RemoteError:
+            self._cancel(location)
+            raise
+        with contextlib.closing(response):
+            if response.status_code in _MONOLITHIC_REFUSED:
+                self._cancel(location)
+                return False
+            check_status(response, f"uploading blob {digest} to {self.describe()}", (201,))
+        return True
+
+    def _upload_chunked(
+        self, digest: Digest, size: int, open_body: BodyFactory, progress: Progress | None
+    ) -> None:
+        location = self._start_upload()
+        chunk_size = self.client.options.chunk_size or 8 * CHUNK_SIZE
+        offset = 0
+        for piece in _rechunk(open_body(), chunk_size):
+            headers = {
+                "Content-Type": "application/octet-stream",
+                "Content-Range": f"{offset}-{offset + len(piece) - 1}",
+                "Content-Length": str(len(piece)),
+            }
+            response = self.client.request(
+                "PATCH", location, scope=self._push, headers=headers, body=piece, retry=False
+            )
+            with contextlib.closing(response):
+                check_status(response, f"uploading blob {digest} to {self.describe()}", (202,))
+                next_location = response.headers.get("Location", location)
+            location = (
+                self.client.url(next_location) if next_location.startswith("/") else (next_location)
+            )
+            offset += len(piece)
+            if progress is not None:
+                progress.advance(len(piece))
+        if offset != size:
+            raise IntegrityError(f"blob {digest}: source gave {offset} bytes, expected {size}")
+        url = httpx.URL(location).copy_merge_params({"digest": str(digest)})
+        response = self.client.request(
+            "PUT", str(url), scope=self._push, headers={"Content-Length": "0"}, retry=False
+        )
+        with contextlib.closing(response):
+            check_status(
+                response, f"finishing upload of blob {digest} to {self.describe()}", (201,)
+            )
+
+    def _cancel(self, location: str) -> None:
+        # Best effort: registries expire abandoned uploads themselves.
+        with contextlib.suppress(HubsnapError):
+            self.client.request("DELETE", location, scope=self._push, retry=False).close()
+
+    # -- referrers ----------------------------------------------------------------------------
+
+    def referrers(self, subject: Digest, artifact_type: str | None = None) -> list[Descriptor]:
+        url = self._url("referrers", str(subject))
+        if artifact_type:
+            url += "?" + str(httpx.QueryParams({"artifactType": artifact_type}))
+        response = self.client.request(
+            "GET", url, scope=self._pull, headers={"Accept": MEDIA_TYPE_IMAGE_INDEX}
+        )
+        with contextlib.closing(response):
+            if response.status_code == 404:
+                found = self._referrers_index(subject)
+            else:
+                check_status(response, f"referrers of {subject} in {self.describe()}", (200,))
+                found = _index_descriptors(response.read()[: MAX_MANIFEST_BYTES + 1])
+        if artifact_type:  # servers may ignore the filter; apply it here regardless
+            found = [d for d in found if d.artifact_type == artifact_type]
+        return found
+
+    def _referrers_index(self, subject: Digest) -> list[Descriptor]:
+        try:
+            data, _ = self._fetch_manifest(referrers_tag(subject))
+        except NotFoundError:
+            return []
+        return _index_descriptors(data)
+
+    def _add_to_referrers_index(self, subject: Digest, descriptor: Descriptor) -> None:
+        # Read-modify-write of the fallback tag: two writers racing can drop an entry, as
+        # with every client of the tag schema; re-running the losing write restores it.
+        current = self._referrers_index(subject)
+        if any(d.digest == descriptor.digest for d in current):
+            return
+        index = {
+            "schemaVersion": 2,
+            "mediaType": MEDIA_TYPE_IMAGE_INDEX,
+            "manifests": [d.to_json() for d in (*current, descriptor)],
+        }
+        self._put_manifest_bytes(
+            canonical_json(index), MEDIA_TYPE_IMAGE_INDEX, referrers_tag(subject)
+        )
+
+
+def _index_descriptors(data: bytes) -> list[Descriptor]:
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise IntegrityError("referrers index is larger than the 4 MiB manifest limit")
+    try:
+        index = loads_object(data, "referrers index")
+        manifests = index.get("manifests", [])
+        if not isinstance(manifests, list):
+            raise ValueError("manifests must be a list")
+        return [Descriptor.from_json(m) for m in manifests]
+    except ValueError as e:
+        raise IntegrityError(f"malformed referrers index: {e}") from e
+
+
+def _counted(open_body: BodyFactory, progress: Progress | None) -> BodyFactory:
+    if progress is None:
+        return open_body
+
+    def counted() -> Iterator[bytes]:
+        for chunk in open_body():
+            progress.advance(len(chunk))
+            yield chunk
+
+    return counted
+
+
+def _rechunk(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
+    buffer = bytearray()
+    for chunk in chunks:
+        buffer += chunk
+        while len(buffer) >= size:
+            yield bytes(buffer[:size])
+            del buffer[:size]
+    if buffer:
+        yield bytes(buffer)

@@ -1,0 +1,265 @@
+"""Moving artifacts: between any two repositories, and out of the local store into a directory.
+
+:func:`copy_artifact` copies blobs first (a few at once, skipping what the target has,
+mounting what the same registry holds in another repository, streaming the rest) and the
+manifest last, so a target never names a blob it lacks; referrers (signatures, provenance)
+follow their subject. :func:`materialise` writes a stored model's files into a directory:
+every path is checked before the first write, a symlink at or above a destination is
+refused, and each file is verified against its layer digest while it is copied into a temp
+file that is only then renamed into place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from hubsnap.digest import Digest, StreamHasher, check_digest
+from hubsnap.errors import IntegrityError
+from hubsnap.fsutil import atomic_writer, check_relative_path, safe_destination
+from hubsnap.models import MEDIA_TYPE_IMAGE_MANIFEST, Descriptor, Manifest
+from hubsnap.oci.artifact import model_files
+from hubsnap.oci.layout import LayoutStore
+from hubsnap.oci.registry import RegistryRepository
+from hubsnap.oci.repository import LayoutRepository, Repository
+from hubsnap.progress import Progress, transfer_progress
+
+__all__ = [
+    "DEFAULT_WORKERS",
+    "CopyResult",
+    "PulledFile",
+    "check_destinations",
+    "copy_artifact",
+    "file_layers",
+    "materialise",
+    "read_manifest",
+]
+
+#: Blobs transferred at once: enough to hide round trips, few enough to be polite.
+DEFAULT_WORKERS = 4
+_MAX_REFERRER_DEPTH = 8
+
+
+@dataclass(frozen=True)
+class CopyResult:
+    """What :func:`copy_artifact` did (or, with ``dry_run``, would do).
+
+    ``blobs_sent`` / ``bytes_sent`` count blobs whose bytes moved; ``blobs_mounted`` those
+    the registry linked from another repository; the rest were already present.
+    ``referrers`` lists the referrer manifests copied along, depth first.
+    """
+
+    digest: Digest
+    manifest: Manifest
+    blobs_total: int
+    blobs_sent: int
+    blobs_mounted: int
+    bytes_sent: int
+    referrers: tuple[Digest, ...] = ()
+
+
+def read_manifest(source: Repository, digest: Digest, cache: Repository | None = None) -> bytes:
+    """The manifest bytes for ``digest``, from ``cache`` when it already holds them."""
+    if isinstance(cache, LayoutRepository) and cache.has_blob(digest):
+        return cache.get_manifest(digest)[0]
+    return source.get_manifest(digest)[0]
+
+
+def _blob_opener(source: Repository, digest: Digest) -> Callable[[], Iterable[bytes]]:
+    return lambda: source.iter_blob(digest)
+
+
+def _metered(chunks: Iterable[bytes], progress: Progress) -> Iterator[bytes]:
+    for chunk in chunks:
+        progress.advance(len(chunk))
+        yield chunk
+
+
+def _same_registry(source: Repository, target: RegistryRepository) -> bool:
+    return (
+        isinstance(source, RegistryRepository)
+        and source.client.base_url == target.client.base_url
+        and source.repository != target.repository
+    )
+
+
+def _copy_blob(source: Repository, target: Repository, blob: Descriptor, progress: Progress) -> str:
+    """Copy one blob; returns ``present``, ``mounted`` or ``sent``."""
+    if target.has_blob(blob.digest, blob.size):
+        return "present"
+    if isinstance(target, RegistryRepository):
+        if _same_registry(source, target):
+            assert isinstance(source, RegistryRepository)
+            if target.mount_blob(blob.digest, source.repository):
+                return "mounted"
+        target.upload_blob(blob.digest, blob.size, _blob_opener(source, blob.digest), progress)
+        return "sent"
+    if isinstance(target, LayoutRepository):
+        with target.store.writer() as writer:
+            for chunk in _metered(source.iter_blob(blob.digest), progress):
+                writer.write(chunk)
+            writer.commit(blob.digest, blob.size)  # checks digest and size, then renames
+        return "sent"
+    data = source.get_blob_bytes(blob.digest, blob.size)
+    target.put_blob_bytes(data)
+    progress.advance(len(data))
+    return "sent"
+
+
+def copy_artifact(
+    source: Repository,
+    target: Repository,
+    digest: Digest,
+    *,
+    tag: str | None = None,
+    referrers: bool = True,
+    dry_run: bool = False,
+    workers: int = DEFAULT_WORKERS,
+    manifest_bytes: bytes | None = None,
+) -> CopyResult:
+    """Copy the manifest ``digest`` and its blobs (and referrers) from ``source`` to ``target``.
+
+    ``manifest_bytes`` may carry the manifest already read (and verified) by the caller.
+    With ``dry_run`` nothing is written: the result says what would be sent.
+    """
+    return _copy(
+        source,
+        target,
+        digest,
+        tag=tag,
+        referrers=referrers,
+        dry_run=dry_run,
+        workers=workers,
+        manifest_bytes=manifest_bytes,
+        depth=0,
+    )
+
+
+def _copy(
+    source: Repository,
+    target: Repository,
+    digest: Digest,
+    *,
+    tag: str | None,
+    referrers: bool,
+    dry_run: bool,
+    workers: int,
+    manifest_bytes: bytes | None,
+    depth: int,
+) -> CopyResult:
+    data = manifest_bytes or read_manifest(source, digest, target)
+    manifest = Manifest.from_bytes(data, digest)
+    blobs = list({b.digest: b for b in (manifest.config, *manifest.layers)}.values())
+    if dry_run:
+        missing = [b for b in blobs if not target.has_blob(b.digest, b.size)]
+        return CopyResult(
+            digest, manifest, len(blobs), len(missing), 0, sum(b.size for b in missing)
+        )
+    total = sum(b.size for b in blobs)
+    with (
+        transfer_progress(f"{digest.hex[:12]} → {target.describe()}", total) as progress,
+        ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="blob") as pool,
+    ):
+        outcomes = list(pool.map(lambda b: _copy_blob(source, target, b, progress), blobs))
+    target.put_manifest(data, tag)
+    copied: list[Digest] = []
+    if referrers and depth < _MAX_REFERRER_DEPTH:
+        for referrer in source.referrers(digest):
+            if referrer.media_type != MEDIA_TYPE_IMAGE_MANIFEST:
+                continue
+            inner = _copy(
+                source,
+                target,
+                referrer.digest,
+                tag=None,
+                referrers=True,
+                dry_run=False,
+                workers=workers,
+                manifest_bytes=None,
+                depth=depth + 1,
+            )
+            copied += [referrer.digest, *inner.referrers]
+    sent = [b for b, outcome in zip(blobs, outcomes, strict=True) if outcome == "sent"]
+    return CopyResult(
+        digest=digest,
+        manifest=manifest,
+        blobs_total=len(blobs),
+        blobs_sent=len(sent),
+        blobs_mounted=outcomes.count("mounted"),
+        bytes_sent=sum(b.size for b in sent),
+        referrers=tuple(copied),
+    )
+
+
+# -- into a directory -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PulledFile:
+    """One file written by :func:`materialise`."""
+
+    path: str
+    digest: Digest
+    size: int
+
+
+def file_layers(manifest: Manifest) -> list[tuple[str, Descriptor]]:
+    """The ``(path, layer)`` pairs a pull writes, every path checked.
+
+    Model artifacts use the ModelPack path annotations; other artifacts (e.g. pushed by
+    oras) the layers that carry an ``org.opencontainers.image.title``.
+    """
+    if manifest.is_model:
+        return model_files(manifest)
+    out: list[tuple[str, Descriptor]] = []
+    seen: set[str] = set()
+    for layer in manifest.layers:
+        path = layer.filepath
+        if path is None:
+            continue
+        check_relative_path(path, "layer path")
+        if path in seen:
+            raise IntegrityError(f"layer path {path!r} appears twice")
+        seen.add(path)
+        out.append((path, layer))
+    return out
+
+
+def check_destinations(directory: Path, paths: Iterable[str]) -> None:
+    """Refuse, before anything is written, any symlink at or above a destination path."""
+    if directory.is_symlink():
+        raise IntegrityError(f"refusing to write through symlink {directory}")
+    for name in paths:
+        current = directory
+        for part in PurePosixPath(name).parts:
+            current = current / part
+            if current.is_symlink():
+                raise IntegrityError(f"refusing to write through symlink {current}")
+            if not current.exists():
+                break
+
+
+def materialise(store: LayoutStore, manifest: Manifest, directory: Path) -> list[PulledFile]:
+    """Write the artifact's files from ``store`` into ``directory``, each verified."""
+    layers = file_layers(manifest)
+    check_destinations(directory, (path for path, _ in layers))
+    written = []
+    for path, layer in layers:
+        target = safe_destination(directory, path, "layer path")
+        with atomic_writer(target) as out:
+            hasher = StreamHasher()
+            try:
+                for chunk in store.iter_blob(layer.digest):
+                    out.write(chunk)
+                    hasher.update(chunk)
+            except BaseException:
+                hasher.close()
+                raise
+            digests = hasher.finish()
+            check_digest(layer.digest, digests.sha256, path)
+            if digests.size != layer.size:
+                raise IntegrityError(f"{path}: size {digests.size}, expected {layer.size}")
+        written.append(PulledFile(path, layer.digest, layer.size))
+    return written
