@@ -1,3 +1,3 @@
 """Shared fixtures live in tests/support/, one plugin module per real component."""
 
-pytest_plugins: list[str] = ["support.hub", "support.registry"]
+pytest_plugins: list[str] = ["support.hub", "support.registry", "support.keys"]
