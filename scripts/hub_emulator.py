@@ -15,12 +15,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from hubemu.catalog import build_catalog  # noqa: E402 - needs the path above
-from hubemu.fixtures import ensure_built  # noqa: E402
-from hubemu.server import EmulatorServer  # noqa: E402
-from hubemu.store import Store  # noqa: E402
+from hubemu.catalog import build_catalog
+from hubemu.fixtures import ensure_built
+from hubemu.server import EmulatorServer
+from hubemu.store import Store
 
-DEFAULT_TOKEN = "hf_emulator_token"
+DEFAULT_TOKEN = "hf_emulator_token"  # noqa: S105 - a fixture token, not a secret
 
 
 def default_data_dir() -> Path:
@@ -41,8 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     store = Store(fixture_dir)
     store.add_base(build_catalog(store.blobs))
     server = EmulatorServer((args.host, args.port), store, args.token)
-    host, port = server.server_address[:2]
-    print(f"ready http://{host}:{port}", flush=True)
+    port = server.server_address[1]
+    print(f"ready http://{args.host}:{port}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

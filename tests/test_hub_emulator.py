@@ -24,6 +24,7 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 from safetensors import safe_open
+
 from support.hub import (
     BASE,
     BULK_AUTHOR,
@@ -81,7 +82,7 @@ def test_list_models_filters_and_sorts(hf_env: HfEnv) -> None:
     classifiers = list(api.list_models(filter="text-classification", sort="downloads", limit=20))
     assert len(classifiers) == 20
     assert all(m.pipeline_tag == "text-classification" for m in classifiers)
-    downloads = [m.downloads for m in classifiers]
+    downloads = [m.downloads or 0 for m in classifiers]
     assert downloads == sorted(downloads, reverse=True)
     found = list(api.list_models(search="minilm-sent", cardData=True))
     assert [m.id for m in found] == [SENTIMENT]
@@ -120,7 +121,8 @@ def test_model_info_with_files_metadata(hf_env: HfEnv) -> None:
     api = HfApi()
     info = api.model_info(BASE, files_metadata=True)
     assert info.sha == COMMITS[BASE]["main"]
-    assert info.pipeline_tag == "sentence-similarity" and info.library_name == "sentence-transformers"
+    assert info.pipeline_tag == "sentence-similarity"
+    assert info.library_name == "sentence-transformers"
     assert info.safetensors is not None and info.safetensors.total == 22_713_728
     siblings = {s.rfilename: s for s in info.siblings or []}
     weights = siblings["model.safetensors"]
@@ -132,7 +134,8 @@ def test_model_info_with_files_metadata(hf_env: HfEnv) -> None:
     assert child.card_data is not None
     assert child.card_data["base_model"] == FINETUNED
     assert child.card_data["base_model_relation"] == "quantized"
-    assert child.config is not None and child.config["quantization_config"]["format"] == "int-quantized"
+    assert child.config is not None
+    assert child.config["quantization_config"]["format"] == "int-quantized"
     # Revisions: tag, branch, short sha, and an encoded pull-request ref.
     assert api.model_info(BASE, revision="v1.0").sha == COMMITS[BASE]["v1.0"]
     assert api.model_info(BASE, revision=COMMITS[BASE]["v2"][:10]).sha == COMMITS[BASE]["v2"]
@@ -153,7 +156,7 @@ def test_list_repo_refs(hf_env: HfEnv) -> None:
 def test_list_repo_tree_recursive_and_expanded(hf_env: HfEnv) -> None:
     api = HfApi()
     top = list(api.list_repo_tree(BASE))
-    assert [e.path for e in top][0] == "1_Pooling"  # folders first
+    assert top[0].path == "1_Pooling"  # folders first
     assert "1_Pooling/config.json" not in {e.path for e in top}
     entries = {e.path: e for e in api.list_repo_tree(BASE, recursive=True, expand=True)}
     weights = entries["model.safetensors"]
@@ -198,7 +201,7 @@ def test_lfs_redirects_off_host_and_cdn_refuses_tokens(hf_env: HfEnv) -> None:
     assert head.headers["X-Repo-Commit"] == COMMITS[BASE]["main"]
     assert head.headers["X-Linked-Size"] == "90868376"
     location = head.headers["Location"]
-    assert httpx.URL(location).host == "localhost" and httpx.URL(location).host != httpx.URL(url).host
+    assert httpx.URL(location).host == "localhost" != httpx.URL(url).host
     leaked = httpx.get(location, headers={"Authorization": f"Bearer {hf_env.hub.token}"})
     assert leaked.status_code == 400
     part = httpx.get(location, headers={"Range": "bytes=0-7"})
@@ -209,7 +212,8 @@ def test_lfs_redirects_off_host_and_cdn_refuses_tokens(hf_env: HfEnv) -> None:
 def test_range_requests_on_regular_files(hf_env: HfEnv) -> None:
     url = f"{hf_env.endpoint}/{BASE}/resolve/main/config.json"
     whole = httpx.get(url)
-    assert whole.status_code == 200 and whole.headers["ETag"].strip('"') == git_blob_sha1_bytes(whole.content)
+    assert whole.status_code == 200
+    assert whole.headers["ETag"].strip('"') == git_blob_sha1_bytes(whole.content)
     tail = httpx.get(url, headers={"Range": "bytes=-10"})
     assert tail.status_code == 206 and tail.content == whole.content[-10:]
     past = httpx.get(url, headers={"Range": f"bytes={len(whole.content)}-"})
@@ -239,12 +243,13 @@ def test_lineage_weights(hf_env: HfEnv) -> None:
     base = tensors(hf_hub_download(BASE, "model.safetensors"))
     tuned = tensors(hf_hub_download(FINETUNED, "model.safetensors"))
     assert base["embeddings.word_embeddings.weight"] == tuned["embeddings.word_embeddings.weight"]
-    assert base["encoder.layer.0.attention.self.query.weight"] != tuned["encoder.layer.0.attention.self.query.weight"]
+    query = "encoder.layer.0.attention.self.query.weight"
+    assert base[query] != tuned[query]
     with safe_open(hf_hub_download(QUANTIZED, "model.safetensors"), "np") as f:
-        q = f.get_tensor("encoder.layer.0.attention.self.query.weight")
-        scale = f.get_tensor("encoder.layer.0.attention.self.query.weight_scale")
+        q = f.get_tensor(query)
+        scale = f.get_tensor(query + "_scale")
     assert q.dtype == np.int8 and scale.dtype == np.float32 and scale.shape == (1,)
-    original = np.frombuffer(tuned["encoder.layer.0.attention.self.query.weight"], np.float32)
+    original = np.frombuffer(tuned[query], np.float32)
     assert np.abs(q.astype(np.float32).ravel() * scale[0] - original).max() <= scale[0] / 2 + 1e-7
 
 

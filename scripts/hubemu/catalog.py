@@ -75,7 +75,7 @@ def _entry(index: int, author: str, blobs: BlobStore) -> Repo:
     )
     commit = make_commit(
         {".gitattributes": blobs.put(GITATTRIBUTES), "README.md": blobs.put(card.encode())},
-        blobs.read, (), "Upload model card", author, modified,
+        blobs.read, parents=(), title="Upload model card", author=author, epoch=modified,
     )
     repo.commits[commit.sha] = commit
     repo.branches["main"] = commit.sha

@@ -49,7 +49,7 @@ def _route(server: EmulatorServer, req: Request, parts: list[str]) -> Response |
         if method == "DELETE":
             faults.clear()
             return json_response({"ok": True})
-        return json_response(faults.list())
+        return json_response(faults.armed())
     if parts == ["requests"]:
         if method == "DELETE":
             faults.reset_counts()
@@ -67,12 +67,12 @@ def _route(server: EmulatorServer, req: Request, parts: list[str]) -> Response |
             return json_response({"ok": True})
     if parts == ["repos"] and method == "POST":
         spec = req.json()
-        repo = store.create_repo(
+        created = store.create_repo(
             str(spec["repo_id"]), parse_iso(spec.get("date", "2025-01-01T00:00:00Z")),
             private=bool(spec.get("private", False)), gated=spec.get("gated", False),
             disabled=bool(spec.get("disabled", False)),
         )
-        return json_response(_summary(repo), 201)
+        return json_response(_summary(created), 201)
     if parts[:1] == ["repos"] and len(parts) >= 3:
         repo = store.get(f"{parts[1]}/{parts[2]}")
         if repo is None:
@@ -81,7 +81,9 @@ def _route(server: EmulatorServer, req: Request, parts: list[str]) -> Response |
     return None
 
 
-def _repo_route(server: EmulatorServer, req: Request, repo: Repo, rest: list[str]) -> Response | None:
+def _repo_route(
+    server: EmulatorServer, req: Request, repo: Repo, rest: list[str]
+) -> Response | None:
     store = server.store
     if not rest and req.method == "GET":
         return json_response(_summary(repo))
@@ -96,7 +98,7 @@ def _repo_route(server: EmulatorServer, req: Request, repo: Repo, rest: list[str
         branch = "/".join(rest[1:])
         old = repo.branches.get(branch)
         commit = _publish(server, repo, branch, req.json())
-        deliveries = _notify(server, req, repo, branch, old, commit)
+        deliveries = _notify(server, req, repo, branch=branch, old=old, commit=commit)
         return json_response({
             "commitOid": commit.sha,
             "commitUrl": f"http://{req.host}/{repo.id}/commit/{commit.sha}",
@@ -154,7 +156,8 @@ def _publish(server: EmulatorServer, repo: Repo, branch: str, spec: dict[str, An
 
 
 def _notify(
-    server: EmulatorServer, req: Request, repo: Repo, branch: str, old: str | None, commit: Commit
+    server: EmulatorServer, req: Request, repo: Repo, *, branch: str, old: str | None,
+    commit: Commit,
 ) -> list[dict[str, Any]]:
     """Deliver a Hub ``repo.content`` webhook (payload version 3) to each receiver."""
     payload = {

@@ -88,7 +88,7 @@ class Faults:
                     return fault
         return None
 
-    def list(self) -> list[dict[str, Any]]:
+    def armed(self) -> list[dict[str, Any]]:
         with self._lock:
             return [f.to_json() for f in self._faults]
 

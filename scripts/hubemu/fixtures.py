@@ -13,7 +13,6 @@ import fcntl
 import hashlib
 import importlib.util
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -79,8 +78,8 @@ class Builder:
             else:
                 contents[path] = self.put(data)
         commit = make_commit(
-            contents, self.read, (parent.sha,) if parent else (), title, author,
-            parse_iso(date), body,
+            contents, self.read, parents=(parent.sha,) if parent else (), title=title,
+            author=author, epoch=parse_iso(date), body=body,
         )
         repo.commits[commit.sha] = commit
         if branch is not None:
@@ -114,7 +113,7 @@ def ensure_built(data_dir: Path) -> Path:
         tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=data_dir))
         try:
             build(tmp, model_dir)
-            os.rename(tmp, target)
+            tmp.rename(target)
         except OSError:
             if not (target / "repos.json").is_file():
                 raise

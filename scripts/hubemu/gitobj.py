@@ -81,9 +81,8 @@ def tree_ids(files: Iterable[TreeFile]) -> dict[str, str]:
 
     def build(directory: str) -> str:
         entries = []
-        for name, (mode, oid) in children[directory].items():
-            if oid is None:
-                oid = build(f"{directory}/{name}" if directory else name)
+        for name, (mode, blob) in children[directory].items():
+            oid = blob if blob is not None else build(f"{directory}/{name}" if directory else name)
             # git orders tree entries as if directory names ended in "/".
             key = name + "/" if mode == "40000" else name
             entries.append((key, mode, name, oid))

@@ -65,7 +65,8 @@ def whoami(req: Request) -> Response:
     if req.user is None:
         return hub_error(401, INVALID_CREDENTIALS)
     return json_response({
-        "type": "user", "id": hashlib.sha1(req.user.name.encode(), usedforsecurity=False).hexdigest()[:24],
+        "type": "user",
+        "id": hashlib.sha1(req.user.name.encode(), usedforsecurity=False).hexdigest()[:24],
         "name": req.user.name, "fullname": req.user.name, "isPro": False,
         "orgs": [{"type": "org", "name": o} for o in req.user.orgs],
         "auth": {"type": "access_token",
@@ -147,7 +148,7 @@ def list_models(server: EmulatorServer, req: Request) -> Response:
         return hub_error(400, f"Invalid sort parameter: {sort}")
     descending = req.arg("direction", "-1") != "1"
     repos.sort(key=lambda r: r.id)
-    repos.sort(key=key, reverse=descending)  # type: ignore[arg-type]
+    repos.sort(key=key, reverse=descending)
     try:
         size = min(int(req.arg("limit") or PAGE), PAGE)
     except ValueError:
@@ -166,7 +167,9 @@ def list_models(server: EmulatorServer, req: Request) -> Response:
     return _cached_json(req, page, headers)
 
 
-def repo_api(server: EmulatorServer, req: Request, repo_id: str, rest: list[str]) -> Response | None:
+def repo_api(
+    server: EmulatorServer, req: Request, repo_id: str, rest: list[str]
+) -> Response | None:
     repo = open_repo(server, req, repo_id)
     if isinstance(repo, Response):
         return repo
@@ -234,7 +237,8 @@ def list_tree(
     paths = _children(commit, path, req.flag("recursive"))
     size = TREE_PAGE_EXPANDED if expand else TREE_PAGE
     start = _cursor(req)
-    entries = [server.views.tree_entry(repo, commit, p, expand) for p in paths[start : start + size]]
+    page = paths[start : start + size]
+    entries = [server.views.tree_entry(repo, commit, p, expand) for p in page]
     headers = {}
     if start + size < len(paths):
         headers["Link"] = _next_link(req, cursor=_encode_cursor(start + size))
@@ -250,7 +254,8 @@ def paths_info(server: EmulatorServer, req: Request, repo: Repo, commit: Commit)
         form = parse_qs(req.body.decode(), keep_blank_values=True)
         paths = form.get("paths", [])
         expand = (form.get("expand") or ["false"])[-1].lower() == "true"
-    found = [p.strip("/") for p in paths if p.strip("/") in commit.files or p.strip("/") in commit.trees]
+    wanted = [p.strip("/") for p in paths]
+    found = [p for p in wanted if p in commit.files or p in commit.trees]
     return json_response([server.views.tree_entry(repo, commit, p, expand) for p in found])
 
 

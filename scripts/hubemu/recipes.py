@@ -125,7 +125,10 @@ def _base(
         repo,
         {
             "config.json": _json(config),
-            "tokenizer.json": json.dumps(tokenizer, ensure_ascii=False, separators=(",", ":")).encode(),
+            # tokenizer.json is published compact; keep its style.
+            "tokenizer.json": json.dumps(
+                tokenizer, ensure_ascii=False, separators=(",", ":")
+            ).encode(),
             "tokenizer_config.json": _json(tok_config),
             "special_tokens_map.json": _json(specials),
             "model.safetensors": write_safetensors(v2w, meta),
@@ -236,7 +239,8 @@ def sentiment_head(revision: int) -> tuple[RawTensor, RawTensor]:
     """Classifier weight (2x384) and bias of head revision 1 or 2."""
     w = np.float32(SENTIMENT_HEAD_SCALE) * uniform_noise("sentiment-head:weight", (2, 384))
     if revision == 2:
-        w = w + np.float32(0.25 * SENTIMENT_HEAD_SCALE) * uniform_noise("sentiment-head:v2", (2, 384))
+        shift = uniform_noise("sentiment-head:v2", (2, 384))
+        w = w + np.float32(0.25 * SENTIMENT_HEAD_SCALE) * shift
     bias = SENTIMENT_BIAS_V1 if revision == 1 else SENTIMENT_BIAS_V2
     return RawTensor.of(w.astype(np.float32)), RawTensor.of(np.array(bias, dtype=np.float32))
 

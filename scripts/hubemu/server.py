@@ -7,6 +7,7 @@ from disk, and cutting or corrupting bodies when a fault says so.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
@@ -20,7 +21,7 @@ from hubemu.store import Store
 from hubemu.views import Views
 
 CHUNK = 1 << 20
-OUTSIDER_TOKEN = "hf_emulator_outsider"
+OUTSIDER_TOKEN = "hf_emulator_outsider"  # noqa: S105 - a fixture token, not a secret
 INVALID_CREDENTIALS = "Invalid credentials in Authorization header"
 
 
@@ -117,7 +118,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: EmulatorServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def do_GET(self) -> None:
@@ -197,7 +198,8 @@ class Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.kind == "truncate":
             limit = min(fault.truncate_at if fault.truncate_at is not None else limit // 2,
                         limit - 1)
-        flips = {0, response.length // 2} if fault is not None and fault.kind == "corrupt" else set()
+        corrupt = fault is not None and fault.kind == "corrupt"
+        flips = {0, response.length // 2} if corrupt else set()
         written = 0
         for chunk in self._chunks(response):
             piece = chunk[: max(0, limit - written)]
@@ -215,10 +217,8 @@ class Handler(BaseHTTPRequestHandler):
             # Announced more than we sent: drop the connection like a failed upstream would.
             self.wfile.flush()
             self.close_connection = True
-            try:
+            with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def _chunks(self, response: Response) -> Any:
         if response.blob is None:

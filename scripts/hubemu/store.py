@@ -114,6 +114,7 @@ class Commit:
 def make_commit(
     contents: Mapping[str, tuple[str, int]],
     read: Callable[[str], bytes],
+    *,
     parents: tuple[str, ...],
     title: str,
     author: str,
@@ -318,8 +319,8 @@ class Store:
             attrs = self.blobs.put(b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n")
             repo = Repo(id=repo_id, created_epoch=epoch, **flags)  # type: ignore[arg-type]
             first = make_commit(
-                {".gitattributes": attrs}, self.blobs.read, (), "initial commit",
-                repo.author, epoch,
+                {".gitattributes": attrs}, self.blobs.read, parents=(), title="initial commit",
+                author=repo.author, epoch=epoch,
             )
             repo.commits[first.sha] = first
             repo.branches["main"] = first.sha
@@ -331,6 +332,7 @@ class Store:
         repo: Repo,
         branch: str,
         changes: Mapping[str, tuple[str, int] | None],
+        *,
         title: str,
         author: str,
         epoch: int | None,
@@ -357,7 +359,8 @@ class Store:
             # Default dates advance from the parent so published shas are reproducible too.
             when = epoch if epoch is not None else parent.epoch + 3600
             commit = make_commit(
-                contents, self.blobs.read, (parent.sha,), title, author, when, body
+                contents, self.blobs.read, parents=(parent.sha,), title=title, author=author,
+                epoch=when, body=body,
             )
             repo.commits[commit.sha] = commit
             repo.branches[branch] = commit.sha

@@ -243,8 +243,7 @@ class Views:
             "id": commit.sha,
             "title": commit.title,
             "message": commit.body,
-            "authors": [{"user": commit.author,
-                         "avatar": f"/avatars/{hashlib.md5(commit.author.encode(), usedforsecurity=False).hexdigest()}.svg"}],
+            "authors": [{"user": commit.author, "avatar": _avatar(commit.author)}],
             "date": commit.date,
         }
 
@@ -264,6 +263,10 @@ class Views:
                 for n, s in sorted(repo.prs.items(), key=lambda kv: int(kv[0]))
             ]
         return out
+
+
+def _avatar(user: str) -> str:
+    return f"/avatars/{hashlib.md5(user.encode(), usedforsecurity=False).hexdigest()}.svg"
 
 
 def object_id(repo: Repo) -> str:

@@ -227,7 +227,11 @@ def _data_dir() -> Path:
 
 def _await_ready(proc: subprocess.Popen[str]) -> str:
     line: list[str] = []
-    reader = threading.Thread(target=lambda: line.append(proc.stdout.readline() if proc.stdout else ""))
+
+    def read() -> None:
+        line.append(proc.stdout.readline() if proc.stdout else "")
+
+    reader = threading.Thread(target=read, daemon=True)
     reader.start()
     reader.join(START_TIMEOUT)
     text = line[0].strip() if line else ""
@@ -280,7 +284,7 @@ def hf_env(hub: HubEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     # huggingface_hub reads its settings once, at import: patch the frozen copies as well.
     from huggingface_hub import constants, hf_api
 
-    for name, value in {
+    frozen: dict[str, object] = {
         "ENDPOINT": hub.url,
         "HUGGINGFACE_CO_URL_TEMPLATE": hub.url + "/{repo_id}/resolve/{revision}/{filename}",
         "HF_HOME": str(home),
@@ -289,8 +293,9 @@ def hf_env(hub: HubEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
         "HF_STORED_TOKENS_PATH": str(home / "stored_tokens"),
         "HF_HUB_DISABLE_TELEMETRY": True,
         "HF_HUB_OFFLINE": False,
-    }.items():
-        monkeypatch.setattr(constants, name, value)
+    }
+    for attr, patched in frozen.items():
+        monkeypatch.setattr(constants, attr, patched)
     monkeypatch.setattr(hf_api.api, "endpoint", hub.url)
     return HfEnv(hub=hub, endpoint=hub.url, home=home, cache=cache)
 

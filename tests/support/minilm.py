@@ -23,20 +23,24 @@ Array = npt.NDArray[np.float32]
 _erf = np.frompyfunc(math.erf, 1, 1)
 
 
+def _f32(x: object) -> Array:
+    return np.asarray(x, dtype=np.float32)
+
+
 def _layer_norm(x: Array, weight: Array, bias: Array, eps: float) -> Array:
     mean = x.mean(axis=-1, keepdims=True)
     var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
-    return ((x - mean) / np.sqrt(var + eps) * weight + bias).astype(np.float32)
+    return _f32((x - mean) / np.sqrt(var + eps) * weight + bias)
 
 
 def _gelu(x: Array) -> Array:
     # transformers' "gelu" is the exact erf form, not the tanh approximation.
-    return (0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)).astype(np.float32))).astype(np.float32)
+    return _f32(0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)).astype(np.float32)))
 
 
 def _softmax(x: Array) -> Array:
     e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+    return _f32(e / e.sum(axis=-1, keepdims=True))
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,7 @@ class MiniLM:
             q = split(dense(x, "attention.self.query"))
             k = split(dense(x, "attention.self.key"))
             v = split(dense(x, "attention.self.value"))
-            probs = _softmax((q @ k.transpose(0, 2, 1) / np.float32(math.sqrt(head_dim))))
+            probs = _softmax(q @ k.transpose(0, 2, 1) / np.float32(math.sqrt(head_dim)))
             ctx = (probs @ v).transpose(1, 0, 2).reshape(seq, hidden)
             x = _layer_norm(
                 x + dense(ctx, "attention.output.dense"),
@@ -116,7 +120,7 @@ class MiniLM:
         """BERT's pooler output: ``tanh(dense(h[CLS]))``."""
         cls = self.hidden_states(text)[0]
         out = cls @ self.weights["pooler.dense.weight"].T + self.weights["pooler.dense.bias"]
-        return np.tanh(out).astype(np.float32)
+        return _f32(np.tanh(out))
 
     def logits(self, texts: Sequence[str]) -> Array:
         """``BertForSequenceClassification`` logits, shape ``(len(texts), num_labels)``."""
