@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 from pathlib import Path
 
 import pytest
+import yaml
 
+from support.hub import BASE
 from support.registry import RegistryServer, build_model, run_cli
 
 pytestmark = pytest.mark.registry
@@ -80,3 +84,185 @@ def test_pull_by_tag_needs_allow_tag(
     assert f"resolved tag v2 to {digest}" in allowed.err
     assert allowed.out == f"{registry.host}/{repo_name}@{digest}\n"
     assert _tree(out_dir) == FILES
+
+
+def test_pull_without_output_fills_the_store_once(
+    registry: RegistryServer,
+    repo_name: str,
+    transfer_env: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    digest = build_model(tmp_path / "src", FILES)
+    ref = f"{registry.host}/{repo_name}@{digest}"
+    assert (
+        run_cli(
+            ["push", f"oci:{tmp_path / 'src'}@{digest}", ref.split("@", maxsplit=1)[0]], capsys
+        ).code
+        == 0
+    )
+
+    first = run_cli(["pull", ref, "--json"], capsys)
+    assert first.code == 0, first.err
+    report = json.loads(first.out)
+    assert report["directory"] is None
+    assert report["blobsFetched"] == len(FILES) + 1  # the layers and the config
+
+    # Writing the files out later fetches nothing: the store already has every blob.
+    second = run_cli(["pull", ref, "-o", str(tmp_path / "out"), "--json"], capsys)
+    assert second.code == 0, second.err
+    assert json.loads(second.out)["bytesFetched"] == 0
+    assert _tree(tmp_path / "out") == FILES
+
+    # ...and the stored artifact can be pushed on without the source registry.
+    local = run_cli(["push", digest, f"{registry.host}/{repo_name}-copy:v1"], capsys)
+    assert local.code == 0, local.err
+    assert local.out == f"{registry.host}/{repo_name}-copy@{digest}\n"
+
+
+def test_dry_run_pushes_nothing(
+    registry: RegistryServer,
+    repo_name: str,
+    transfer_env: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    digest = build_model(tmp_path / "src", FILES)
+    dest = f"{registry.host}/{repo_name}:v1"
+    run = run_cli(["push", f"oci:{tmp_path / 'src'}@{digest}", dest, "--dry-run", "--json"], capsys)
+    assert run.code == 0, run.err
+    report = json.loads(run.out)
+    assert report["dryRun"] is True
+    assert report["blobsSent"] == len(FILES) + 1
+    missing = run_cli(["inspect", dest], capsys)
+    assert missing.code == 3
+    assert missing.err.startswith("error: manifest ")
+
+
+def test_inspect_shows_manifest_layers_and_annotations(
+    registry: RegistryServer,
+    repo_name: str,
+    transfer_env: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    digest = build_model(tmp_path / "src", FILES)
+    dest = f"{registry.host}/{repo_name}:v1"
+    assert run_cli(["push", f"oci:{tmp_path / 'src'}@{digest}", dest], capsys).code == 0
+
+    text = run_cli(["inspect", dest], capsys)
+    assert text.code == 0, text.err
+    lines = text.out.splitlines()
+    assert lines[0] == f"{registry.host}/{repo_name}@{digest}"
+    assert "artifactType: application/vnd.cncf.model.manifest.v1+json" in lines
+    assert "  org.opencontainers.image.revision: " + "0" * 40 in lines
+    assert any(line.startswith("model.safetensors ") for line in lines)
+    assert lines[-1] == "referrers: none"
+
+    as_json = json.loads(
+        run_cli(["inspect", f"{registry.host}/{repo_name}@{digest}", "--json"], capsys).out
+    )
+    assert as_json["digest"] == digest
+    assert [
+        layer["annotations"]["org.cncf.model.filepath"] for layer in as_json["manifest"]["layers"]
+    ] == sorted(FILES)
+    assert as_json["referrers"] == []
+
+
+# -- with authentication ------------------------------------------------------------------------
+
+
+def test_login_then_push_and_pull_with_htpasswd_auth(
+    auth_registry: RegistryServer,
+    repo_name: str,
+    transfer_env: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert auth_registry.username and auth_registry.password
+    digest = build_model(tmp_path / "src", FILES)
+    dest = f"{auth_registry.host}/{repo_name}:v1"
+
+    anonymous = run_cli(["push", f"oci:{tmp_path / 'src'}@{digest}", dest], capsys)
+    assert anonymous.code == 4
+    assert anonymous.err.splitlines()[0] == f"error: {auth_registry.host} requires authentication"
+
+    login = run_cli(
+        ["login", auth_registry.host, "-u", auth_registry.username, "--password-stdin"],
+        capsys,
+        stdin=auth_registry.password + "\n",
+    )
+    assert login.code == 0, login.err
+    config = Path(os.environ["DOCKER_CONFIG"]) / "config.json"
+    assert config.stat().st_mode & 0o777 == 0o600
+    assert auth_registry.password not in login.out + login.err
+    assert auth_registry.host in json.loads(config.read_text())["auths"]
+
+    pushed = run_cli(["push", f"oci:{tmp_path / 'src'}@{digest}", dest], capsys)
+    assert pushed.code == 0, pushed.err
+    out_dir = tmp_path / "out"
+    pulled = run_cli(
+        ["pull", f"{auth_registry.host}/{repo_name}@{digest}", "-o", str(out_dir)], capsys
+    )
+    assert pulled.code == 0, pulled.err
+    assert _tree(out_dir) == FILES
+
+
+@pytest.mark.parametrize("debug", ["0", "1"])
+def test_wrong_password_exits_4_and_is_never_printed(
+    auth_registry: RegistryServer,
+    transfer_env: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    debug: str,
+) -> None:
+    monkeypatch.setenv("HUBSNAP_DEBUG", debug)
+    secret = "Wr0ng-Secret-" + "x" * 12
+    run = run_cli(
+        ["login", auth_registry.host, "-u", "tester", "--password-stdin"],
+        capsys,
+        stdin=secret + "\n",
+    )
+    assert run.code == 4
+    assert f"error: {auth_registry.host} refused the credentials" in run.err.splitlines()
+    assert secret not in run.out + run.err
+    # Neither the password nor its base64 form in any traceback.
+    assert base64.b64encode(f"tester:{secret}".encode()).decode() not in run.err
+    assert not (Path(os.environ["DOCKER_CONFIG"]) / "config.json").exists()
+
+
+@pytest.mark.hub
+def test_snapshot_push_pull_round_trip(
+    *,
+    hf_env: object,
+    registry: RegistryServer,
+    repo_name: str,
+    transfer_env: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    snap = run_cli(
+        ["snapshot", BASE, "--include", "*.json", "--include", "*.txt", "-o", "snapshot.yaml"],
+        capsys,
+    )
+    assert snap.code == 0, snap.err
+    reference = snap.out.strip()
+    digest = reference.rsplit("@", 1)[1]
+    dest = f"{registry.host}/{repo_name}"
+
+    from_document = run_cli(["push", "snapshot.yaml", dest], capsys)
+    assert from_document.code == 0, from_document.err
+    from_store = run_cli(["push", reference, dest], capsys)
+    assert from_store.code == 0, from_store.err
+    assert from_document.out == from_store.out == f"{dest}@{digest}\n"
+
+    # A fresh store: the pull really goes over the wire.
+    monkeypatch.setenv("HUBSNAP_HOME", str(tmp_path / "elsewhere"))
+    pulled = run_cli(["pull", f"{dest}@{digest}", "-o", str(tmp_path / "out")], capsys)
+    assert pulled.code == 0, pulled.err
+    document = yaml.safe_load(Path("snapshot.yaml").read_text())
+    kept = {f["path"]: f["sha256"] for f in document["files"] if f["downloaded"]}
+    got = {path: hashlib.sha256(data).hexdigest() for path, data in _tree(tmp_path / "out").items()}
+    assert got == kept

@@ -34,6 +34,7 @@ __all__ = [
     "is_fingerprint_file",
     "is_metadata_file",
     "parse_card",
+    "read_artifact_reference",
     "select_files",
     "split_repo_revision",
     "write_snapshot",
@@ -206,3 +207,22 @@ class SnapshotDocument:
 
 def write_snapshot(path: Path, document: SnapshotDocument) -> None:
     atomic_write_bytes(path, document.to_yaml())
+
+
+def read_artifact_reference(path: Path) -> str:
+    """The artifact a ``snapshot.yaml`` records, as ``oci:STORE@sha256:…`` (what push reads)."""
+    try:
+        document = yaml.safe_load(path.read_bytes())
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror}") from e
+    except yaml.YAMLError as e:
+        raise UsageError(f"{path} is not valid YAML") from e
+    artifact = document.get("artifact") if isinstance(document, dict) else None
+    if not isinstance(artifact, dict) or document.get("schema") != SCHEMA_VERSION:
+        raise UsageError(f"{path} is not a hubsnap snapshot document")
+    reference, digest = artifact.get("reference"), artifact.get("digest")
+    if not isinstance(reference, str) or not isinstance(digest, str):
+        raise UsageError(f"{path} records no artifact", hint="it was written by a dry run?")
+    if not reference.startswith("oci:") or not reference.endswith(f"@{digest}"):
+        raise UsageError(f"{path}: artifact reference and digest disagree")
+    return reference

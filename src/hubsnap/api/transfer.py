@@ -17,7 +17,7 @@ from typing import Any
 
 from hubsnap.config import Settings
 from hubsnap.digest import Digest
-from hubsnap.errors import UsageError
+from hubsnap.errors import NotFoundError, UsageError
 from hubsnap.models import Descriptor, Manifest
 from hubsnap.oci.auth import Credentials, load_credentials, store_credentials
 from hubsnap.oci.client import RegistryClient, TransportOptions
@@ -33,6 +33,7 @@ from hubsnap.oci.transfer import (
     materialise,
     read_manifest,
 )
+from hubsnap.snapshot import read_artifact_reference
 
 __all__ = [
     "InspectResult",
@@ -146,6 +147,12 @@ class PushResult:
 
 
 def _source_reference(text: str, settings: Settings) -> Reference:
+    """A push source: a ``snapshot.yaml`` (the artifact it records) or a reference."""
+    path = Path(text)
+    if path.suffix in (".yaml", ".yml") and not text.startswith("oci:"):
+        if not path.is_file():
+            raise NotFoundError(f"snapshot file {text} not found")
+        return parse_reference(read_artifact_reference(path))
     return parse_reference(text, store=settings.store)
 
 
