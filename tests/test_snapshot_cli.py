@@ -145,9 +145,7 @@ def test_same_commit_same_digest_in_another_home(
     assert one == two.read_bytes()
 
 
-def test_files_in_the_store_are_not_downloaded_again(
-    home: Path, run: Run, hf_env: HfEnv
-) -> None:
+def test_files_in_the_store_are_not_downloaded_again(home: Path, run: Run, hf_env: HfEnv) -> None:
     hub = hf_env.hub
     code, first, err = run("snapshot", BASE, "--json")
     assert code == 0, err
