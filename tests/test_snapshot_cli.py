@@ -13,12 +13,11 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
-from support.hub import BASE, COMMITS, FINETUNED, GATED, PRIVATE, HfEnv
 
 from hubsnap.cli import main
 from hubsnap.digest import Digest
-from hubsnap.models import Manifest
 from hubsnap.oci.layout import LayoutStore
+from support.hub import BASE, COMMITS, FINETUNED, GATED, PRIVATE, HfEnv
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = json.loads((ROOT / "schemas" / "snapshot.schema.json").read_text())

@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from support.hub import BASE, COMMITS, SENTIMENT, HfEnv
-from test_snapshot_cli import Run, assert_nothing_left, home, load_document, run, store_digest
 
 from hubsnap.oci.layout import LayoutStore
 from hubsnap.retry import RetryPolicy
+from support.hub import BASE, COMMITS, SENTIMENT, HfEnv
+from test_snapshot_cli import Run, assert_nothing_left, home, load_document, run, store_digest
 
 __all__ = ["home", "run"]  # fixtures shared with test_snapshot_cli
 
