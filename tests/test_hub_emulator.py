@@ -359,3 +359,51 @@ def test_truncated_raw_response_closes_early(hf_env: HfEnv) -> None:
     hf_env.hub.add_fault(r"/resolve/main/vocab\.txt$", "truncate", truncate_at=100)
     with pytest.raises(httpx.RemoteProtocolError):
         httpx.get(f"{hf_env.endpoint}/{BASE}/resolve/main/vocab.txt")
+
+
+def test_tree_pages_follow_link_headers(hf_env: HfEnv) -> None:
+    many = {f"shards/part-{i:03d}.txt": f"{i}\n" for i in range(60)}
+    hf_env.hub.publish_commit(FINETUNED, many, title="Add 60 shards")
+    # Expanded listings come 50 entries a page, as on the Hub.
+    listed = list(HfApi().list_repo_tree(FINETUNED, path_in_repo="shards", expand=True))
+    assert [e.path for e in listed] == sorted(many)
+    assert hf_env.hub.request_count("/tree/main/shards") == 2
+
+
+def test_missing_file_is_remembered_per_commit(hf_env: HfEnv) -> None:
+    with pytest.raises(EntryNotFoundError) as missing:
+        hf_hub_download(BASE, "not-there.txt")
+    assert missing.value.response is not None
+    assert missing.value.response.headers["X-Repo-Commit"] == COMMITS[BASE]["main"]
+
+
+def test_publish_delivers_a_webhook(hf_env: HfEnv) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    received: list[tuple[str | None, dict[str, object]]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.headers.get("X-Webhook-Secret"), json.loads(body)))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        hf_env.hub.add_webhook(f"http://127.0.0.1:{server.server_port}/hook", secret="s3cret")
+        sha = hf_env.hub.publish_commit(FINETUNED, {"notes.txt": "v2\n"}, title="Notes")
+    finally:
+        server.shutdown()
+    secret, payload = received[0]
+    assert secret == "s3cret"
+    assert payload["event"] == {"action": "update", "scope": "repo.content"}
+    assert payload["repo"]["name"] == FINETUNED and payload["repo"]["headSha"] == sha  # type: ignore[index]
+    assert payload["updatedRefs"] == [{"ref": "refs/heads/main",
+                                       "oldSha": COMMITS[FINETUNED]["main"], "newSha": sha}]

@@ -112,6 +112,8 @@ def _repo_route(
             return json_response({"error": "ref kind must be heads or tags"}, 400)
         with store.lock:
             if req.method == "DELETE":
+                if kind == "heads" and name == "main":
+                    raise ValueError("main cannot be deleted")
                 refs.pop(name)
                 return json_response(_summary(repo))
             if req.method == "PUT":

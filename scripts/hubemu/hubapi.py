@@ -131,7 +131,8 @@ def _encode_cursor(offset: int) -> str:
 
 def list_models(server: EmulatorServer, req: Request) -> Response:
     views = server.views
-    repos = [r for r in server.store.repos.values() if not r.disabled and _visible(req, r)]
+    # list() snapshots the dict in one step, so concurrent publishes cannot break iteration.
+    repos = [r for r in list(server.store.repos.values()) if not r.disabled and _visible(req, r)]
     if author := req.arg("author"):
         repos = [r for r in repos if r.author.lower() == author.lower()]
     if search := req.arg("search"):
@@ -283,7 +284,10 @@ def resolve(
     path = "/".join(path_parts)
     entry = commit.files.get(path)
     if entry is None:
-        return hub_error(404, "Entry not found", "EntryNotFound")
+        missing = hub_error(404, "Entry not found", "EntryNotFound")
+        # The client caches "absent at this commit" under .no_exist/<commit> from this header.
+        missing.headers["X-Repo-Commit"] = commit.sha
+        return missing
     headers = {"X-Repo-Commit": commit.sha, "Accept-Ranges": "bytes", "Vary": "Origin, Accept"}
     if entry.lfs:
         hostname = req.host.rsplit(":", 1)[0]

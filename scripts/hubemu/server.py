@@ -11,6 +11,7 @@ import contextlib
 import json
 import socket
 import time
+import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -186,6 +187,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _send(self, response: Response, fault: Fault | None) -> None:
         self.send_response(response.status)
+        # The Hub's request ids end up in huggingface_hub's error messages.
+        self.send_header("X-Request-Id", f"Root=1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:24]}")
         for name, value in response.headers.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(response.length))
