@@ -20,6 +20,7 @@ from huggingface_hub.errors import (
     EntryNotFoundError,
     GatedRepoError,
     HfHubHTTPError,
+    RemoteEntryNotFoundError,
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
@@ -371,7 +372,7 @@ def test_tree_pages_follow_link_headers(hf_env: HfEnv) -> None:
 
 
 def test_missing_file_is_remembered_per_commit(hf_env: HfEnv) -> None:
-    with pytest.raises(EntryNotFoundError) as missing:
+    with pytest.raises(RemoteEntryNotFoundError) as missing:
         hf_hub_download(BASE, "not-there.txt")
     assert missing.value.response is not None
     assert missing.value.response.headers["X-Repo-Commit"] == COMMITS[BASE]["main"]
