@@ -21,6 +21,7 @@ Provenance inputs, and where they come from:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from hubsnap.api.transfer import open_repository
 from hubsnap.config import Settings
 from hubsnap.digest import Digest
 from hubsnap.errors import IntegrityError, UsageError
@@ -42,6 +44,7 @@ from hubsnap.models import (
 from hubsnap.oci.artifact import model_files
 from hubsnap.oci.layout import LayoutStore
 from hubsnap.oci.reference import LayoutReference, parse_reference
+from hubsnap.oci.registry import RegistryRepository
 from hubsnap.oci.repository import LayoutRepository, Repository
 from hubsnap.signing.attach import (
     KIND_OMS,
@@ -75,7 +78,6 @@ __all__ = [
     "SignResult",
     "export_signature",
     "keygen",
-    "open_reference",
     "sign",
     "sign_artifact",
     "verify",
@@ -85,13 +87,34 @@ _MAX_CARD_BYTES = 1024 * 1024
 Prompt = Callable[[str], str]
 
 
-def open_reference(text: str, settings: Settings) -> tuple[Repository, str | Digest]:
-    """The repository a reference names, and the tag or digest inside it."""
-    reference = parse_reference(text, store=settings.store)
-    if isinstance(reference, LayoutReference):
-        repository = LayoutRepository(LayoutStore(reference.path.resolve()).require())
+class _Repositories:
+    """Opens the repositories one verb touches, and closes registry connections after."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._stack = contextlib.ExitStack()
+
+    def open(self, text: str) -> tuple[Repository, str | Digest]:
+        """The repository a reference names, and the tag or digest inside it."""
+        reference = parse_reference(text, store=self.settings.store)
+        if isinstance(reference, LayoutReference):
+            # Absolute paths: they are recorded in provenance and matched by policy scopes.
+            store = LayoutStore(reference.path.expanduser().resolve()).require()
+            return LayoutRepository(store), reference.digest or reference.tag or "latest"
+        repository = open_repository(reference, self.settings)
+        if isinstance(repository, RegistryRepository):
+            self._stack.callback(repository.close)
         return repository, reference.digest or reference.tag or "latest"
-    raise UsageError(f"registry references are not supported yet: {text}")
+
+    def resolve(self, text: str) -> tuple[Repository, Digest]:
+        repository, reference = self.open(text)
+        return repository, repository.resolve(reference).digest
+
+    def __enter__(self) -> _Repositories:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
 
 
 def keygen(
@@ -275,11 +298,6 @@ def sign_artifact(
     )
 
 
-def _resolve(settings: Settings, text: str) -> tuple[Repository, Digest]:
-    repository, reference = open_reference(text, settings)
-    return repository, repository.resolve(reference).digest
-
-
 def sign(
     settings: Settings,
     reference: str,
@@ -295,18 +313,19 @@ def sign(
     """``hubsnap sign``: resolve ``reference`` to a digest, then sign that digest."""
     key = load_private_key(key_path, password_env=password_env, prompt=prompt)
     extra = tuple(load_public_key(p) for p in parent_keys)
-    repository, digest = _resolve(settings, reference)
-    parent_target = _resolve(settings, parent) if parent else None
-    return sign_artifact(
-        repository,
-        digest,
-        key,
-        signed_at=signed_at,
-        parent=parent_target,
-        parent_keys=extra,
-        requested_revision=requested_revision,
-        hf_endpoint=settings.hf_endpoint,
-    )
+    with _Repositories(settings) as repositories:
+        repository, digest = repositories.resolve(reference)
+        parent_target = repositories.resolve(parent) if parent else None
+        return sign_artifact(
+            repository,
+            digest,
+            key,
+            signed_at=signed_at,
+            parent=parent_target,
+            parent_keys=extra,
+            requested_revision=requested_revision,
+            hf_endpoint=settings.hf_endpoint,
+        )
 
 
 def verify(
@@ -326,14 +345,15 @@ def verify(
         trust = load_policy(policy).with_keys(public_keys)
     else:
         trust = TrustPolicy.from_keys(public_keys, Requirements())
-    repository, digest = _resolve(settings, reference)
-    verifier = Verifier(
-        trust=trust,
-        open_repository=lambda uri: open_reference(uri, settings)[0],
-        now=now or datetime.now(UTC),
-        chain=chain,
-    )
-    return verifier.verify(repository, digest)
+    with _Repositories(settings) as repositories:
+        repository, digest = repositories.resolve(reference)
+        verifier = Verifier(
+            trust=trust,
+            open_repository=lambda uri: repositories.open(uri)[0],
+            now=now or datetime.now(UTC),
+            chain=chain,
+        )
+        return verifier.verify(repository, digest)
 
 
 @dataclass(frozen=True)
@@ -359,9 +379,11 @@ def export_signature(settings: Settings, reference: str, output: Path) -> Export
 
     Nothing is trusted here: the file is what ``model_signing verify`` checks.
     """
-    repository, digest = _resolve(settings, reference)
+    with _Repositories(settings) as repositories:
+        repository, digest = repositories.resolve(reference)
+        referrers = load_signature_referrers(repository, digest)
     candidates = []
-    for referrer in load_signature_referrers(repository, digest):
+    for referrer in referrers:
         if referrer.bundle is None or referrer.kind not in (KIND_OMS, None):
             continue
         if _predicate_type(referrer.bundle.envelope.payload) != OMS_PREDICATE_TYPE:

@@ -1,0 +1,108 @@
+"""Signing round trips against a real registry without the referrers API (tag-schema fallback)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from support.keys import Model
+from support.registry import RegistryServer, run_cli
+
+MakeModel = Callable[..., Model]
+pytestmark = pytest.mark.registry
+
+
+def _push(
+    model: Model, registry: RegistryServer, repo: str, capsys: pytest.CaptureFixture[str]
+) -> str:
+    result = run_cli(["push", model.ref, f"{registry.host}/{repo}:v1"], capsys)
+    assert result.code == 0, result.err
+    return f"{registry.host}/{repo}@{model.digest}"
+
+
+def test_sign_verify_export_on_registry(
+    make_model: MakeModel,
+    *,
+    registry: RegistryServer, repo_name: str, tmp_path: Path,
+    key_pair: tuple[Path, Path], transfer_env: Path, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    model = make_model()
+    ref = _push(model, registry, repo_name, capsys)
+    private, public = key_pair
+
+    signed = run_cli(
+        ["sign", f"{registry.host}/{repo_name}:v1", "--key", str(private), "--json"], capsys
+    )
+    assert signed.code == 0, signed.err
+    assert json.loads(signed.out)["subject"] == ref
+
+    # distribution 2.8 has no referrers API: the repository keeps the sha256-<hex> index.
+    tags = run_cli(["verify", ref, "--key", str(public), "--json"], capsys)
+    assert tags.code == 0, tags.err
+    report = json.loads(tags.out)
+    assert sorted(s["kind"] for s in report["signatures"]) == ["oms", "provenance"]
+    index = registry.root / "docker/registry/v2/repositories" / repo_name / "_manifests/tags"
+    assert (index / f"sha256-{model.digest.hex}").is_dir()
+
+    other = tmp_path / "other.pem"
+    assert run_cli(["keygen", "-o", str(other)], capsys).code == 0
+    wrong = run_cli(["verify", ref, "--key", str(tmp_path / "other.pub")], capsys)
+    assert wrong.code == 6
+    assert "signature does not verify with any trusted key" in wrong.err
+
+    signature = tmp_path / "model.sig"
+    assert run_cli(["export-signature", ref, "-o", str(signature)], capsys).code == 0
+    pulled = tmp_path / "pulled"
+    pull = run_cli(["pull", ref, "-o", str(pulled)], capsys)
+    assert pull.code == 0, pull.err
+    check = subprocess.run(
+        [str(Path(sys.executable).parent / "model_signing"), "verify", "key",
+         "--signature", str(signature), "--public_key", str(public), str(pulled)],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert check.returncode == 0, check.stderr
+
+
+def test_unsigned_on_registry_and_unknown_digest(
+    make_model: MakeModel,
+    *,
+    registry: RegistryServer, repo_name: str,
+    key_pair: tuple[Path, Path], transfer_env: Path, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    model = make_model()
+    ref = _push(model, registry, repo_name, capsys)
+    unsigned = run_cli(["verify", ref, "--key", str(key_pair[1])], capsys)
+    assert unsigned.code == 6
+    assert unsigned.err.splitlines()[0] == f"error: verification failed: {ref}: no signature found"
+    missing = f"{registry.host}/{repo_name}@sha256:{'1' * 64}"
+    unknown = run_cli(["verify", missing, "--key", str(key_pair[1])], capsys)
+    assert unknown.code == 3, unknown.err
+
+
+def test_chain_across_registry_repositories(
+    make_model: MakeModel,
+    *,
+    registry: RegistryServer, repo_name: str, tmp_path: Path,
+    key_pair: tuple[Path, Path], transfer_env: Path, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    private, public = key_pair
+    base = make_model("org/base", store=tmp_path / "a")
+    tuned = make_model("org/tuned", store=tmp_path / "b", base_model="org/base")
+    base_ref = _push(base, registry, repo_name + "-base", capsys)
+    tuned_ref = _push(tuned, registry, repo_name + "-tuned", capsys)
+    assert run_cli(["sign", base_ref, "--key", str(private)], capsys).code == 0
+    signed = run_cli(
+        ["sign", tuned_ref, "--key", str(private), "--parent", base_ref, "--json"], capsys
+    )
+    assert signed.code == 0, signed.err
+    assert json.loads(signed.out)["parent"]["uri"] == base_ref
+    chained = run_cli(["verify", tuned_ref, "--key", str(public), "--chain", "--json"], capsys)
+    assert chained.code == 0, chained.err
+    report = json.loads(chained.out)
+    assert report["parent"]["reference"] == base_ref
+    assert report["parent"]["source"] == "https://huggingface.co/org/base"
