@@ -214,7 +214,13 @@ class CuttingTransport(httpx.BaseTransport):
         is_blob_get = request.method == "GET" and "/blobs/sha256:" in request.url.path
         if is_blob_get:
             self.ranges.append(request.headers.get("Range"))
-        if is_blob_get and self.remaining > 0 and response.status_code in (200, 206):
+        long_enough = int(response.headers.get("Content-Length", "0")) > self._limit
+        if (
+            is_blob_get
+            and long_enough
+            and self.remaining > 0
+            and response.status_code in (200, 206)
+        ):
             self.remaining -= 1
             assert isinstance(response.stream, httpx.SyncByteStream)
             return httpx.Response(

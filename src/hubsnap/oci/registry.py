@@ -187,7 +187,8 @@ class RegistryRepository:
             try:
                 check_status(response, what, (200, 206))
                 skip = delivered if response.status_code == 200 else 0
-                for chunk in response.iter_bytes(CHUNK_SIZE):
+                # Chunks as they arrive (not re-buffered), so that a drop loses little.
+                for chunk in response.iter_bytes():
                     piece = chunk
                     if skip:
                         dropped = min(skip, len(piece))
