@@ -2,7 +2,23 @@
 
 It lets tests publish commits (moving a branch, as a Hub push would), create repos and
 refs, flip repo flags, arm and clear faults, read request counters, register webhook
-receivers, and reset everything to the built fixtures.
+receivers, and reset everything to the built fixtures. All bodies are JSON:
+
+    POST   /_emulator/reset                                  drop every run-time change
+    POST   /_emulator/repos/{ns}/{name}/commits/{branch}     {files: [{path, content_b64 |
+           text | copy_from: {repo_id, revision, path} | delete: true}], title, message,
+           author, date, parent_revision}  -> {commitOid, ...}; fires webhooks
+    POST   /_emulator/repos                                  {repo_id, private, gated, date}
+    GET    /_emulator/repos/{ns}/{name}                      branches, tags, PRs, history
+    POST   /_emulator/repos/{ns}/{name}/settings             {private, gated, disabled}
+    PUT    /_emulator/repos/{ns}/{name}/refs/{heads|tags}/{n} {target: revision}
+    DELETE /_emulator/repos/{ns}/{name}/refs/{heads|tags}/{n}
+    GET|POST|DELETE /_emulator/faults                        {pattern (regex on the path),
+           kind: "429"|"500"|"503"|...|truncate|corrupt|delay, count, method, retry_after,
+           truncate_at, delay}
+    GET    /_emulator/requests?contains=S&method=GET         {count}; DELETE resets counts
+    GET    /_emulator/requests/log
+    POST|DELETE /_emulator/webhooks                          {url, secret}
 """
 
 from __future__ import annotations
