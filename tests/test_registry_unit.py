@@ -1,0 +1,317 @@
+"""The registry client without a network: auth flows, redirects, retries, referrers, config.
+
+httpx's MockTransport stands in for registries and token services whose behaviour the real
+test registry cannot show (bearer tokens, redirects to storage, the referrers API).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hubsnap.digest import Digest, sha256_bytes
+from hubsnap.errors import AuthError, IntegrityError, RemoteError
+from hubsnap.models import (
+    MAX_MANIFEST_BYTES,
+    MEDIA_TYPE_EMPTY,
+    MEDIA_TYPE_IMAGE_INDEX,
+    MEDIA_TYPE_IMAGE_MANIFEST,
+    Descriptor,
+    Manifest,
+)
+from hubsnap.oci.auth import Challenge, Credentials, load_credentials, store_credentials
+from hubsnap.oci.client import RegistryClient, TransportOptions
+from hubsnap.oci.registry import RegistryRepository
+from hubsnap.retry import RetryPolicy
+
+Handler = Callable[[httpx.Request], httpx.Response]
+BLOB = b"hello blob"
+BLOB_DIGEST = sha256_bytes(BLOB)
+
+
+def _repo(
+    handler: Handler, *, credentials: Credentials | None = None, sleeps: list[float] | None = None
+) -> RegistryRepository:
+    policy = RetryPolicy(
+        attempts=3, sleep=(sleeps.append if sleeps is not None else lambda _: None)
+    )
+    options = TransportOptions(retry=policy, transport=httpx.MockTransport(handler))
+    client = RegistryClient("reg.example", credentials=credentials, options=options)
+    return RegistryRepository(client, "team/model")
+
+
+def _manifest(subject: Digest | None = None) -> bytes:
+    empty = Descriptor(MEDIA_TYPE_EMPTY, sha256_bytes(b"{}"), 2)
+    manifest = Manifest(
+        config=empty,
+        layers=(empty,),
+        artifact_type="application/vnd.example.sig",
+        subject=Descriptor(MEDIA_TYPE_IMAGE_MANIFEST, subject, 100) if subject else None,
+    )
+    return manifest.to_bytes()
+
+
+# -- auth ---------------------------------------------------------------------------------------
+
+
+def test_bearer_challenge_fetches_a_token_once_and_refreshes_it_on_401() -> None:
+    token_requests: list[httpx.Request] = []
+    valid = {"t1"}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "auth.example":
+            token_requests.append(request)
+            token = f"t{len(token_requests)}"
+            return httpx.Response(200, json={"token": token})
+        if request.headers.get("Authorization", "").removeprefix("Bearer ") not in valid:
+            challenge = (
+                'Bearer realm="https://auth.example/token",service="reg.example",'
+                'scope="repository:team/model:pull"'
+            )
+            return httpx.Response(401, headers={"WWW-Authenticate": challenge})
+        return httpx.Response(200, headers={"Content-Length": str(len(BLOB))})
+
+    repo = _repo(handler, credentials=Credentials("alice", "s3cret"))
+    assert repo.has_blob(BLOB_DIGEST)
+    assert repo.has_blob(BLOB_DIGEST)
+    assert len(token_requests) == 1  # cached for the scope
+    first = token_requests[0]
+    assert first.url.params.get_list("scope") == ["repository:team/model:pull"]
+    assert first.url.params["service"] == "reg.example"
+    assert first.headers["Authorization"] == "Basic " + base64.b64encode(b"alice:s3cret").decode()
+
+    valid.clear()
+    valid.add("t2")  # the first token expired
+    assert repo.has_blob(BLOB_DIGEST)
+    assert len(token_requests) == 2
+
+
+def test_token_service_refusing_credentials_is_an_auth_error_without_the_secret() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "auth.example":
+            return httpx.Response(401, text="bad password s3cret")
+        return httpx.Response(
+            401, headers={"WWW-Authenticate": 'Bearer realm="https://auth.example/t"'}
+        )
+
+    with pytest.raises(AuthError) as info:
+        _repo(handler, credentials=Credentials("alice", "s3cret")).has_blob(BLOB_DIGEST)
+    assert info.value.message == "reg.example refused the credentials"
+    assert info.value.exit_code == 4
+    assert "s3cret" not in repr(info.value) + str(info.value.hint)
+
+
+def test_credentials_repr_hides_the_password() -> None:
+    assert "s3cret" not in repr(Credentials("alice", "s3cret"))
+
+
+def test_authorization_is_dropped_on_redirect_to_another_host() -> None:
+    seen: dict[str, str | None] = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen[request.url.host] = request.headers.get("Authorization")
+        if request.url.host == "reg.example":
+            if "Authorization" not in request.headers:
+                return httpx.Response(401, headers={"WWW-Authenticate": 'Basic realm="r"'})
+            return httpx.Response(307, headers={"Location": "https://storage.example/b?sig=1"})
+        return httpx.Response(200, content=BLOB)
+
+    repo = _repo(handler, credentials=Credentials("alice", "s3cret"))
+    assert repo.get_blob_bytes(BLOB_DIGEST, 100) == BLOB
+    assert seen["reg.example"] is not None
+    assert seen["storage.example"] is None
+
+
+def test_challenge_parsing() -> None:
+    challenge = Challenge.parse(
+        'Bearer realm="https://a/t",service="r",scope="repository:x:pull,push"'
+    )
+    assert challenge is not None
+    assert challenge.scheme == "bearer"
+    assert challenge.realm == "https://a/t"
+    assert challenge.params["scope"] == "repository:x:pull,push"
+    assert Challenge.parse(None) is None
+
+
+# -- retries ------------------------------------------------------------------------------------
+
+
+def test_429_is_retried_honouring_retry_after() -> None:
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        if len(calls) == 1:
+            return httpx.Response(429, headers={"Retry-After": "2"})
+        return httpx.Response(200, headers={"Content-Length": "10"})
+
+    sleeps: list[float] = []
+    assert _repo(handler, sleeps=sleeps).has_blob(BLOB_DIGEST, 10)
+    assert sleeps == [2.0]
+
+
+def test_persistent_5xx_is_a_remote_error() -> None:
+    repo = _repo(lambda request: httpx.Response(503))
+    with pytest.raises(RemoteError) as info:
+        repo.has_blob(BLOB_DIGEST)
+    assert info.value.exit_code == 5
+    assert "answered 503" in info.value.message
+
+
+# -- manifests ----------------------------------------------------------------------------------
+
+
+def test_manifest_from_a_lying_registry_is_refused_before_parsing() -> None:
+    wanted = sha256_bytes(_manifest())
+    repo = _repo(lambda request: httpx.Response(200, content=b"not even json"))
+    with pytest.raises(IntegrityError) as info:
+        repo.get_manifest(wanted)
+    assert info.value.message.startswith(f"manifest digest mismatch: asked for {wanted}")
+
+
+def test_manifest_reads_stop_after_the_cap() -> None:
+    served = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        def body() -> object:
+            for _ in range(MAX_MANIFEST_BYTES // 65536 + 100):
+                served.append(65536)
+                yield b" " * 65536
+
+        return httpx.Response(200, content=body())  # type: ignore[arg-type]
+
+    with pytest.raises(IntegrityError) as info:
+        _repo(handler).get_manifest(sha256_bytes(b"x"))
+    assert "larger than the 4 MiB manifest limit" in info.value.message
+    assert sum(served) <= MAX_MANIFEST_BYTES + 2 * 1024 * 1024
+
+
+# -- referrers ----------------------------------------------------------------------------------
+
+
+def test_referrers_api_is_used_and_filtered_client_side() -> None:
+    subject = sha256_bytes(b"subject")
+    sig = Descriptor(
+        MEDIA_TYPE_IMAGE_MANIFEST, sha256_bytes(b"a"), 10, {}, "application/vnd.example.sig"
+    )
+    prov = Descriptor(
+        MEDIA_TYPE_IMAGE_MANIFEST, sha256_bytes(b"b"), 10, {}, "application/vnd.example.prov"
+    )
+    index = {
+        "schemaVersion": 2,
+        "mediaType": MEDIA_TYPE_IMAGE_INDEX,
+        "manifests": [sig.to_json(), prov.to_json()],
+    }
+    paths = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        paths.append(request.url.path)
+        return httpx.Response(200, json=index, headers={"Content-Type": MEDIA_TYPE_IMAGE_INDEX})
+
+    repo = _repo(handler)
+    assert repo.referrers(subject) == [sig, prov]
+    assert repo.referrers(subject, "application/vnd.example.prov") == [prov]
+    assert paths[0] == f"/v2/team/model/referrers/{subject}"
+
+
+def test_manifest_with_subject_on_a_referrers_aware_registry_writes_no_fallback_tag() -> None:
+    subject = sha256_bytes(b"subject")
+    puts = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        puts.append((request.method, request.url.path))
+        return httpx.Response(201, headers={"OCI-Subject": str(subject)})
+
+    data = _manifest(subject)
+    assert _repo(handler).put_manifest(data) == sha256_bytes(data)
+    assert puts == [("PUT", f"/v2/team/model/manifests/{sha256_bytes(data)}")]
+
+
+# -- the docker config --------------------------------------------------------------------------
+
+
+def test_credentials_from_auths_base64(tmp_path: Path) -> None:
+    auth = base64.b64encode(b"bob:pa:ss").decode()
+    (tmp_path / "config.json").write_text(
+        json.dumps({"auths": {"https://reg.example": {"auth": auth}}})
+    )
+    assert load_credentials(tmp_path, "reg.example") == Credentials("bob", "pa:ss")
+    assert load_credentials(tmp_path, "other.example") is None
+    assert load_credentials(tmp_path / "missing", "reg.example") is None
+
+
+def test_store_credentials_is_atomic_0600_and_keeps_other_settings(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(
+        json.dumps({"auths": {"a.example": {"auth": "eDp5"}}, "psFormat": "x"})
+    )
+    where = store_credentials(tmp_path, "reg.example:5000", Credentials("carol", "pw"))
+    assert where == str(tmp_path / "config.json")
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["psFormat"] == "x"
+    assert config["auths"]["a.example"] == {"auth": "eDp5"}
+    assert stat.S_IMODE((tmp_path / "config.json").stat().st_mode) == 0o600
+    assert load_credentials(tmp_path, "reg.example:5000") == Credentials("carol", "pw")
+    assert [p.name for p in tmp_path.iterdir()] == ["config.json"]
+
+
+def _fake_helper(bin_dir: Path, store: Path) -> None:
+    """A docker-credential-test helper speaking the protocol over a JSON file."""
+    bin_dir.mkdir()
+    script = bin_dir / "docker-credential-test"
+    script.write_text(
+        f"""#!{sys.executable}
+import json, sys
+path = {str(store)!r}
+try:
+    data = json.load(open(path))
+except FileNotFoundError:
+    data = {{}}
+action = sys.argv[1]
+if action == "store":
+    entry = json.load(sys.stdin)
+    data[entry["ServerURL"]] = entry
+    json.dump(data, open(path, "w"))
+elif action == "get":
+    server = sys.stdin.read().strip()
+    if server not in data:
+        print("credentials not found in native keychain")
+        sys.exit(1)
+    print(json.dumps({{"Username": data[server]["Username"], "Secret": data[server]["Secret"]}}))
+"""
+    )
+    script.chmod(0o755)
+
+
+def test_credential_helper_store_and_get(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_helper(tmp_path / "bin", tmp_path / "helper.json")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    config = tmp_path / "docker"
+    config.mkdir()
+    (config / "config.json").write_text(json.dumps({"credsStore": "test"}))
+
+    assert load_credentials(config, "reg.example") is None
+    assert (
+        store_credentials(config, "reg.example", Credentials("dan", "tok"))
+        == "docker-credential-test"
+    )
+    assert load_credentials(config, "reg.example") == Credentials("dan", "tok")
+    assert json.loads((config / "config.json").read_text()) == {"credsStore": "test"}
+
+
+def test_missing_credential_helper_is_an_auth_error(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(
+        json.dumps({"credHelpers": {"reg.example": "nonexistent-xyz"}})
+    )
+    with pytest.raises(AuthError) as info:
+        load_credentials(tmp_path, "reg.example")
+    assert (
+        info.value.message == "credential helper docker-credential-nonexistent-xyz is not installed"
+    )
