@@ -1,0 +1,165 @@
+"""RegistryRepository and copy_artifact against the real distribution registry."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from hubsnap.api.transfer import inspect, open_repository
+from hubsnap.config import Settings
+from hubsnap.digest import Digest, sha256_bytes
+from hubsnap.models import MEDIA_TYPE_EMPTY, MEDIA_TYPE_IMAGE_MANIFEST, Descriptor, Manifest
+from hubsnap.oci.client import RegistryClient, TransportOptions
+from hubsnap.oci.layout import LayoutStore
+from hubsnap.oci.registry import RegistryRepository, referrers_tag
+from hubsnap.oci.repository import LayoutRepository
+from hubsnap.oci.transfer import copy_artifact
+from support.registry import CountingTransport, RegistryServer, build_model
+
+pytestmark = pytest.mark.registry
+
+SIG_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
+
+
+def _remote(registry: RegistryServer, repo: str, **options: object) -> RegistryRepository:
+    client = RegistryClient(
+        registry.host,
+        options=TransportOptions(**options),
+        plain_http=True,  # type: ignore[arg-type]
+    )
+    return RegistryRepository(client, repo)
+
+
+def _local(path: Path) -> LayoutRepository:
+    return LayoutRepository(LayoutStore(path))
+
+
+def _files() -> dict[str, bytes]:
+    return {
+        "config.json": b'{"layers": 2}\n',
+        "model-00001.safetensors": os.urandom(2 << 20),
+        "model-00002.safetensors": os.urandom(2 << 20),
+        "README.md": b"# card\n",
+    }
+
+
+def _referrer(
+    repo: RegistryRepository | LayoutRepository, subject: Digest, payload: bytes
+) -> Digest:
+    """Attach a signature-like referrer (empty config, one layer) to ``subject``."""
+    empty = repo.put_blob_bytes(b"{}")
+    layer = repo.put_blob_bytes(payload)
+    manifest = Manifest(
+        config=Descriptor(MEDIA_TYPE_EMPTY, empty, 2),
+        layers=(Descriptor("application/vnd.dev.sigstore.bundle.v0.3+json", layer, len(payload)),),
+        artifact_type=SIG_TYPE,
+        subject=Descriptor(MEDIA_TYPE_IMAGE_MANIFEST, subject, 1),
+        annotations={"org.opencontainers.image.created": "2024-01-01T00:00:00Z"},
+    )
+    return repo.put_manifest(manifest.to_bytes())
+
+
+def test_repush_after_one_small_change_sends_only_that_file(
+    registry: RegistryServer, repo_name: str, tmp_path: Path
+) -> None:
+    files = _files()
+    first = Digest.parse(build_model(tmp_path / "v1", files))
+    copy_artifact(_local(tmp_path / "v1"), _remote(registry, repo_name), first)
+
+    files["config.json"] = b'{"layers": 3}\n'
+    second = Digest.parse(build_model(tmp_path / "v2", files))
+    counter = CountingTransport()
+    result = copy_artifact(
+        _local(tmp_path / "v2"), _remote(registry, repo_name, transport=counter), second
+    )
+    assert result.blobs_sent == 2  # config.json and the model config blob
+    _, manifest = LayoutStore(tmp_path / "v2").read_manifest(second)
+    model_config = manifest.config.size
+    manifest_size = len(manifest.to_bytes())
+    assert counter.bytes_sent == len(files["config.json"]) + model_config + manifest_size
+
+
+def test_chunked_upload_round_trip(
+    registry: RegistryServer, repo_name: str, tmp_path: Path
+) -> None:
+    digest = Digest.parse(build_model(tmp_path / "src", _files()))
+    counter = CountingTransport()
+    remote = _remote(registry, repo_name, chunk_size=1 << 20, transport=counter)
+    copy_artifact(_local(tmp_path / "src"), remote, digest)
+    assert sum(1 for method, _ in counter.requests if method == "PATCH") >= 4
+
+    back = _local(tmp_path / "back")
+    copy_artifact(_remote(registry, repo_name), back, digest)
+    assert back.store.read_manifest(digest)[1].digest == digest
+
+
+def test_blobs_are_mounted_across_repositories(
+    registry: RegistryServer, repo_name: str, tmp_path: Path
+) -> None:
+    digest = Digest.parse(build_model(tmp_path / "src", _files()))
+    copy_artifact(_local(tmp_path / "src"), _remote(registry, repo_name), digest)
+    counter = CountingTransport()
+    result = copy_artifact(
+        _remote(registry, repo_name), _remote(registry, f"{repo_name}-mirror", transport=counter),
+        digest,
+    )  # fmt: skip
+    assert result.blobs_mounted == result.blobs_total == 5
+    assert result.bytes_sent == 0
+    assert counter.bytes_sent == len(LayoutStore(tmp_path / "src").read_manifest(digest)[0])
+
+
+def test_referrers_fall_back_to_the_tag_schema(
+    registry: RegistryServer, repo_name: str, tmp_path: Path
+) -> None:
+    digest = Digest.parse(build_model(tmp_path / "src", _files()))
+    remote = _remote(registry, repo_name)
+    copy_artifact(_local(tmp_path / "src"), remote, digest)
+    assert remote.referrers(digest) == []
+
+    sig = _referrer(remote, digest, b"signature one")
+    prov = _referrer(remote, digest, b"signature two")
+    found = remote.referrers(digest)
+    assert [d.digest for d in found] == [sig, prov]
+    assert {d.artifact_type for d in found} == {SIG_TYPE}
+    assert remote.referrers(digest, "application/vnd.other") == []
+    # The index lives under the sha256-<hex> tag, as the tag schema says.
+    index = remote.resolve(referrers_tag(digest))
+    assert index.media_type == "application/vnd.oci.image.index.v1+json"
+    # Putting the same referrer again does not duplicate it.
+    _referrer(remote, digest, b"signature one")
+    assert [d.digest for d in remote.referrers(digest)] == [sig, prov]
+
+
+def test_copy_carries_referrers_and_inspect_shows_the_tree(
+    registry: RegistryServer, repo_name: str, tmp_path: Path
+) -> None:
+    digest = Digest.parse(build_model(tmp_path / "src", _files()))
+    local = _local(tmp_path / "src")
+    sig = _referrer(local, digest, b"local signature")
+    countersig = _referrer(local, sig, b"signature of the signature")
+
+    result = copy_artifact(local, _remote(registry, repo_name), digest)
+    assert result.referrers == (sig, countersig)
+
+    settings = Settings.from_env({"HUBSNAP_HOME": str(tmp_path / "home")})
+    shown = inspect(settings, f"{registry.host}/{repo_name}@{digest}")
+    assert [node.descriptor.digest for node in shown.referrers] == [sig]
+    assert [node.descriptor.digest for node in shown.referrers[0].referrers] == [countersig]
+
+
+def test_open_repository_gives_either_kind(registry: RegistryServer, tmp_path: Path) -> None:
+    from hubsnap.oci.reference import parse_reference
+
+    settings = Settings.from_env({"HUBSNAP_HOME": str(tmp_path / "home")})
+    remote = open_repository(parse_reference(f"{registry.host}/a/b:v1"), settings)
+    local = open_repository(parse_reference(f"oci:{tmp_path / 'layout'}"), settings)
+    assert isinstance(remote, RegistryRepository)
+    assert remote.describe() == f"{registry.host}/a/b"
+    assert isinstance(local, LayoutRepository)
+    assert local.describe() == f"oci:{tmp_path / 'layout'}"
+    data = b"some bytes"
+    assert remote.put_blob_bytes(data) == sha256_bytes(data)
+    assert remote.get_blob_bytes(sha256_bytes(data), 100) == data
+    remote.close()
