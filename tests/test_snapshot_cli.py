@@ -17,7 +17,7 @@ import yaml
 from hubsnap.cli import main
 from hubsnap.digest import Digest
 from hubsnap.oci.layout import LayoutStore
-from support.hub import BASE, COMMITS, FINETUNED, GATED, PRIVATE, HfEnv
+from support.hub import BASE, COMMITS, DISABLED, FINETUNED, GATED, PRIVATE, HfEnv
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = json.loads((ROOT / "schemas" / "snapshot.schema.json").read_text())
@@ -289,3 +289,15 @@ def test_subprocess_success_and_failure(hf_env: HfEnv, tmp_path: Path) -> None:
     assert (done.returncode, done.stdout) == (3, "")
     assert done.stderr == f"error: {BASE}@nope: revision not found\n"
     assert not (tmp_path / "t.yaml").exists()
+
+
+def test_disabled_repository_is_not_found(
+    home: Path, run: Run, hf_env: HfEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_TOKEN", hf_env.hub.token)  # a token does not help
+    code, out, err = run("snapshot", DISABLED)
+    assert (code, out) == (3, "")
+    assert err.splitlines() == [
+        f"error: {DISABLED}@main: the repository has been disabled on the Hub"
+    ]
+    assert_nothing_left(home, Path.cwd())

@@ -266,7 +266,9 @@ class HubClient:
                 f"{what}: the repository is gated and this token has not been granted access",
                 hint="accept the conditions on the Hub, then set HF_TOKEN",
             )
-        if code == "DisabledRepo":
+        # The Hub marks a disabled repository by its message, not by an error code.
+        disabled = "disabled" in response.headers.get("X-Error-Message", "").lower()
+        if code == "DisabledRepo" or (status == 403 and disabled):
             return NotFoundError(f"{what}: the repository has been disabled on the Hub")
         if status in (401, 403):
             if not self.has_token:
@@ -401,10 +403,14 @@ class FileBody:
         self._response = response
         self.offset = offset
 
-    def chunks(self, chunk_size: int) -> Iterator[bytes]:
-        """Yield chunks; a dropped or short body raises :class:`BodyInterrupted`."""
+    def chunks(self) -> Iterator[bytes]:
+        """Yield chunks as they arrive; a dropped body raises :class:`BodyInterruptedError`.
+
+        Chunks are not re-buffered into larger ones: whatever arrived before a connection
+        broke is kept, and the download resumes right after it.
+        """
         try:
-            yield from self._response.iter_bytes(chunk_size)
+            yield from self._response.iter_bytes()
         except httpx2.TimeoutException as e:
             raise BodyInterruptedError("the Hub stopped sending (timeout)") from e
         except httpx2.TransportError as e:

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from hubsnap.digest import CHUNK_SIZE, Digest, FileDigests, hash_file
+from hubsnap.digest import Digest, FileDigests, hash_file
 from hubsnap.errors import HubsnapError, IntegrityError, RemoteError
 from hubsnap.fsutil import atomic_write_bytes
 from hubsnap.hub import BodyInterruptedError, HubClient, HubFile
@@ -84,7 +84,7 @@ def _receive(
                 with client.open_file(repo_id, commit, file.path, start=received) as body:
                     # A server that ignores Range resends from byte 0: drop what we have.
                     skip = received - body.offset
-                    for chunk in body.chunks(CHUNK_SIZE):
+                    for chunk in body.chunks():
                         if skip >= len(chunk):
                             skip -= len(chunk)
                             continue
