@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,9 @@ from hubsnap.signing.keys import KeyPair
 
 
 def _prompt(message: str) -> str:
+    # Only ask a person: piped or scripted runs get the "no password" error instead.
+    if not sys.stdin.isatty():
+        return ""
     return str(typer.prompt(message, hide_input=True, confirmation_prompt=True))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,6 +24,9 @@ PasswordEnvOption = Annotated[
 
 
 def _prompt(message: str) -> str:
+    # Only ask a person: piped or scripted runs get the "no password" error instead.
+    if not sys.stdin.isatty():
+        return ""
     return str(typer.prompt(message, hide_input=True))
 
 
