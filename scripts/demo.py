@@ -95,7 +95,9 @@ def registry(workdir: Path) -> Iterator[str | None]:
             }
         )
     )  # JSON is YAML, which is what the registry reads
-    proc = subprocess.Popen([binary, "serve", str(config)], stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
