@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hubsnap.api.transfer import open_repository
+from hubsnap.api.transfer import TransportOptions, open_repository
 from hubsnap.config import Settings
 from hubsnap.digest import Digest
 from hubsnap.errors import IntegrityError, UsageError
@@ -90,8 +90,9 @@ Prompt = Callable[[str], str]
 class _Repositories:
     """Opens the repositories one verb touches, and closes registry connections after."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, transport: TransportOptions | None = None) -> None:
         self.settings = settings
+        self.transport = transport
         self._stack = contextlib.ExitStack()
 
     def open(self, text: str) -> tuple[Repository, str | Digest]:
@@ -101,7 +102,7 @@ class _Repositories:
             # Absolute paths: they are recorded in provenance and matched by policy scopes.
             store = LayoutStore(reference.path.expanduser().resolve()).require()
             return LayoutRepository(store), reference.digest or reference.tag or "latest"
-        repository = open_repository(reference, self.settings)
+        repository = open_repository(reference, self.settings, transport=self.transport)
         if isinstance(repository, RegistryRepository):
             self._stack.callback(repository.close)
         return repository, reference.digest or reference.tag or "latest"
@@ -309,11 +310,15 @@ def sign(
     password_env: str = DEFAULT_PASSWORD_ENV,
     prompt: Prompt | None = None,
     signed_at: datetime | None = None,
+    transport: TransportOptions | None = None,
 ) -> SignResult:
-    """``hubsnap sign``: resolve ``reference`` to a digest, then sign that digest."""
+    """``hubsnap sign``: resolve ``reference`` to a digest, then sign that digest.
+
+    ``transport`` (plain HTTP, CA file) applies to registry references, as for ``push``.
+    """
     key = load_private_key(key_path, password_env=password_env, prompt=prompt)
     extra = tuple(load_public_key(p) for p in parent_keys)
-    with _Repositories(settings) as repositories:
+    with _Repositories(settings, transport) as repositories:
         repository, digest = repositories.resolve(reference)
         parent_target = repositories.resolve(parent) if parent else None
         return sign_artifact(

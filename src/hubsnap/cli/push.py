@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from hubsnap.api import signing
 from hubsnap.api.transfer import PushResult, push, transport_options
 from hubsnap.cli import app
 from hubsnap.cli._output import (
@@ -18,6 +20,7 @@ from hubsnap.cli._output import (
     settings,
     warn,
 )
+from hubsnap.cli.sign import render_sign_result, sign_result_json
 
 
 def _summary(result: PushResult) -> str:
@@ -49,10 +52,19 @@ def push_command(
     store: StoreOption = None,
     json_output: JsonOption = False,
     timeout: TimeoutOption = None,
+    sign_key: Annotated[
+        Path | None,
+        typer.Option("--sign", metavar="KEY", help="Then sign DEST@sha256:… with this key."),
+    ] = None,
 ) -> None:
     """Push an artifact by digest; prints DEST@sha256:…."""
     config = settings(timeout=timeout, store=store)
     transport = transport_options(config, plain_http=plain_http, ca_file=ca_file)
     result = push(config, source, destination, dry_run=dry_run, transport=transport)
     warn(_summary(result))
-    emit(result.to_json(), json_output, lambda data: str(data["destination"]))
+    data = result.to_json()
+    if sign_key is not None and not result.dry_run:
+        signed = signing.sign(config, result.destination, sign_key, transport=transport)
+        warn(render_sign_result(signed))
+        data["signed"] = sign_result_json(signed)
+    emit(data, json_output, lambda data: str(data["destination"]))

@@ -7,9 +7,11 @@ from typing import Annotated
 
 import typer
 
+from hubsnap.api import signing
 from hubsnap.api.snapshot import SnapshotResult, snapshot
 from hubsnap.cli import app
 from hubsnap.cli._output import JsonOption, StoreOption, TimeoutOption, emit, settings, warn
+from hubsnap.cli.sign import render_sign_result, sign_result_json
 from hubsnap.snapshot import Selection, split_repo_revision
 
 
@@ -51,6 +53,10 @@ def snapshot_command(
     ] = False,
     json_output: JsonOption = False,
     timeout: TimeoutOption = None,
+    sign_key: Annotated[
+        Path | None,
+        typer.Option("--sign", metavar="KEY", help="Then sign the artifact with this key."),
+    ] = None,
 ) -> None:
     """Resolve a revision to its commit, download and verify its files, pack the artifact.
 
@@ -58,8 +64,9 @@ def snapshot_command(
     """
     repo_id, revision = split_repo_revision(model)
     selection = Selection(tuple(include or ()), tuple(exclude or ()), metadata_only)
+    config = settings(timeout=timeout, store=store)
     result = snapshot(
-        settings(timeout=timeout, store=store),
+        config,
         repo_id,
         revision,
         selection,
@@ -71,4 +78,10 @@ def snapshot_command(
             f"{repo_id}@{result.document.commit[:12]}: {len(result.downloaded)} downloaded, "
             f"{len(result.reused)} already in the store; wrote {output}"
         )
-    emit(result.to_json(), json_output, lambda _: _render(result))
+    data = result.to_json()
+    if sign_key is not None and result.reference is not None:
+        # The requested revision is known only here; the artifact records just the commit.
+        signed = signing.sign(config, result.reference, sign_key, requested_revision=revision)
+        warn(render_sign_result(signed))
+        data["signed"] = sign_result_json(signed)
+    emit(data, json_output, lambda _: _render(result))

@@ -12,17 +12,15 @@ base → fine-tune → quantisation is bound to the exact signed statement above
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-
-import yaml
 
 from hubsnap import __version__
 from hubsnap.digest import Digest
 from hubsnap.errors import IntegrityError, UsageError
 from hubsnap.signing.dsse import STATEMENT_TYPE
+from hubsnap.snapshot import parse_card
 
 __all__ = [
     "BUILD_TYPE",
@@ -45,7 +43,6 @@ PARENT_DEPENDENCY = "hubsnap:parent"
 SOURCE_DEPENDENCY = "hubsnap:source"
 CARD_DEPENDENCY = "hubsnap:model-card"
 CARD_FIELDS = ("license", "base_model", "base_model_relation", "datasets", "pipeline_tag")
-_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 
 
 def format_time(moment: datetime) -> str:
@@ -90,19 +87,12 @@ def _as_text(value: object) -> str | list[str] | None:
 
 def parse_model_card(data: bytes, digest: Digest) -> ModelCard:
     """The recorded metadata of a README.md; a card without valid front matter has none."""
-    text = data.decode("utf-8", errors="replace")
-    match = _FRONT_MATTER.match(text)
+    front_matter = parse_card(data)
     metadata: dict[str, str | list[str]] = {}
-    if match:
-        try:
-            loaded = yaml.safe_load(match.group(1))
-        except yaml.YAMLError:
-            loaded = None
-        if isinstance(loaded, dict):
-            for key in CARD_FIELDS:
-                value = _as_text(loaded.get(key))
-                if value is not None:
-                    metadata[key] = value
+    for key in CARD_FIELDS:
+        value = _as_text(front_matter.get(key))
+        if value is not None:
+            metadata[key] = value
     return ModelCard(digest, metadata)
 
 
