@@ -13,8 +13,9 @@ import pytest
 from hubsnap.api.discover import DiscoverQuery
 from hubsnap.digest import git_blob_sha1
 from hubsnap.errors import AuthError, IntegrityError, NotFoundError, RemoteError
-from hubsnap.hub import HubClient, HubFile, ListedModel, ModelQuery, hub_timestamp
+from hubsnap.hub import HubClient, HubFile, hub_timestamp
 from hubsnap.hubfiles import GitBlobMap, fetch_files
+from hubsnap.hublist import ListedModel, ModelQuery, list_models
 from hubsnap.oci.layout import LayoutStore
 from hubsnap.retry import RetryPolicy
 
@@ -156,7 +157,7 @@ def test_listing_is_lazy_and_parses_entries() -> None:
         link = f'<{ENDPOINT}/api/models?cursor={page + 1}>; rel="next"'
         return httpx2.Response(200, json=items, headers={"Link": link})
 
-    models = client(handler).list_models(ModelQuery(task="t", page_size=2))
+    models = list_models(client(handler), ModelQuery(task="t", page_size=2))
     first = next(iter(models))
     assert calls and len(calls) == 1
     assert first == ListedModel("org/m0-0", "2024-01-02T03:04:05Z", None, 0, 0, None,

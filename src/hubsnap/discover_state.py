@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
-from hubsnap.hub import CachedPage
+from hubsnap.hublist import CachedPage
 
 __all__ = ["DiscoverState"]
 

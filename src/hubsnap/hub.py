@@ -1,4 +1,5 @@
-"""The Hugging Face Hub as hubsnap sees it: listings, revisions pinned to commits, file bodies.
+"""The Hugging Face Hub as hubsnap sees it: revisions pinned to commits, file bodies, and the
+one transport every Hub request takes (listings, in :mod:`hubsnap.hublist`, included).
 
 This module owns ``huggingface_hub`` and the HTTP client it ships (``httpx2``): nothing else in
 hubsnap imports them. ``huggingface_hub`` supplies the auth and user-agent headers and the
@@ -19,8 +20,8 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
-from urllib.parse import quote, urljoin
+from typing import Any
+from urllib.parse import quote
 
 import httpx2
 from huggingface_hub import get_session, hf_hub_url
@@ -33,31 +34,15 @@ from hubsnap.fsutil import check_relative_path
 from hubsnap.retry import RETRY_STATUSES, RetryPolicy
 
 __all__ = [
-    "SORT_KEYS",
     "BodyInterruptedError",
-    "CachedPage",
     "FileBody",
     "HubClient",
     "HubFile",
     "HubResponse",
-    "ListedModel",
-    "ModelQuery",
-    "PageCache",
     "RepoRevision",
     "hub_timestamp",
 ]
 
-#: hubsnap's sort names and the Hub's; listings are always newest/largest first.
-SORT_KEYS = {
-    "last_modified": "lastModified",
-    "downloads": "downloads",
-    "likes": "likes",
-    "created": "createdAt",
-}
-_LIST_FIELDS = (
-    "lastModified", "createdAt", "downloads", "likes", "pipeline_tag", "private", "gated",
-    "disabled",
-)  # fmt: skip
 
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -103,47 +88,6 @@ class HubResponse:
     data: Any
     etag: str | None
     next_url: str | None
-
-
-@dataclass(frozen=True)
-class ModelQuery:
-    """What to list; ``None`` fields are not filtered on. ``page_size`` bounds each request."""
-
-    task: str | None = None
-    author: str | None = None
-    search: str | None = None
-    sort: str = "last_modified"
-    page_size: int = 100
-
-
-@dataclass(frozen=True)
-class ListedModel:
-    """A model in a Hub listing. Timestamps are ``None`` when the Hub gave none."""
-
-    repo_id: str
-    last_modified: str | None
-    created_at: str | None
-    downloads: int
-    likes: int
-    pipeline_tag: str | None
-    private: bool
-    gated: bool
-    disabled: bool
-
-
-@dataclass(frozen=True)
-class CachedPage:
-    """A listing page kept for conditional requests: its ETag, JSON body and next link."""
-
-    etag: str
-    body: bytes
-    next_url: str | None
-
-
-class PageCache(Protocol):
-    def lookup(self, url: str) -> CachedPage | None: ...
-
-    def store(self, url: str, page: CachedPage) -> None: ...
 
 
 def hub_timestamp(value: object) -> str | None:
@@ -301,41 +245,6 @@ class HubClient:
                 raise RemoteError(f"{what}: the Hub answered with invalid JSON") from e
             return HubResponse(response.status_code, data, response.headers.get("ETag"), next_url)
 
-    # -- listings -----------------------------------------------------------------------------
-
-    def list_models(
-        self, query: ModelQuery, cache: PageCache | None = None
-    ) -> Iterator[ListedModel]:
-        """Models matching ``query``, page by page, fetching a page only when it is reached.
-
-        A page already in ``cache`` is asked for with ``If-None-Match``; a 304 reuses it.
-        """
-        params: list[tuple[str, str]] = [
-            ("sort", SORT_KEYS[query.sort]),
-            ("direction", "-1"),
-            ("limit", str(query.page_size)),
-        ]
-        params += [("expand[]", name) for name in _LIST_FIELDS]
-        for name, value in (("pipeline_tag", query.task), ("author", query.author),
-                            ("search", query.search)):  # fmt: skip
-            if value:
-                params.append((name, value))
-        url: str | None = str(httpx2.URL(f"{self.endpoint}/api/models", params=params))
-        while url is not None:
-            cached = cache.lookup(url) if cache is not None else None
-            answer = self.get_json(url, "model listing", etag=cached.etag if cached else None)
-            if answer.status == 304 and cached is not None:
-                items, next_url = json.loads(cached.body), cached.next_url
-            else:
-                items, next_url = answer.data, answer.next_url
-                if cache is not None and answer.etag:
-                    cache.store(url, CachedPage(answer.etag, json.dumps(items).encode(), next_url))
-            if not isinstance(items, list):
-                raise RemoteError("model listing: the Hub did not answer with a list")
-            for item in items:
-                yield _parse_listed(item)
-            url = urljoin(url, next_url) if next_url else None
-
     # -- revisions ----------------------------------------------------------------------------
 
     def resolve_revision(self, repo_id: str, revision: str) -> RepoRevision:
@@ -419,30 +328,6 @@ class FileBody:
 
 class BodyInterruptedError(Exception):
     """A file body ended early; the download may resume from what was received."""
-
-
-def _int(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def _parse_listed(item: object) -> ListedModel:
-    if not isinstance(item, dict):
-        raise RemoteError("model listing: malformed entry")
-    repo_id = item.get("id") or item.get("modelId")
-    if not isinstance(repo_id, str):
-        raise RemoteError("model listing: entry without an id")
-    tag = item.get("pipeline_tag")
-    return ListedModel(
-        repo_id=repo_id,
-        last_modified=hub_timestamp(item.get("lastModified")),
-        created_at=hub_timestamp(item.get("createdAt")),
-        downloads=_int(item.get("downloads")),
-        likes=_int(item.get("likes")),
-        pipeline_tag=tag if isinstance(tag, str) else None,
-        private=item.get("private") is True,
-        gated=bool(item.get("gated")),
-        disabled=item.get("disabled") is True,
-    )
 
 
 def _parse_siblings(siblings: list[Any], what: str) -> tuple[HubFile, ...]:

@@ -18,7 +18,8 @@ from hubsnap.canonical import canonical_json
 from hubsnap.config import Settings
 from hubsnap.discover_state import DiscoverState
 from hubsnap.errors import UsageError
-from hubsnap.hub import SORT_KEYS, HubClient, ListedModel, ModelQuery, hub_timestamp
+from hubsnap.hub import HubClient, hub_timestamp
+from hubsnap.hublist import SORT_KEYS, ListedModel, ModelQuery, list_models
 from hubsnap.retry import RetryPolicy
 
 __all__ = ["MAX_PAGE_SIZE", "DiscoverQuery", "DiscoverResult", "discover"]
@@ -134,7 +135,7 @@ def discover(
         key = query.state_key(client.endpoint)
         if query.incremental:
             since = state.watermark(key)
-        models = _take(client.list_models(hub_query, state), query, since)
+        models = _take(list_models(client, hub_query, state), query, since)
         if query.incremental and models:
             newest = max(m.last_modified for m in models if m.last_modified)
             state.set_watermark(key, max(newest, since or ""))
