@@ -280,3 +280,18 @@ def test_known_git_files_are_reused_without_a_request(tmp_path: Path) -> None:
     (tmp_path / "g" / file.blob_id).write_text(json.dumps("0" * 64))
     third = fetch_files(hub, "org/model", COMMIT, [file], store=store, blobs=blobs)
     assert third[0].downloaded and len(seen) == 2
+
+
+def test_a_json_body_cut_short_is_retried() -> None:
+    body = json.dumps({"sha": COMMIT, "siblings": []}).encode()
+    answers = ["cut", "ok"]
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        if answers.pop(0) == "cut":
+            headers = {"Content-Length": str(len(body))}
+            return httpx2.Response(200, headers=headers, stream=BrokenStream(body, 5))
+        return httpx2.Response(200, content=body)
+
+    sleeps: list[float] = []
+    assert client(handler, sleeps=sleeps).resolve_revision("org/model", "main").commit == COMMIT
+    assert len(sleeps) == 1 and answers == []

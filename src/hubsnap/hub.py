@@ -158,9 +158,13 @@ class HubClient:
     @contextlib.contextmanager
     def _open(
         self, url: str, what: str, *, params: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None, preload: bool = False,
     ) -> Iterator[httpx2.Response]:  # fmt: skip
-        """A streamed GET that succeeded (2xx or 304), after retries; closed on exit."""
+        """A GET that succeeded (2xx or 304), after retries; closed on exit.
+
+        The body is streamed unless ``preload``: then it is read here, so that a connection
+        lost while reading it is retried like one lost before the answer.
+        """
         attempt = 0
         while True:
             attempt += 1
@@ -170,6 +174,11 @@ class HubClient:
                     "GET", url, params=params, headers=self._headers(headers), timeout=self.timeout
                 )
                 response = self._client().send(request, stream=True, follow_redirects=True)
+                if preload or response.status_code >= 400:
+                    try:
+                        response.read()
+                    finally:
+                        response.close()
             except httpx2.TimeoutException as e:
                 failure: RemoteError = RemoteError(
                     f"{what}: no answer from {self.endpoint} within {self.timeout:g}s",
@@ -186,10 +195,6 @@ class HubClient:
                     finally:
                         response.close()
                     return
-                try:
-                    response.read()
-                finally:
-                    response.close()
                 if response.status_code not in RETRY_STATUSES:
                     raise self._status_error(response, what)
                 retry_after = response.headers.get("Retry-After")
@@ -234,8 +239,8 @@ class HubClient:
         etag: str | None = None,
     ) -> HubResponse:  # fmt: skip
         headers = {"If-None-Match": etag} if etag else None
-        with self._open(url, what, params=params, headers=headers) as response:
-            body = response.read()
+        with self._open(url, what, params=params, headers=headers, preload=True) as response:
+            body = response.content
             next_url = response.links.get("next", {}).get("url")
             if response.status_code == 304:
                 return HubResponse(304, None, etag, next_url)
