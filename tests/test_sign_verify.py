@@ -234,8 +234,14 @@ def test_referrer_that_is_not_a_signature(
             "malformed signature bundle: DSSE payload is not valid base64",
         ),
         (b" " * (1024 * 1024 + 1), "signature bundle is 1048577 bytes, over the 1 MiB limit"),
+        (
+            b'{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",'
+            b' "verificationMaterial": {}, "dsseEnvelope": {"payload": "e30=",'
+            b' "payloadType": "x", "signatures": [' + b",".join([b'{"sig": "AA=="}'] * 17) + b"]}}",
+            "malformed signature bundle: dsseEnvelope has 17 signatures, over 16",
+        ),
     ],
-    ids=["not-json", "not-object", "bad-base64", "huge"],
+    ids=["not-json", "not-object", "bad-base64", "huge", "many-signatures"],
 )
 def test_malformed_or_huge_bundle(
     make_model: MakeModel, key_pair: tuple[Path, Path], capsys: pytest.CaptureFixture[str],

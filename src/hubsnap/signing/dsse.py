@@ -26,6 +26,7 @@ from hubsnap.signing.keys import PrivateKey, PublicKey
 __all__ = [
     "BUNDLE_MEDIA_TYPE",
     "MAX_BUNDLE_BYTES",
+    "MAX_SIGNATURES",
     "PAYLOAD_TYPE_IN_TOTO",
     "STATEMENT_TYPE",
     "Bundle",
@@ -43,6 +44,8 @@ PAYLOAD_TYPE_IN_TOTO = "application/vnd.in-toto+json"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 #: Bundles are a few KiB even for thousand-file models; a bigger one is refused unread.
 MAX_BUNDLE_BYTES = 1024 * 1024
+#: Each signature is tried against each trusted key; more than this is not a real bundle.
+MAX_SIGNATURES = 16
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
@@ -128,6 +131,10 @@ def _parse_envelope(value: object) -> Envelope:
     raw_signatures = value.get("signatures")
     if not isinstance(raw_signatures, list) or not raw_signatures:
         raise ValueError("dsseEnvelope.signatures must be a non-empty list")
+    if len(raw_signatures) > MAX_SIGNATURES:
+        raise ValueError(
+            f"dsseEnvelope has {len(raw_signatures)} signatures, over {MAX_SIGNATURES}"
+        )
     signatures = []
     for item in raw_signatures:
         if not isinstance(item, dict):
