@@ -10,11 +10,8 @@ Provenance inputs, and where they come from:
 * Requested revision: ``requested_revision`` when the caller knows it (``sign --revision``),
   else the commit — the artifact itself only records the pinned commit.
 * Model card: the ``README.md`` layer, read from the repository (capped at 1 MiB).
-* Parent: ``parent`` (``sign --parent REF``) if given; else the manifest's
-  ``org.opencontainers.image.base.digest`` annotation, looked up in the same repository;
-  else, for each ``base_model`` of the card, the newest model artifact in the same local
-  store whose ``org.opencontainers.image.source`` is that model's Hub URL. A registry cannot
-  be searched by annotation, so there ``--parent`` or the base annotations are needed. The
+* Parent: ``parent`` (``sign --parent REF``), else the base annotations, else the card's
+  ``base_model`` found in the same local store — see :mod:`hubsnap.signing.lineage`. The
   parent must carry a provenance signed by the signing key or one of ``parent_keys``; its
   envelope digest is recorded.
 """
@@ -35,13 +32,10 @@ from hubsnap.digest import Digest
 from hubsnap.errors import IntegrityError, UsageError
 from hubsnap.fsutil import atomic_write_bytes
 from hubsnap.models import (
-    ANNOTATION_BASE_DIGEST,
     ANNOTATION_REVISION,
     ANNOTATION_SOURCE,
     Descriptor,
-    Manifest,
 )
-from hubsnap.oci.artifact import model_files
 from hubsnap.oci.layout import LayoutStore
 from hubsnap.oci.reference import LayoutReference, parse_reference
 from hubsnap.oci.registry import RegistryRepository
@@ -63,15 +57,14 @@ from hubsnap.signing.keys import (
     load_public_key,
     save_key_pair,
 )
+from hubsnap.signing.lineage import parent_link, read_model_card
 from hubsnap.signing.oms import OMS_PREDICATE_TYPE, build_oms_statement
 from hubsnap.signing.policy import Requirements, TrustPolicy, load_policy
 from hubsnap.signing.provenance import (
-    ModelCard,
     ParentLink,
     build_provenance_statement,
-    parse_model_card,
 )
-from hubsnap.signing.verify import ArtifactCheck, Verifier, check_signature
+from hubsnap.signing.verify import ArtifactCheck, Verifier
 
 __all__ = [
     "ExportResult",
@@ -83,7 +76,6 @@ __all__ = [
     "verify",
 ]
 
-_MAX_CARD_BYTES = 1024 * 1024
 Prompt = Callable[[str], str]
 
 
@@ -151,88 +143,6 @@ class SignResult:
     notes: tuple[str, ...] = ()
 
 
-def _model_card(repository: Repository, manifest: Manifest) -> ModelCard | None:
-    for path, layer in model_files(manifest):
-        if path == "README.md" and layer.size <= _MAX_CARD_BYTES:
-            return parse_model_card(
-                repository.get_blob_bytes(layer.digest, _MAX_CARD_BYTES), layer.digest
-            )
-    return None
-
-
-def _provenance_envelope(
-    repository: Repository, digest: Digest, keys: Sequence[PublicKey]
-) -> Digest | None:
-    """The envelope digest of the newest provenance of ``digest`` that ``keys`` verify."""
-    _, manifest = repository.get_manifest(digest)
-    checks = [
-        check_signature(r, manifest, digest, tuple(keys))
-        for r in load_signature_referrers(repository, digest)
-    ]
-    valid = [c for c in checks if c.ok and c.kind == KIND_PROVENANCE]
-    if not valid:
-        return None
-    newest = max(
-        valid, key=lambda c: (c.signed_at.timestamp() if c.signed_at else 0.0, str(c.envelope))
-    )
-    return newest.envelope
-
-
-def _find_by_source(repository: Repository, source_url: str) -> Digest | None:
-    if not isinstance(repository, LayoutRepository):
-        return None
-    found = None
-    for entry in repository.store.entries():
-        descriptor = entry.descriptor
-        if descriptor.artifact_type is None or "model" not in descriptor.artifact_type:
-            continue
-        _, manifest = repository.get_manifest(descriptor.digest)
-        if manifest.is_model and manifest.annotations.get(ANNOTATION_SOURCE) == source_url:
-            found = descriptor.digest  # index order: the last one is the newest
-    return found
-
-
-def _parent_link(
-    repository: Repository,
-    *,
-    manifest: Manifest,
-    card: ModelCard | None,
-    parent: tuple[Repository, Digest] | None,
-    keys: Sequence[PublicKey],
-    hf_endpoint: str,
-) -> tuple[ParentLink | None, tuple[str, ...]]:
-    if parent is None and ANNOTATION_BASE_DIGEST in manifest.annotations:
-        try:
-            parent = (repository, Digest.parse(manifest.annotations[ANNOTATION_BASE_DIGEST]))
-        except UsageError as e:
-            raise IntegrityError(f"manifest base digest annotation is malformed: {e}") from e
-    notes: list[str] = []
-    if parent is None and card is not None:
-        for base in card.base_models:
-            found = _find_by_source(repository, f"{hf_endpoint}/{base}")
-            if found is not None:
-                parent = (repository, found)
-                break
-            notes.append(f"base model {base} has no artifact in {repository.describe()}")
-    if parent is None:
-        return None, tuple(notes)
-    home, digest = parent
-    _, parent_manifest = home.get_manifest(digest)
-    envelope = _provenance_envelope(home, digest, keys)
-    if envelope is None:
-        raise IntegrityError(
-            f"parent {home.describe()}@{digest} has no provenance signed by a trusted key",
-            hint="sign the parent first, or pass its key with --parent-key",
-        )
-    link = ParentLink(
-        manifest=digest,
-        provenance_envelope=envelope,
-        uri=f"{home.describe()}@{digest}",
-        source_url=parent_manifest.annotations.get(ANNOTATION_SOURCE),
-    )
-    return link, ()
-
-
 def sign_artifact(
     repository: Repository,
     digest: Digest,
@@ -258,9 +168,9 @@ def sign_artifact(
     if not source_url or not commit:
         raise IntegrityError(f"{digest} lacks its source or revision annotation")
     repo_id = source_url.removeprefix(hf_endpoint).strip("/") or source_url
-    card = _model_card(repository, manifest)
+    card = read_model_card(repository, manifest)
     trusted = (key.public(), *parent_keys)
-    link, notes = _parent_link(
+    link, notes = parent_link(
         repository,
         manifest=manifest,
         card=card,

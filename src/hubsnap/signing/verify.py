@@ -189,7 +189,7 @@ class Verifier:
     open_repository: Callable[[str], Repository]
     now: datetime
     chain: bool = False
-    _visited: list[Digest] = field(default_factory=list)
+    _visited: list[Digest] = field(default_factory=list, init=False)
 
     def verify(self, repository: Repository, digest: Digest) -> ArtifactCheck:
         self._visited = []
