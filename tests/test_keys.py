@@ -86,6 +86,8 @@ def test_encrypted_key_with_password_from_env(
     assert signed.code == 0, signed.err
     assert secret not in signed.out + signed.err
 
+    attached = model.repository.referrers(model.digest)
+    assert len(attached) == 2
     monkeypatch.delenv("HUBSNAP_KEY_PASSWORD", raising=False)
     missing = run_cli(["sign", model.ref, "--key", str(key)], capsys)
     assert missing.code == 2
@@ -101,6 +103,7 @@ def test_encrypted_key_with_password_from_env(
         f"error: cannot load private key {key}: wrong password or corrupt key"
     ]
     assert secret not in wrong.err and "wrong-" not in wrong.err
+    assert model.repository.referrers(model.digest) == attached  # nothing more was attached
     pub = tmp_path / "enc.pub"
     assert run_cli(["verify", model.ref, "--key", str(pub)], capsys).code == 0
 

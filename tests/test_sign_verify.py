@@ -28,7 +28,7 @@ from hubsnap.oci.layout import LayoutStore
 from hubsnap.signing.attach import KIND_OMS, KIND_PROVENANCE, attach_bundle
 from hubsnap.signing.dsse import Bundle, Envelope, pae, parse_bundle
 from hubsnap.signing.keys import PrivateKey, generate_key, load_private_key
-from support.keys import SIGNED_AT, Model
+from support.keys import FIXED_KEY, SIGNED_AT, Model
 
 MakeModel = Callable[..., Model]
 
@@ -302,3 +302,22 @@ def test_envelope_digest_is_canonical() -> None:
                         "application/vnd.in-toto+json", "signatures": []})
     )  # fmt: skip
     assert key.curve == "p256"
+
+
+def test_signing_a_non_model_is_refused(
+    make_model: MakeModel, fixed_key: PrivateKey, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = make_model()
+    result = sign_artifact(model.repository, model.digest, fixed_key, signed_at=SIGNED_AT)
+    before = LayoutStore(model.store).entries()
+    code, out, err = run(
+        ["sign", f"oci:{model.store}@{result.signature}", "--key", str(FIXED_KEY)], capsys
+    )
+    assert code == 2
+    assert out == ""
+    assert err.splitlines() == [
+        f"error: {result.signature} is not a model artifact",
+        "hint: sign the model manifest",
+    ]
+    assert LayoutStore(model.store).entries() == before
+    assert list((model.store / "ingest").iterdir()) == []
