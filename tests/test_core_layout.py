@@ -60,27 +60,26 @@ def test_blob_written_verified_and_read(store: LayoutStore) -> None:
     assert leftovers(store) == []
 
 
-@pytest.mark.parametrize("wrong", ["sha256", "size", "git"])
+@pytest.mark.parametrize("wrong", ["sha256", "size"])
 def test_mismatch_discards_the_blob(store: LayoutStore, wrong: str) -> None:
     data = b"payload"
-    with store.writer(git_blob_size=len(data)) as writer:
+    with store.writer() as writer:
         writer.write(data)
         with pytest.raises(IntegrityError, match="mismatch"):
             writer.commit(
                 sha256_bytes(b"other") if wrong == "sha256" else sha256_bytes(data),
                 len(data) + 1 if wrong == "size" else len(data),
-                expected_git_sha1=git_blob_sha1(b"x" if wrong == "git" else data),
             )
     assert not store.has_blob(sha256_bytes(data))
     assert list((store.root / "blobs" / "sha256").iterdir()) == []
     assert leftovers(store) == []
 
 
-def test_git_blob_id_checked_on_commit(store: LayoutStore) -> None:
+def test_git_blob_id_computed_while_writing(store: LayoutStore) -> None:
     data = b"config"
     with store.writer(git_blob_size=len(data)) as writer:
         writer.write(data)
-        digests = writer.commit(expected_git_sha1=git_blob_sha1(data))
+        digests = writer.commit(sha256_bytes(data), len(data))
     assert digests.git_sha1 == git_blob_sha1(data)
     assert store.has_blob(digests.sha256, len(data))
 

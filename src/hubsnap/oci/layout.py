@@ -61,23 +61,10 @@ class BlobWriter:
         return self.digests
 
     def commit(
-        self,
-        expected: Digest | None = None,
-        expected_size: int | None = None,
-        *,
-        expected_git_sha1: str | None = None,
+        self, expected: Digest | None = None, expected_size: int | None = None
     ) -> FileDigests:
-        """Verify and move the blob into place; raise :class:`IntegrityError` on mismatch.
-
-        ``expected_git_sha1`` (a git blob id) needs the writer to have been opened with
-        ``git_blob_size``; it is how files outside Git LFS are checked against the Hub.
-        """
+        """Verify and move the blob into place; raise :class:`IntegrityError` on mismatch."""
         digests = self.finish()
-        if expected_git_sha1 is not None and digests.git_sha1 != expected_git_sha1:
-            self.discard()
-            raise IntegrityError(
-                f"blob git id mismatch: expected {expected_git_sha1}, got {digests.git_sha1}"
-            )
         if expected is not None and digests.sha256 != expected:
             self.discard()
             raise IntegrityError(f"blob digest mismatch: expected {expected}, got {digests.sha256}")
