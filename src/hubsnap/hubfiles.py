@@ -159,7 +159,7 @@ def fetch_files(
             staged.append((file, writer, digests))
         # Every file verified: only now does anything become visible in the store.
         for file, writer, digests in staged:
-            writer.commit(digests.sha256, file.size)
+            writer.commit()  # already verified against the Hub above
             if not file.lfs:
                 blobs.remember(file.blob_id, digests.sha256)
             fetched.append(FetchedFile(file, digests, downloaded=True))
