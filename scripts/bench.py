@@ -1,6 +1,7 @@
 """hubsnap's speed and memory targets, measured against peers in the same run.
 
-    python scripts/bench.py [--sections hash,push,pull,sign] [--sizes 1] [--workdir DIR]
+    python scripts/bench.py [--sections hash,push,pull,repush,sign] [--sizes 1,4] [--repeat 3]
+                            [--workdir DIR] [--keep-files] [--json]
 
 Every section times hubsnap and the peer tools on the same files, on this machine, in this
 run, and prints the ratio next to the target; nothing here is asserted in the test suite
@@ -11,9 +12,11 @@ hubsnap process is sampled from ``/proc`` while it runs. Results are recorded in
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +25,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from registry_server import RegistryServer, run_registry
 
 GIB = 1 << 30
 MIB = 1 << 20
@@ -120,6 +125,16 @@ def make_file(path: Path, size: int) -> Path:
     return path
 
 
+def single_file(work: Path, gib: float) -> Path:
+    return make_file(work / f"single-{gib:g}g.bin", int(gib * GIB))
+
+
+def warm(paths: Sequence[Path]) -> None:
+    """Read files once so that every tool then finds them in the page cache."""
+    if paths:
+        subprocess.run(["cat", *map(str, paths)], stdout=subprocess.DEVNULL, check=True)
+
+
 HASH_SNIPPET = """
 import sys
 from pathlib import Path
@@ -129,12 +144,12 @@ for name in sys.argv[1:]:
 """
 
 
-def section_hash(report: Report, work: Path, sizes: list[int], repeat: int) -> None:
+def section_hash(report: Report, work: Path, sizes: list[float], repeat: int) -> None:
     """Snapshot hashing: SHA-256 and BLAKE3 in one read pass vs openssl, sha256sum, b3sum."""
     python = sys.executable
     cases: list[tuple[str, list[Path]]] = []
     for gib in sizes:
-        cases.append((f"{gib} GiB file", [make_file(work / f"single-{gib}g.bin", gib * GIB)]))
+        cases.append((f"{gib:g} GiB file", [single_file(work, gib)]))
     shards = [make_file(work / f"shard-{i}-of-4.bin", GIB // 4) for i in range(4)]
     cases.append(("4-shard model (4 x 256 MiB)", shards))
     for label, files in cases:
@@ -190,36 +205,661 @@ def section_hash(report: Report, work: Path, sizes: list[int], repeat: int) -> N
         report.ratios.append((f"hash {label}: peak RssAnon MiB", ours.rss_anon_mib, "< 64"))
 
 
-SECTIONS: dict[str, Callable[[Report, Path, list[int], int], None]] = {"hash": section_hash}
+# -- models in a local store, and a registry ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Model:
+    """A generated model directory, stored as a ModelPack artifact in the bench's store."""
+
+    label: str
+    slug: str
+    directory: Path
+    digest: str
+    files: tuple[Path, ...]
+    blobs: tuple[tuple[str, Path], ...]  # (digest, file in the store): config and layers
+
+    @property
+    def size(self) -> int:
+        return sum(f.stat().st_size for f in self.files)
+
+
+def _cached_sha256(path: Path) -> str:
+    """The file's SHA-256, remembered beside it (keyed by size and mtime) across runs."""
+    from hubsnap.digest import hash_file
+
+    stat = path.stat()
+    key = f"{stat.st_size}:{stat.st_mtime_ns}"
+    memo = path.with_name(path.name + ".sha256")
+    if memo.exists():
+        cached_key, _, value = memo.read_text().partition(" ")
+        if cached_key == key:
+            return value.strip()
+    value = str(hash_file(path).sha256)
+    memo.write_text(f"{key} {value}\n")
+    return value
+
+
+def store_model(store_root: Path, label: str, slug: str, directory: Path, config: bytes) -> Model:
+    """Store ``directory``'s files plus ``config.json`` as an artifact tagged ``slug``.
+
+    Big files are hard-linked into the store (their digests computed once and remembered):
+    the benchmark measures moving blobs, not ingesting them.
+    """
+    from hubsnap.oci.artifact import LayerFile, ModelSource, build_model_artifact
+    from hubsnap.oci.layout import LayoutStore
+
+    store = LayoutStore(store_root).ensure()
+    (directory / "config.json").write_bytes(config)
+    files = sorted(p for p in directory.iterdir() if p.is_file())
+    layers = []
+    for file in files:
+        if file.name == "config.json":
+            digest = store.put_bytes(config)
+        else:
+            from hubsnap.digest import Digest
+
+            digest = Digest.parse(_cached_sha256(file))
+            if not store.has_blob(digest):
+                os.link(file, store.blob_path(digest))
+        layers.append(LayerFile(file.name, digest, file.stat().st_size))
+    source = ModelSource(
+        repo_id=f"bench/{slug}",
+        commit="b" * 40,
+        source_url=f"https://huggingface.co/bench/{slug}",
+        created="2024-01-02T03:04:05Z",
+    )
+    artifact = build_model_artifact(layers, source)
+    config_digest = store.put_bytes(artifact.config_bytes)
+    store.put_manifest(artifact.manifest_bytes, tag=slug)
+    blobs = [(str(config_digest), store.blob_path(config_digest))]
+    blobs += [(str(layer.digest), store.blob_path(layer.digest)) for layer in layers]
+    return Model(label, slug, directory, str(artifact.digest), tuple(files), tuple(blobs))
+
+
+def _config_json(slug: str, revision: int) -> bytes:
+    return json.dumps(
+        {"architectures": ["BenchModel"], "model_type": "bench", "name": slug, "rev": revision},
+        indent=2,
+    ).encode()
+
+
+def _link_model_dir(directory: Path, sources: dict[str, Path]) -> Path:
+    if directory.exists():
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    for name, source in sources.items():
+        os.link(source, directory / name)
+    return directory
+
+
+@dataclass
+class Bench:
+    """What one run shares across sections: files, the store, one registry, a key."""
+
+    report: Report
+    work: Path
+    sizes: list[float]
+    repeat: int
+    stack: contextlib.ExitStack
+    _models: list[Model] | None = None
+    _registry: RegistryServer | None = None
+    _counter: int = 0
+
+    @property
+    def store(self) -> Path:
+        return self.work / "store"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment of every ``hubsnap`` process: nothing shared with the user's."""
+        env = {**os.environ, "HUBSNAP_HOME": str(self.work / "home")}
+        env["DOCKER_CONFIG"] = str(self.work / "docker-config")
+        env.pop("HUBSNAP_STORE", None)
+        return env
+
+    def fresh(self, prefix: str) -> str:
+        """A new name (repository, directory) that no earlier step used."""
+        self._counter += 1
+        return f"{prefix}-{self._counter}"
+
+    def models(self) -> list[Model]:
+        if self._models is None:
+            if self.store.exists():
+                shutil.rmtree(self.store)
+            models = []
+            for gib in self.sizes:
+                slug = f"single-{gib:g}g"
+                directory = _link_model_dir(
+                    self.work / "models" / slug, {"model.safetensors": single_file(self.work, gib)}
+                )
+                models.append(
+                    store_model(
+                        self.store, f"{gib:g} GiB file", slug, directory, _config_json(slug, 1)
+                    )
+                )
+            shard_gib = min(self.sizes)
+            slug = f"sharded-4x{shard_gib:g}g"
+            shards = {
+                f"model-{i:05d}-of-00004.safetensors": make_file(
+                    self.work / f"shard-{i}-of-4-{shard_gib:g}g.bin", int(shard_gib * GIB)
+                )
+                for i in range(1, 5)
+            }
+            directory = _link_model_dir(self.work / "models" / slug, shards)
+            label = f"4 x {shard_gib:g} GiB shards"
+            models.append(store_model(self.store, label, slug, directory, _config_json(slug, 1)))
+            self._models = models
+        return self._models
+
+    def registry(self) -> RegistryServer:
+        if self._registry is None:
+            path = self.work / "registry"
+            if path.exists():
+                shutil.rmtree(path)
+            self._registry = self.stack.enter_context(run_registry(path))
+            self.stack.callback(shutil.rmtree, path, True)
+            print(f"  registry at {self._registry.host}, storage {self._registry.root}")
+        return self._registry
+
+    def hubsnap(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "hubsnap", *args]
+
+
+def _scratch(path: Path) -> Path:
+    """An empty directory at ``path`` (removed first if a previous step left it)."""
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path
+
+
+# -- push ---------------------------------------------------------------------------------
+
+# A plain client: one POST to open an upload, one streamed PUT of the whole file per blob
+# (curl -T streams from disk; --data-binary @file would first read the file into memory),
+# then the manifest.
+CURL_PUSH = r"""
+set -euo pipefail
+registry=$1 repository=$2 manifest=$3 media_type=$4
+shift 4
+while [ $# -gt 0 ]; do
+  digest=$1 file=$2
+  shift 2
+  location=$(curl -sSf -X POST -D - -o /dev/null "http://$registry/v2/$repository/blobs/uploads/" \
+             | tr -d '\r' | sed -n 's/^[Ll]ocation: //p')
+  case $location in *\?*) sep='&' ;; *) sep='?' ;; esac
+  curl -sSf -o /dev/null -H 'Expect:' -H 'Content-Type: application/octet-stream' \
+       -T "$file" "$location${sep}digest=$digest"
+done
+curl -sSf -o /dev/null -X PUT -H "Content-Type: $media_type" --data-binary "@$manifest" \
+     "http://$registry/v2/$repository/manifests/v1"
+"""
+
+ORAS_PUSH = """
+import os, sys
+import oras.client
+host, target, directory = sys.argv[1:4]
+os.chdir(directory)
+files = [f"{name}:application/vnd.cncf.model.weight.v1.raw" for name in sorted(os.listdir("."))]
+client = oras.client.OrasClient(hostname=host, insecure=True)
+response = client.push(target=target, files=files, disable_path_validation=True, quiet=True)
+assert response.status_code == 201, response.status_code
+"""
+
+ORAS_PULL = """
+import sys
+import oras.client
+host, target, outdir = sys.argv[1:4]
+client = oras.client.OrasClient(hostname=host, insecure=True)
+client.pull(target=target, outdir=outdir)
+"""
+
+
+def _skopeo_env(bench: Bench) -> dict[str, str]:
+    """skopeo with an empty blob-info cache each time: with its machine-wide cache it would
+    mount blobs it pushed before from another repository instead of sending them."""
+    home = _scratch(bench.work / "skopeo-home")
+    env = {**os.environ, "HOME": str(home), "XDG_DATA_HOME": str(home / "data")}
+    # containers/image treats the process as rootless (cache under XDG_DATA_HOME) with this.
+    env["_CONTAINERS_ROOTLESS_UID"] = str(os.getuid() or 1000)
+    return env
+
+
+def _curl_push_argv(bench: Bench, model: Model, repository: str) -> list[str]:
+    from hubsnap.digest import Digest
+    from hubsnap.oci.layout import LayoutStore
+
+    store = LayoutStore(bench.store)
+    _, manifest = store.read_manifest(Digest.parse(model.digest))
+    argv = ["bash", "-c", CURL_PUSH, "curl-push", bench.registry().host, repository]
+    argv += [str(store.blob_path(Digest.parse(model.digest))), manifest.media_type]
+    for digest, path in model.blobs:
+        argv += [digest, str(path)]
+    return argv
+
+
+def section_push(bench: Bench) -> None:
+    """hubsnap push (oci: store to a fresh repository) vs skopeo, curl and oras-py."""
+    for model in bench.models():
+        _push_model(bench, model)
+
+
+def _push_model(bench: Bench, model: Model) -> None:
+    report, host = bench.report, bench.registry().host
+    warm([path for _, path in model.blobs])
+    source = f"oci:{bench.store}@{model.digest}"
+    ours = report.add(
+        Row(
+            "push",
+            f"hubsnap push, {model.label}",
+            *best_of(
+                bench.repeat,
+                lambda: run(
+                    bench.hubsnap("push", source, f"{host}/bench/{bench.fresh('hubsnap')}"),
+                    env=bench.env,
+                    sample=True,
+                ),
+            ),
+        )
+    )
+    skopeo = report.add(
+        Row(
+            "push",
+            f"skopeo copy oci: -> docker://, {model.label}",
+            best_of(
+                bench.repeat,
+                lambda: run(
+                    ["skopeo", "copy", "--quiet", "--preserve-digests",
+                     "--dest-tls-verify=false", f"oci:{bench.store}:{model.slug}",
+                     f"docker://{host}/bench/{bench.fresh('skopeo')}:v1"],
+                    env=_skopeo_env(bench),
+                ),
+            )[0],
+        )
+    )  # fmt: skip
+    curl = report.add(
+        Row(
+            "push",
+            f"curl POST + PUT -T (monolithic), {model.label}",
+            best_of(
+                bench.repeat,
+                lambda: run(_curl_push_argv(bench, model, f"bench/{bench.fresh('curl')}")),
+            )[0],
+        )
+    )
+    oras = report.add(
+        Row(
+            "push",
+            f"oras-py push, {model.label}",
+            *best_of(
+                bench.repeat,
+                lambda: run(
+                    [sys.executable, "-c", ORAS_PUSH, host,
+                     f"{host}/bench/{bench.fresh('oras')}:v1", str(model.directory)],
+                    sample=True,
+                ),
+            ),
+        )
+    )  # fmt: skip
+    report.ratio(f"push {model.label}: hubsnap / skopeo", ours, skopeo, "<= 1.0")
+    report.ratio(f"push {model.label}: hubsnap / curl", ours, curl, "<= 1.1")
+    report.ratio(f"push {model.label}: hubsnap / oras-py", ours, oras, "report")
+    assert ours.rss_anon_mib is not None and oras.rss_anon_mib is not None
+    report.ratios.append(
+        (f"push {model.label}: hubsnap peak RssAnon MiB", ours.rss_anon_mib, "<= 128")
+    )
+    report.ratios.append(
+        (f"push {model.label}: oras-py peak RssAnon MiB", oras.rss_anon_mib, "report")
+    )
+
+
+# -- pull ---------------------------------------------------------------------------------
+
+# The plain verified download: GET every file's blob, then check each with openssl against
+# the digest it was fetched under.
+CURL_PULL = r"""
+set -euo pipefail
+registry=$1 repository=$2 outdir=$3 fsync=$4
+shift 4
+digests=() files=()
+while [ $# -gt 0 ]; do
+  digests+=("$1") files+=("$outdir/$2")
+  curl -sSf -o "$outdir/$2" "http://$registry/v2/$repository/blobs/$1"
+  shift 2
+done
+if [ "$fsync" = yes ]; then sync "${files[@]}"; fi
+i=0
+while read -r sum path; do
+  if [ "sha256:$sum" != "${digests[$i]}" ]; then echo "digest mismatch: $path" >&2; exit 1; fi
+  i=$((i + 1))
+done < <(openssl dgst -sha256 -r "${files[@]}")
+[ "$i" -eq "${#files[@]}" ]
+"""
+
+
+def _curl_pull_argv(
+    bench: Bench, model: Model, repository: str, outdir: Path, *, fsync: bool
+) -> list[str]:
+    argv = ["bash", "-c", CURL_PULL, "curl-pull", bench.registry().host, repository]
+    argv += [str(outdir), "yes" if fsync else "no"]
+    # blobs[0] is the config; the layers follow in the files' (sorted) order.
+    for (digest, _), file in zip(model.blobs[1:], model.files, strict=True):
+        argv += [digest, file.name]
+    return argv
+
+
+def _registry_blobs(server: RegistryServer, model: Model) -> list[Path]:
+    base = server.root / "docker/registry/v2/blobs/sha256"
+    return [base / d.split(":")[1][:2] / d.split(":")[1] / "data" for d, _ in model.blobs]
+
+
+def section_pull(bench: Bench) -> None:
+    """hubsnap pull by digest into a fresh directory (verified) vs curl + openssl, skopeo,
+    oras-py; every tool starts with an empty destination and hubsnap with an empty store."""
+    report, server = bench.report, bench.registry()
+    host = server.host
+    scratch = bench.work / "pulled"
+    for model in bench.models():
+        repository = f"bench/{bench.fresh('pull')}"
+        run(bench.hubsnap("push", f"oci:{bench.store}@{model.digest}", f"{host}/{repository}"),
+            env=bench.env)  # fmt: skip
+        ref = f"{host}/{repository}@{model.digest}"
+
+        def hubsnap_pull(ref: str = ref) -> tuple[float, float | None]:
+            _scratch(scratch)
+            env = {**bench.env, "HUBSNAP_STORE": str(scratch / "store")}
+            return run(bench.hubsnap("pull", ref, "-o", str(scratch / "out")), env=env, sample=True)
+
+        def curl_pull(
+            model: Model = model, repository: str = repository, fsync: bool = False
+        ) -> tuple[float, float | None]:
+            out = _scratch(scratch)
+            return run(_curl_pull_argv(bench, model, repository, out, fsync=fsync))
+
+        def skopeo_pull(ref: str = ref) -> tuple[float, float | None]:
+            _scratch(scratch)
+            return run(
+                ["skopeo", "copy", "--quiet", "--preserve-digests", "--src-tls-verify=false",
+                 f"docker://{ref}", f"oci:{scratch / 'layout'}:v1"],
+                env=_skopeo_env(bench),
+            )  # fmt: skip
+
+        def oras_pull(ref: str = ref) -> tuple[float, float | None]:
+            out = _scratch(scratch)
+            return run([sys.executable, "-c", ORAS_PULL, host, ref, str(out)], sample=True)
+
+        warm(_registry_blobs(server, model))
+        label = model.label
+        ours = report.add(
+            Row("pull", f"hubsnap pull by digest, {label}", *best_of(bench.repeat, hubsnap_pull))
+        )
+        curl = report.add(
+            Row("pull", f"curl GET + openssl sha256, {label}", best_of(bench.repeat, curl_pull)[0])
+        )
+        curl_sync = report.add(
+            Row(
+                "pull",
+                f"curl GET + fsync + openssl, {label}",
+                best_of(bench.repeat, lambda m=model, r=repository: curl_pull(m, r, True))[0],
+            )
+        )
+        skopeo = report.add(
+            Row(
+                "pull",
+                f"skopeo copy docker:// -> oci:, {label}",
+                best_of(bench.repeat, skopeo_pull)[0],
+            )
+        )
+        oras = report.add(
+            Row(
+                "pull",
+                f"oras-py pull (no verification), {label}",
+                *best_of(bench.repeat, oras_pull),
+            )
+        )
+        shutil.rmtree(scratch, ignore_errors=True)
+        report.ratio(f"pull {label}: hubsnap / (curl + openssl)", ours, curl, "<= 1.1")
+        report.ratio(f"pull {label}: hubsnap / (curl + fsync + openssl)", ours, curl_sync, "report")
+        report.ratio(f"pull {label}: hubsnap / skopeo", ours, skopeo, "report")
+        report.ratio(f"pull {label}: hubsnap / oras-py", ours, oras, "report")
+        assert ours.rss_anon_mib is not None and oras.rss_anon_mib is not None
+        report.ratios.append(
+            (f"pull {label}: hubsnap peak RssAnon MiB", ours.rss_anon_mib, "<= 128")
+        )
+        report.ratios.append(
+            (f"pull {label}: oras-py peak RssAnon MiB", oras.rss_anon_mib, "report")
+        )
+
+
+# -- re-push after a small change ---------------------------------------------------------
+
+
+class CountingProxy:
+    """A TCP relay on loopback that counts the bytes clients send to ``upstream``.
+
+    What a client puts on the wire — request lines, headers, bodies, probes — is counted, so
+    the figure is what the network would carry, not what the client believes it sent.
+    """
+
+    def __init__(self, upstream: str) -> None:
+        host, port = upstream.rsplit(":", 1)
+        self._upstream = (host, int(port))
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.host = f"127.0.0.1:{self._server.getsockname()[1]}"
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self.client_bytes = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self._upstream)
+            with self._lock:
+                self._sockets += [client, upstream]
+            threading.Thread(target=self._relay, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(
+                target=self._relay, args=(upstream, client, False), daemon=True
+            ).start()
+
+    def _relay(self, source: socket.socket, sink: socket.socket, count: bool) -> None:
+        try:
+            while data := source.recv(1 << 20):
+                if count:
+                    with self._lock:
+                        self.client_bytes += len(data)
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                sink.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        self._server.close()
+        with self._lock:
+            for sock in self._sockets:
+                sock.close()
+
+
+def section_repush(bench: Bench) -> None:
+    """Push a model, change only its config.json, push again: count the bytes sent."""
+    report, host = bench.report, bench.registry().host
+    for model in bench.models():
+        repository = f"bench/{bench.fresh('repush')}"
+        first = CountingProxy(host)
+        try:
+            seconds, _ = run(
+                bench.hubsnap(
+                    "push", f"oci:{bench.store}@{model.digest}", f"{first.host}/{repository}"
+                ),
+                env=bench.env,
+            )
+        finally:
+            first.close()
+        note = f"{first.client_bytes} bytes sent for {model.size} bytes of files"
+        report.add(Row("repush", f"first push, {model.label}", seconds, note=note))
+        changed = store_model(
+            bench.store,
+            model.label,
+            model.slug,
+            model.directory,
+            _config_json(model.slug, 2) + b"\n",
+        )
+        config_size = (model.directory / "config.json").stat().st_size
+        proxy = CountingProxy(host)
+        try:
+            seconds, _ = run(
+                bench.hubsnap(
+                    "push", f"oci:{bench.store}@{changed.digest}", f"{proxy.host}/{repository}"
+                ),
+                env=bench.env,
+            )
+        finally:
+            proxy.close()
+        # Restore the model the other sections measure.
+        store_model(
+            bench.store, model.label, model.slug, model.directory, _config_json(model.slug, 1)
+        )
+        sent = proxy.client_bytes
+        report.add(Row("repush", f"re-push, config.json changed, {model.label}", seconds,
+                       note=f"{sent} bytes sent; config.json is {config_size} bytes"))  # fmt: skip
+        report.ratios.append(
+            (f"repush {model.label}: bytes sent", float(sent), f"<= {config_size + 64 * 1024}")
+        )
+
+
+# -- sign ---------------------------------------------------------------------------------
+
+
+def _timed_call(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def section_sign(bench: Bench) -> None:
+    """Signing a model already in the local store (OMS signature + provenance, attached as
+    referrers), in process with the key loaded: no file is read or hashed again."""
+    from hubsnap.api.signing import sign_artifact, verify
+    from hubsnap.config import Settings
+    from hubsnap.digest import Digest
+    from hubsnap.oci.layout import LayoutStore
+    from hubsnap.oci.repository import LayoutRepository
+    from hubsnap.signing.keys import generate_key, save_key_pair
+
+    report = bench.report
+    model = bench.models()[-1]  # the sharded one: four weight files and config.json
+    digest = Digest.parse(model.digest)
+    source = LayoutStore(bench.store)
+    data, manifest = source.read_manifest(digest)
+    key = generate_key("p256")
+    keys = _scratch(bench.work / "sign-keys")
+    public = save_key_pair(key, keys / "key.pem").public_path
+    settings = Settings.from_env({"HUBSNAP_HOME": str(bench.work / "home")})
+    rounds = max(bench.repeat, 10)
+    sign_times, verify_times = [], []
+    for _ in range(rounds):
+        # A store of its own per round, holding the model (blobs hard-linked): each signature
+        # is timed against the same starting state, and verify sees exactly one of each kind.
+        store = LayoutStore(_scratch(bench.work / "sign-store")).ensure()
+        for blob in (manifest.config, *manifest.layers):
+            os.link(source.blob_path(blob.digest), store.blob_path(blob.digest))
+        store.put_manifest(data, tag=model.slug)
+        repository = LayoutRepository(store)
+        sign_times.append(_timed_call(lambda: sign_artifact(repository, digest, key)))  # noqa: B023
+        ref = f"oci:{store.root}@{digest}"
+        check = verify(settings, ref, keys=[public])
+        if not check.ok:
+            raise SystemExit(f"verify failed after signing: {check.all_failures}")
+        verify_times.append(_timed_call(lambda: verify(settings, ref, keys=[public])))  # noqa: B023
+    shutil.rmtree(bench.work / "sign-store")
+    files = len(manifest.layers)
+    signed = report.add(
+        Row("sign", f"sign_artifact in process, {files} files ({model.label})", min(sign_times),
+            note=f"best of {rounds}; OMS signature + provenance")
+    )  # fmt: skip
+    checked = report.add(
+        Row("sign", f"verify in process, {files} files", min(verify_times),
+            note=f"best of {rounds}; includes loading the public key")
+    )  # fmt: skip
+    report.ratios.append(("sign: milliseconds", signed.seconds * 1000, "< 50"))
+    report.ratios.append(("verify: milliseconds", checked.seconds * 1000, "report"))
+
+
+SECTIONS: dict[str, Callable[[Bench], None]] = {
+    "hash": lambda bench: section_hash(bench.report, bench.work, bench.sizes, bench.repeat),
+    "push": section_push,
+    "pull": section_pull,
+    "repush": section_repush,
+    "sign": section_sign,
+}
+
+
+def machine() -> dict[str, str]:
+    model = "unknown"
+    with contextlib.suppress(OSError), Path("/proc/cpuinfo").open() as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": model,
+        "date": time.strftime("%Y-%m-%d"),
+        "python": sys.version.split()[0],
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sections", default=",".join(SECTIONS))
-    parser.add_argument("--sizes", default="1", help="single-file sizes in GiB, comma separated")
+    parser.add_argument(
+        "--sizes",
+        default="1,4",
+        help="single-file model sizes in GiB, comma separated (fractions allowed); the "
+        "sharded model has four shards of the smallest size",
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument(
+        "--keep-files", action="store_true", help="keep the generated files for the next run"
+    )
     parser.add_argument("--json", action="store_true", help="also print the results as JSON")
     args = parser.parse_args(argv)
-    sizes = [int(s) for s in args.sizes.split(",") if s]
-    work = args.workdir or Path(tempfile.gettempdir()) / "hubsnap-bench"
-    work.mkdir(parents=True, exist_ok=True)
-    report = Report()
-    print(f"hubsnap benchmark on {os.cpu_count()} cores, files in {work}")
-    for name in args.sections.split(","):
+    sizes = [float(s) for s in args.sizes.split(",") if s]
+    sections = [s for s in args.sections.split(",") if s]
+    for name in sections:
         if name not in SECTIONS:
             parser.error(f"unknown section {name!r}; known: {', '.join(SECTIONS)}")
-        print(f"[{name}]")
-        SECTIONS[name](report, work, sizes, args.repeat)
-    print("\nratios (ours / peer; lower is better)")
+    work = (args.workdir or Path(tempfile.gettempdir()) / "hubsnap-bench").resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    report = Report()
+    info = machine()
+    print(f"hubsnap benchmark on {info['nproc']} x {info['cpu']}, {info['date']}, files in {work}")
+    with contextlib.ExitStack() as stack:
+        bench = Bench(report, work, sizes, args.repeat, stack)
+        try:
+            for name in sections:
+                print(f"[{name}]", flush=True)
+                SECTIONS[name](bench)
+        finally:
+            stack.close()
+            for leftover in ("store", "models", "home", "pulled", "skopeo-home", "sign-keys"):
+                shutil.rmtree(work / leftover, ignore_errors=True)
+            if not args.keep_files:
+                shutil.rmtree(work, ignore_errors=True)
+    print("\nratios (ours / peer, lower is better; or the measured value)")
     for label, value, target in report.ratios:
-        print(f"  {label:60} {value:8.2f}   target {target}")
+        print(f"  {label:64} {value:10.2f}   target {target}")
     if args.json:
-        print(
-            json.dumps(
-                {"rows": [r.__dict__ for r in report.rows], "ratios": report.ratios}, indent=2
-            )
-        )
+        rows = [r.__dict__ for r in report.rows]
+        ratios = [{"label": label, "value": v, "target": t} for label, v, t in report.ratios]
+        print(json.dumps({"machine": info, "rows": rows, "ratios": ratios}, indent=2))
     return 0
 
 

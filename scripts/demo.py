@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+from registry_server import find_registry_binary, run_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = "sentence-transformers/all-MiniLM-L6-v2"
@@ -65,49 +64,13 @@ def emulator(data: Path) -> Iterator[str]:
         proc.wait(timeout=10)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
 def registry(workdir: Path) -> Iterator[str | None]:
-    binary = shutil.which("docker-registry") or (
-        "/usr/bin/docker-registry" if Path("/usr/bin/docker-registry").exists() else None
-    )
-    if binary is None:
+    if find_registry_binary() is None:
         yield None
         return
-    port = free_port()
-    config = workdir / "registry.yml"
-    config.write_text(
-        json.dumps(
-            {
-                "version": 0.1,
-                "log": {"level": "error"},
-                "storage": {
-                    "filesystem": {"rootdirectory": str(workdir / "registry-data")},
-                    "delete": {"enabled": True},
-                },
-                "http": {"addr": f"127.0.0.1:{port}"},
-            }
-        )
-    )  # JSON is YAML, which is what the registry reads
-    proc = subprocess.Popen(
-        [binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                break
-            time.sleep(0.1)
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with run_registry(workdir / "registry") as server:
+        yield server.host
 
 
 def main(argv: Sequence[str] | None = None) -> int:
