@@ -148,7 +148,9 @@ def test_model_info_with_files_metadata(hf_env: HfEnv) -> None:
 def test_list_repo_refs(hf_env: HfEnv) -> None:
     refs = HfApi().list_repo_refs(BASE, include_pull_requests=True)
     assert {b.name: b.target_commit for b in refs.branches} == {
-        "main": COMMITS[BASE]["main"], "v2": COMMITS[BASE]["v2"]}
+        "main": COMMITS[BASE]["main"],
+        "v2": COMMITS[BASE]["v2"],
+    }
     assert [(t.name, t.ref) for t in refs.tags] == [("v1.0", "refs/tags/v1.0")]
     assert refs.pull_requests is not None
     assert refs.pull_requests[0].ref == "refs/pr/1"
@@ -174,7 +176,11 @@ def test_list_repo_tree_recursive_and_expanded(hf_env: HfEnv) -> None:
 def test_list_repo_commits(hf_env: HfEnv) -> None:
     commits = HfApi().list_repo_commits(BASE, revision="v2")
     assert [c.commit_id for c in commits] == [
-        COMMITS[BASE]["v2"], COMMITS[BASE]["main"], COMMITS[BASE]["v1.0"], COMMITS[BASE]["initial"]]
+        COMMITS[BASE]["v2"],
+        COMMITS[BASE]["main"],
+        COMMITS[BASE]["v1.0"],
+        COMMITS[BASE]["initial"],
+    ]
     assert commits[0].title.startswith("Add domain special tokens")
     assert commits[-1].title == "initial commit"
     assert commits[0].created_at > commits[1].created_at
@@ -235,8 +241,10 @@ def test_snapshot_at_a_revision(hf_env: HfEnv) -> None:
     before, after = tensors(main / "model.safetensors"), tensors(v2 / "model.safetensors")
     changed = {k for k in before if before[k] != after[k]}
     assert changed == {
-        "embeddings.word_embeddings.weight", "encoder.layer.5.output.dense.weight",
-        "encoder.layer.5.output.dense.bias", "pooler.dense.weight",
+        "embeddings.word_embeddings.weight",
+        "encoder.layer.5.output.dense.weight",
+        "encoder.layer.5.output.dense.bias",
+        "pooler.dense.weight",
     }
 
 
@@ -406,5 +414,6 @@ def test_publish_delivers_a_webhook(hf_env: HfEnv) -> None:
     assert secret == "s3cret"
     assert payload["event"] == {"action": "update", "scope": "repo.content"}
     assert payload["repo"]["name"] == FINETUNED and payload["repo"]["headSha"] == sha  # type: ignore[index]
-    assert payload["updatedRefs"] == [{"ref": "refs/heads/main",
-                                       "oldSha": COMMITS[FINETUNED]["main"], "newSha": sha}]
+    assert payload["updatedRefs"] == [
+        {"ref": "refs/heads/main", "oldSha": COMMITS[FINETUNED]["main"], "newSha": sha}
+    ]

@@ -15,10 +15,26 @@ from hubemu.store import BlobStore, Repo, make_commit
 BULK_AUTHOR = "hubsnap-bulk"
 BULK_COUNT = 1_100
 AUTHORS = (
-    "acme-ai", "northwind-ml", "blue-heron", "lattice-labs", "quokka-nlp", "tinyvision",
-    "fjord-research", "sunbird", "polyglot-lab", "orbit-speech", "mosaic-data", "kestrel",
-    "riverbank", "opal-models", "sable-ai", "tundra-nlp", "cobalt-vision", "meadow-ml",
-    "harbor-labs", "zephyr-research",
+    "acme-ai",
+    "northwind-ml",
+    "blue-heron",
+    "lattice-labs",
+    "quokka-nlp",
+    "tinyvision",
+    "fjord-research",
+    "sunbird",
+    "polyglot-lab",
+    "orbit-speech",
+    "mosaic-data",
+    "kestrel",
+    "riverbank",
+    "opal-models",
+    "sable-ai",
+    "tundra-nlp",
+    "cobalt-vision",
+    "meadow-ml",
+    "harbor-labs",
+    "zephyr-research",
 )
 OTHERS_PER_AUTHOR = 16
 TASKS = (
@@ -38,8 +54,24 @@ TASKS = (
     ("automatic-speech-recognition", "transformers", "whisper"),
 )
 WORDS = (
-    "tiny", "small", "base", "large", "mini", "distilled", "multilingual", "legal", "medical",
-    "finance", "news", "code", "chat", "instruct", "retrieval", "reviews", "tweets", "support",
+    "tiny",
+    "small",
+    "base",
+    "large",
+    "mini",
+    "distilled",
+    "multilingual",
+    "legal",
+    "medical",
+    "finance",
+    "news",
+    "code",
+    "chat",
+    "instruct",
+    "retrieval",
+    "reviews",
+    "tweets",
+    "support",
 )
 START = 1_577_836_800  # 2020-01-01T00:00:00Z
 SPAN = 5 * 365 * 86_400
@@ -64,7 +96,10 @@ def _entry(index: int, author: str, blobs: BlobStore) -> Repo:
     likes = int(10 ** (d[11] / 255 * 3.5)) - 1
     trending = d[12] % 40
     repo = Repo(
-        id=f"{author}/{name}", created_epoch=created, downloads=downloads, likes=likes,
+        id=f"{author}/{name}",
+        created_epoch=created,
+        downloads=downloads,
+        likes=likes,
         trending=trending,
     )
     license_id = ("apache-2.0", "mit", "cc-by-4.0", "openrail")[d[13] % 4]
@@ -75,7 +110,11 @@ def _entry(index: int, author: str, blobs: BlobStore) -> Repo:
     )
     commit = make_commit(
         {".gitattributes": blobs.put(GITATTRIBUTES), "README.md": blobs.put(card.encode())},
-        blobs.read, parents=(), title="Upload model card", author=author, epoch=modified,
+        blobs.read,
+        parents=(),
+        title="Upload model card",
+        author=author,
+        epoch=modified,
     )
     repo.commits[commit.sha] = commit
     repo.branches["main"] = commit.sha
@@ -91,4 +130,3 @@ def build_catalog(blobs: BlobStore) -> list[Repo]:
             repos.append(_entry(index, author, blobs))
             index += 1
     return repos
-

@@ -84,8 +84,10 @@ def _route(server: EmulatorServer, req: Request, parts: list[str]) -> Response |
     if parts == ["repos"] and method == "POST":
         spec = req.json()
         created = store.create_repo(
-            str(spec["repo_id"]), parse_iso(spec.get("date", "2025-01-01T00:00:00Z")),
-            private=bool(spec.get("private", False)), gated=spec.get("gated", False),
+            str(spec["repo_id"]),
+            parse_iso(spec.get("date", "2025-01-01T00:00:00Z")),
+            private=bool(spec.get("private", False)),
+            gated=spec.get("gated", False),
             disabled=bool(spec.get("disabled", False)),
         )
         return json_response(_summary(created), 201)
@@ -115,12 +117,16 @@ def _repo_route(
         old = repo.branches.get(branch)
         commit = _publish(server, repo, branch, req.json())
         deliveries = _notify(server, req, repo, branch=branch, old=old, commit=commit)
-        return json_response({
-            "commitOid": commit.sha,
-            "commitUrl": f"http://{req.host}/{repo.id}/commit/{commit.sha}",
-            "branch": branch, "parent": commit.parents[0] if commit.parents else None,
-            "webhooks": deliveries,
-        }, 201)
+        return json_response(
+            {
+                "commitOid": commit.sha,
+                "commitUrl": f"http://{req.host}/{repo.id}/commit/{commit.sha}",
+                "branch": branch,
+                "parent": commit.parents[0] if commit.parents else None,
+                "webhooks": deliveries,
+            },
+            201,
+        )
     if rest[:1] == ["refs"] and len(rest) >= 3:
         kind, name = rest[1], "/".join(rest[2:])
         refs = {"heads": repo.branches, "tags": repo.tags}.get(kind)
@@ -164,7 +170,9 @@ def _publish(server: EmulatorServer, repo: Repo, branch: str, spec: dict[str, An
             raise ValueError(f"file {path}: give content_b64, text, copy_from or delete")
     date = spec.get("date")
     return store.publish(
-        repo, branch, changes,
+        repo,
+        branch,
+        changes,
         title=str(spec.get("title") or "Upload files"),
         author=str(spec.get("author") or "hubsnap-emulator"),
         epoch=parse_iso(date) if date else None,
@@ -174,16 +182,26 @@ def _publish(server: EmulatorServer, repo: Repo, branch: str, spec: dict[str, An
 
 
 def _notify(
-    server: EmulatorServer, req: Request, repo: Repo, *, branch: str, old: str | None,
+    server: EmulatorServer,
+    req: Request,
+    repo: Repo,
+    *,
+    branch: str,
+    old: str | None,
     commit: Commit,
 ) -> list[dict[str, Any]]:
     """Deliver a Hub ``repo.content`` webhook (payload version 3) to each receiver."""
     payload = {
         "event": {"action": "update", "scope": "repo.content"},
         "repo": {
-            "type": "model", "name": repo.id, "id": object_id(repo), "private": repo.private,
-            "url": {"web": f"http://{req.host}/{repo.id}",
-                    "api": f"http://{req.host}/api/models/{repo.id}"},
+            "type": "model",
+            "name": repo.id,
+            "id": object_id(repo),
+            "private": repo.private,
+            "url": {
+                "web": f"http://{req.host}/{repo.id}",
+                "api": f"http://{req.host}/api/models/{repo.id}",
+            },
             "headSha": repo.branches.get("main"),
             "owner": {"id": object_id(repo)[:24]},
         },
@@ -193,7 +211,9 @@ def _notify(
     results = []
     for hook in list(server.webhooks):
         request = urllib.request.Request(
-            hook["url"], data=json.dumps(payload).encode(), method="POST",
+            hook["url"],
+            data=json.dumps(payload).encode(),
+            method="POST",
             headers={"Content-Type": "application/json", "X-Webhook-Secret": hook["secret"]},
         )
         try:
@@ -208,9 +228,14 @@ def _notify(
 
 def _summary(repo: Repo) -> dict[str, Any]:
     return {
-        "id": repo.id, "private": repo.private, "gated": repo.gated, "disabled": repo.disabled,
-        "branches": dict(repo.branches), "tags": dict(repo.tags),
+        "id": repo.id,
+        "private": repo.private,
+        "gated": repo.gated,
+        "disabled": repo.disabled,
+        "branches": dict(repo.branches),
+        "tags": dict(repo.tags),
         "pullRequests": {f"refs/pr/{n}": s for n, s in repo.prs.items()},
-        "commits": [{"id": c.sha, "title": c.title, "date": c.date}
-                    for c in repo.history(repo.head)],
+        "commits": [
+            {"id": c.sha, "title": c.title, "date": c.date} for c in repo.history(repo.head)
+        ],
     }

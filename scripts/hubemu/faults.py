@@ -103,7 +103,8 @@ class Faults:
     def count(self, contains: str, method: str | None) -> int:
         with self._lock:
             return sum(
-                n for (m, p), n in self._requests.items()
+                n
+                for (m, p), n in self._requests.items()
                 if contains in p and (method is None or m == method.upper())
             )
 

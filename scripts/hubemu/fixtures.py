@@ -78,8 +78,13 @@ class Builder:
             else:
                 contents[path] = self.put(data)
         commit = make_commit(
-            contents, self.read, parents=(parent.sha,) if parent else (), title=title,
-            author=author, epoch=parse_iso(date), body=body,
+            contents,
+            self.read,
+            parents=(parent.sha,) if parent else (),
+            title=title,
+            author=author,
+            epoch=parse_iso(date),
+            body=body,
         )
         repo.commits[commit.sha] = commit
         if branch is not None:

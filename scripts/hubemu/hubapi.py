@@ -64,14 +64,20 @@ def _split_revision(parts: list[str]) -> tuple[str, list[str]]:
 def whoami(req: Request) -> Response:
     if req.user is None:
         return hub_error(401, INVALID_CREDENTIALS)
-    return json_response({
-        "type": "user",
-        "id": hashlib.sha1(req.user.name.encode(), usedforsecurity=False).hexdigest()[:24],
-        "name": req.user.name, "fullname": req.user.name, "isPro": False,
-        "orgs": [{"type": "org", "name": o} for o in req.user.orgs],
-        "auth": {"type": "access_token",
-                 "accessToken": {"displayName": "emulator", "role": "read"}},
-    })
+    return json_response(
+        {
+            "type": "user",
+            "id": hashlib.sha1(req.user.name.encode(), usedforsecurity=False).hexdigest()[:24],
+            "name": req.user.name,
+            "fullname": req.user.name,
+            "isPro": False,
+            "orgs": [{"type": "org", "name": o} for o in req.user.orgs],
+            "auth": {
+                "type": "access_token",
+                "accessToken": {"displayName": "emulator", "role": "read"},
+            },
+        }
+    )
 
 
 def _visible(req: Request, repo: Repo) -> bool:
@@ -272,11 +278,15 @@ def resolve(
         return repo
     if repo.gated and (req.user is None or not req.user.gated_access):
         if req.user is None:
-            message = (f"Access to model {repo.id} is restricted. You must have access to it "
-                       "and be authenticated to access it. Please log in.")
+            message = (
+                f"Access to model {repo.id} is restricted. You must have access to it "
+                "and be authenticated to access it. Please log in."
+            )
             return hub_error(401, message, "GatedRepo")
-        message = (f"Access to model {repo.id} is restricted and you are not in the authorized "
-                   f"list. Visit https://huggingface.co/{repo.id} to ask for access.")
+        message = (
+            f"Access to model {repo.id} is restricted and you are not in the authorized "
+            f"list. Visit https://huggingface.co/{repo.id} to ask for access."
+        )
         return hub_error(403, message, "GatedRepo")
     commit = _resolve(repo, revision)
     if isinstance(commit, Response):
@@ -343,8 +353,10 @@ def cdn(server: EmulatorServer, req: Request, parts: list[str]) -> Response | No
     sha256 = parts[3]
     if req.headers.get("Authorization"):
         # S3 refuses a presigned URL that also carries an Authorization header.
-        body = (b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InvalidArgument</Code>"
-                b"<Message>Only one auth mechanism allowed</Message></Error>")
+        body = (
+            b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InvalidArgument</Code>'
+            b"<Message>Only one auth mechanism allowed</Message></Error>"
+        )
         return Response(400, {"Content-Type": "application/xml"}, body)
     if req.arg("Signature") != _signature(req.path) or not server.store.blobs.has(sha256):
         body = b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"

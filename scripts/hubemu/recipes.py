@@ -85,16 +85,27 @@ def _base(
     b: Builder, files: dict[str, bytes], weights: dict[str, RawTensor], meta: dict[str, str]
 ) -> None:
     repo = b.repo(BASE, "2021-08-30T18:40:00Z", downloads=98_411_203, likes=3_412, trending=87)
-    b.commit(repo, {".gitattributes": files[".gitattributes"]}, "initial commit", "nreimers",
-             "2021-08-30T18:40:00Z")
+    b.commit(
+        repo,
+        {".gitattributes": files[".gitattributes"]},
+        "initial commit",
+        "nreimers",
+        "2021-08-30T18:40:00Z",
+    )
     # The first upload had a card without the library/pipeline keys the Hub later required.
     first = dict(files)
     first["README.md"] = _drop_lines(files["README.md"], "library_name:", "pipeline_tag:")
-    v1 = b.commit(repo, first, "Add new SentenceTransformer model.", "nreimers",
-                  "2021-08-30T18:46:12Z")
+    v1 = b.commit(
+        repo, first, "Add new SentenceTransformer model.", "nreimers", "2021-08-30T18:46:12Z"
+    )
     repo.tags["v1.0"] = v1.sha
-    current = b.commit(repo, {"README.md": files["README.md"]}, "Update README.md", "osanseviero",
-                       "2022-11-07T08:44:33Z")
+    current = b.commit(
+        repo,
+        {"README.md": files["README.md"]},
+        "Update README.md",
+        "osanseviero",
+        "2022-11-07T08:44:33Z",
+    )
 
     # v2: three domain tokens (so a resized embedding matrix), a config tweak, two layers
     # retrained; every other tensor keeps its bytes.
@@ -106,10 +117,17 @@ def _base(
     specials = json.loads(files["special_tokens_map.json"])
     first_new = 30522
     for offset, token in enumerate(ADDED_TOKENS):
-        tokenizer["added_tokens"].append({
-            "id": first_new + offset, "content": token, "single_word": False,
-            "lstrip": False, "rstrip": False, "normalized": False, "special": True,
-        })
+        tokenizer["added_tokens"].append(
+            {
+                "id": first_new + offset,
+                "content": token,
+                "single_word": False,
+                "lstrip": False,
+                "rstrip": False,
+                "normalized": False,
+                "special": True,
+            }
+        )
     tok_config["additional_special_tokens"] = ADDED_TOKENS
     specials["additional_special_tokens"] = ADDED_TOKENS
     v2w = dict(weights)
@@ -118,8 +136,11 @@ def _base(
     v2w["embeddings.word_embeddings.weight"] = RawTensor.of(
         np.concatenate([emb, new_rows.astype(np.float32)])
     )
-    for name in ("encoder.layer.5.output.dense.weight", "encoder.layer.5.output.dense.bias",
-                 "pooler.dense.weight"):
+    for name in (
+        "encoder.layer.5.output.dense.weight",
+        "encoder.layer.5.output.dense.bias",
+        "pooler.dense.weight",
+    ):
         v2w[name] = perturb(weights[name], f"minilm-v2:{name}", 0.01)
     b.commit(
         repo,
@@ -141,8 +162,15 @@ def _base(
         body="Adds [DOC], [QRY] and [ENT], resizes the word embeddings and retrains layer 5.",
     )
     citation = files["README.md"] + b"\n## Citation\n\nSee the Sentence-BERT paper.\n"
-    pr = b.commit(repo, {"README.md": citation}, "Add a citation section", "contributor-a",
-                  "2023-01-05T12:00:00Z", branch=None, parent=current)
+    pr = b.commit(
+        repo,
+        {"README.md": citation},
+        "Add a citation section",
+        "contributor-a",
+        "2023-01-05T12:00:00Z",
+        branch=None,
+        parent=current,
+    )
     repo.prs["1"] = pr.sha
 
 
@@ -150,11 +178,17 @@ def _finetuned(
     b: Builder, files: dict[str, bytes], weights: dict[str, RawTensor], meta: dict[str, str]
 ) -> dict[str, RawTensor]:
     repo = b.repo(FINETUNED, "2024-05-01T09:00:00Z", downloads=1_204, likes=7, trending=3)
-    b.commit(repo, {".gitattributes": files[".gitattributes"]}, "initial commit", "hubsnap-bot",
-             "2024-05-01T09:00:00Z")
+    b.commit(
+        repo,
+        {".gitattributes": files[".gitattributes"]},
+        "initial commit",
+        "hubsnap-bot",
+        "2024-05-01T09:00:00Z",
+    )
     # Embeddings stay frozen during this fine-tune; the encoder and pooler move.
     tuned = {
-        name: perturb(t, f"finetune:{name}", 0.002) if name.startswith(("encoder.", "pooler."))
+        name: perturb(t, f"finetune:{name}", 0.002)
+        if name.startswith(("encoder.", "pooler."))
         else t
         for name, t in weights.items()
     }
@@ -179,8 +213,11 @@ tags:
         "(contrastive loss, 1 epoch, embeddings frozen).",
     )
     upload = {p: d for p, d in files.items() if p not in {".gitattributes", "data_config.json"}}
-    upload |= {"config.json": _json(config), "README.md": card,
-               "model.safetensors": write_safetensors(tuned, meta)}
+    upload |= {
+        "config.json": _json(config),
+        "README.md": card,
+        "model.safetensors": write_safetensors(tuned, meta),
+    }
     b.commit(repo, upload, "Fine-tune on support tickets", "hubsnap-bot", "2024-05-02T15:30:00Z")
     return tuned
 
@@ -189,8 +226,13 @@ def _quantized(
     b: Builder, files: dict[str, bytes], tuned: dict[str, RawTensor], meta: dict[str, str]
 ) -> None:
     repo = b.repo(QUANTIZED, "2024-05-10T08:00:00Z", downloads=310, likes=2, trending=1)
-    b.commit(repo, {".gitattributes": files[".gitattributes"]}, "initial commit", "hubsnap-bot",
-             "2024-05-10T08:00:00Z")
+    b.commit(
+        repo,
+        {".gitattributes": files[".gitattributes"]},
+        "initial commit",
+        "hubsnap-bot",
+        "2024-05-10T08:00:00Z",
+    )
     quant: dict[str, RawTensor] = {}
     for name, t in tuned.items():
         # Linear weights only (compressed-tensors "int-quantized", per-tensor symmetric scales).
@@ -205,12 +247,19 @@ def _quantized(
         "quant_method": "compressed-tensors",
         "format": "int-quantized",
         "quantization_status": "compressed",
-        "config_groups": {"group_0": {
-            "targets": ["Linear"],
-            "weights": {"num_bits": 8, "type": "int", "symmetric": True,
-                        "strategy": "tensor", "dynamic": False},
-            "input_activations": None,
-        }},
+        "config_groups": {
+            "group_0": {
+                "targets": ["Linear"],
+                "weights": {
+                    "num_bits": 8,
+                    "type": "int",
+                    "symmetric": True,
+                    "strategy": "tensor",
+                    "dynamic": False,
+                },
+                "input_activations": None,
+            }
+        },
         "ignore": [],
     }
     card = _card(
@@ -230,8 +279,11 @@ tags:
         "# minilm-finetuned-int8\n\nPer-tensor symmetric int8 weights of minilm-finetuned.",
     )
     upload = {p: d for p, d in files.items() if p not in {".gitattributes", "data_config.json"}}
-    upload |= {"config.json": _json(config), "README.md": card,
-               "model.safetensors": write_safetensors(quant, meta)}
+    upload |= {
+        "config.json": _json(config),
+        "README.md": card,
+        "model.safetensors": write_safetensors(quant, meta),
+    }
     b.commit(repo, upload, "Quantize to int8", "hubsnap-bot", "2024-05-10T09:12:00Z")
 
 
@@ -249,8 +301,13 @@ def _sentiment(
     b: Builder, files: dict[str, bytes], weights: dict[str, RawTensor], meta: dict[str, str]
 ) -> None:
     repo = b.repo(SENTIMENT, "2024-06-01T10:00:00Z", downloads=5_870, likes=12, trending=9)
-    b.commit(repo, {".gitattributes": files[".gitattributes"]}, "initial commit", "hubsnap-bot",
-             "2024-06-01T10:00:00Z")
+    b.commit(
+        repo,
+        {".gitattributes": files[".gitattributes"]},
+        "initial commit",
+        "hubsnap-bot",
+        "2024-06-01T10:00:00Z",
+    )
     # BertForSequenceClassification names: the encoder under "bert.", position_ids is a
     # non-persistent buffer in current transformers and is not saved.
     encoder = {f"bert.{n}": t for n, t in weights.items() if n != "embeddings.position_ids"}
@@ -278,14 +335,21 @@ tags:
 """,
         "# minilm-sentiment\n\nBinary sentiment classifier (NEGATIVE / POSITIVE) on MiniLM-L6.",
     )
-    tok = {p: files[p] for p in ("tokenizer.json", "tokenizer_config.json",
-                                 "special_tokens_map.json", "vocab.txt")}
-    for revision, title, date in ((1, "Add sentiment classifier", "2024-06-02T11:00:00Z"),
-                                  (2, "Retrain classifier head", "2024-07-15T16:45:00Z")):
+    tok = {
+        p: files[p]
+        for p in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
+    }
+    for revision, title, date in (
+        (1, "Add sentiment classifier", "2024-06-02T11:00:00Z"),
+        (2, "Retrain classifier head", "2024-07-15T16:45:00Z"),
+    ):
         w, bias = sentiment_head(revision)
         tensors = encoder | {"classifier.weight": w, "classifier.bias": bias}
-        upload = {"config.json": _json(config), "README.md": card,
-                  "model.safetensors": write_safetensors(tensors, meta)} | tok
+        upload = {
+            "config.json": _json(config),
+            "README.md": card,
+            "model.safetensors": write_safetensors(tensors, meta),
+        } | tok
         commit = b.commit(repo, upload, title, "hubsnap-bot", date)
         repo.tags[f"v{revision}"] = commit.sha
 
@@ -298,13 +362,21 @@ def _restricted(b: Builder, files: dict[str, bytes]) -> None:
         (DISABLED, {"disabled": True}, "A copy of all-MiniLM-L6-v2 that has been disabled."),
     ):
         repo = b.repo(repo_id, "2024-08-01T00:00:00Z", downloads=11, likes=0, **flags)
-        extra = "\nextra_gated_prompt: You agree to share your contact information.\n" if (
-            flags.get("gated")) else ""
+        extra = (
+            "\nextra_gated_prompt: You agree to share your contact information.\n"
+            if (flags.get("gated"))
+            else ""
+        )
         card = _card(
             f"license: apache-2.0\nlibrary_name: sentence-transformers\n"
             f"pipeline_tag: sentence-similarity\nbase_model: {BASE}\n"
             f"base_model_relation: finetune{extra}",
             f"# {repo_id.split('/')[1]}\n\n{note}",
         )
-        b.commit(repo, upload | {"README.md": card}, "Upload model", "hubsnap-bot",
-                 "2024-08-01T00:00:00Z")
+        b.commit(
+            repo,
+            upload | {"README.md": card},
+            "Upload model",
+            "hubsnap-bot",
+            "2024-08-01T00:00:00Z",
+        )

@@ -86,8 +86,9 @@ class Response:
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     body = json.dumps(data, separators=(",", ":")).encode()
-    return Response(status, {"Content-Type": "application/json; charset=utf-8", **(headers or {})},
-                    body)
+    return Response(
+        status, {"Content-Type": "application/json; charset=utf-8", **(headers or {})}, body
+    )
 
 
 def hub_error(status: int, message: str, code: str | None = None) -> Response:
@@ -112,6 +113,7 @@ class EmulatorServer(ThreadingHTTPServer):
         self.webhooks: list[dict[str, str]] = []
         # Imported here to keep the dependency one-way (the routers import this module).
         from hubemu import control, hubapi
+
         self.routers = (control.route, hubapi.route)
 
 
@@ -144,8 +146,15 @@ class Handler(BaseHTTPRequestHandler):
         auth = self.headers.get("Authorization") or ""
         token = auth[7:].strip() if auth.lower().startswith("bearer ") else None
         user = self.server.users.get(token) if token else None
-        return Request(method, url.path, parse_qs(url.query, keep_blank_values=True),
-                       self.headers, body, user, bad_token=token is not None and user is None)
+        return Request(
+            method,
+            url.path,
+            parse_qs(url.query, keep_blank_values=True),
+            self.headers,
+            body,
+            user,
+            bad_token=token is not None and user is None,
+        )
 
     def _dispatch(self, method: str) -> None:
         req = self._request(method)
@@ -180,8 +189,13 @@ class Handler(BaseHTTPRequestHandler):
             headers["Retry-After"] = str(fault.retry_after if fault.retry_after is not None else 1)
         elif fault.retry_after is not None:
             headers["Retry-After"] = str(fault.retry_after)
-        messages = {429: "Too Many Requests", 500: "Internal Error", 502: "Bad Gateway",
-                    503: "Service Unavailable", 504: "Gateway Timeout"}
+        messages = {
+            429: "Too Many Requests",
+            500: "Internal Error",
+            502: "Bad Gateway",
+            503: "Service Unavailable",
+            504: "Gateway Timeout",
+        }
         message = messages.get(fault.status, "Injected failure")
         return json_response({"error": message}, fault.status, headers)
 
@@ -199,8 +213,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         limit = response.length
         if fault is not None and fault.kind == "truncate":
-            limit = min(fault.truncate_at if fault.truncate_at is not None else limit // 2,
-                        limit - 1)
+            limit = min(
+                fault.truncate_at if fault.truncate_at is not None else limit // 2, limit - 1
+            )
         corrupt = fault is not None and fault.kind == "corrupt"
         flips = {0, response.length // 2} if corrupt else set()
         written = 0

@@ -188,6 +188,7 @@ class Repo:
 
     def last_change(self, head: Commit, path: str, is_dir: bool) -> Commit:
         """The newest commit in ``head``'s history that changed ``path``."""
+
         def ident(c: Commit) -> str | None:
             if is_dir:
                 return c.trees.get(path)
@@ -319,8 +320,12 @@ class Store:
             attrs = self.blobs.put(b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n")
             repo = Repo(id=repo_id, created_epoch=epoch, **flags)  # type: ignore[arg-type]
             first = make_commit(
-                {".gitattributes": attrs}, self.blobs.read, parents=(), title="initial commit",
-                author=repo.author, epoch=epoch,
+                {".gitattributes": attrs},
+                self.blobs.read,
+                parents=(),
+                title="initial commit",
+                author=repo.author,
+                epoch=epoch,
             )
             repo.commits[first.sha] = first
             repo.branches["main"] = first.sha
@@ -359,8 +364,13 @@ class Store:
             # Default dates advance from the parent so published shas are reproducible too.
             when = epoch if epoch is not None else parent.epoch + 3600
             commit = make_commit(
-                contents, self.blobs.read, parents=(parent.sha,), title=title, author=author,
-                epoch=when, body=body,
+                contents,
+                self.blobs.read,
+                parents=(parent.sha,),
+                title=title,
+                author=author,
+                epoch=when,
+                body=body,
             )
             repo.commits[commit.sha] = commit
             repo.branches[branch] = commit.sha

@@ -19,15 +19,45 @@ from hubemu.tensors import parameter_counts
 
 Json = dict[str, Any]
 LISTING_DEFAULT = (
-    "_id", "id", "likes", "trendingScore", "private", "downloads", "tags", "pipeline_tag",
-    "library_name", "createdAt", "modelId",
+    "_id",
+    "id",
+    "likes",
+    "trendingScore",
+    "private",
+    "downloads",
+    "tags",
+    "pipeline_tag",
+    "library_name",
+    "createdAt",
+    "modelId",
 )
 LISTING_FULL = (*LISTING_DEFAULT, "author", "gated", "lastModified", "sha", "disabled", "siblings")
 INFO_DEFAULT = (
-    "_id", "id", "modelId", "author", "sha", "lastModified", "private", "disabled", "gated",
-    "downloads", "likes", "library_name", "tags", "pipeline_tag", "mask_token", "cardData",
-    "config", "transformersInfo", "siblings", "spaces", "createdAt", "safetensors",
-    "usedStorage", "widgetData", "model-index",
+    "_id",
+    "id",
+    "modelId",
+    "author",
+    "sha",
+    "lastModified",
+    "private",
+    "disabled",
+    "gated",
+    "downloads",
+    "likes",
+    "library_name",
+    "tags",
+    "pipeline_tag",
+    "mask_token",
+    "cardData",
+    "config",
+    "transformersInfo",
+    "siblings",
+    "spaces",
+    "createdAt",
+    "safetensors",
+    "usedStorage",
+    "widgetData",
+    "model-index",
 )
 
 
@@ -80,8 +110,19 @@ class Views:
         if "quantization_config" in config:
             out["quantization_config"] = config["quantization_config"]
         tok = self._file_json(commit, "tokenizer_config.json")
-        specials = {k: tok[k] for k in ("unk_token", "sep_token", "pad_token", "cls_token",
-                                         "mask_token", "bos_token", "eos_token") if k in tok}
+        specials = {
+            k: tok[k]
+            for k in (
+                "unk_token",
+                "sep_token",
+                "pad_token",
+                "cls_token",
+                "mask_token",
+                "bos_token",
+                "eos_token",
+            )
+            if k in tok
+        }
         if specials:
             out["tokenizer_config"] = specials
         return out
@@ -149,19 +190,33 @@ class Views:
         if blobs:
             out |= {"blobId": entry.oid, "size": entry.size}
             if entry.lfs:
-                out["lfs"] = {"sha256": entry.sha256, "size": entry.size,
-                              "pointerSize": entry.pointer_size}
+                out["lfs"] = {
+                    "sha256": entry.sha256,
+                    "size": entry.size,
+                    "pointerSize": entry.pointer_size,
+                }
         return out
 
     def field(self, repo: Repo, commit: Commit, name: str, blobs: bool = False) -> Any:
         """One model-info property, by the name the Hub uses for it (and for ``expand``)."""
         simple: dict[str, Any] = {
-            "_id": object_id(repo), "id": repo.id, "modelId": repo.id, "author": repo.author,
-            "sha": commit.sha, "lastModified": commit.date, "createdAt": iso(repo.created_epoch),
-            "private": repo.private, "disabled": repo.disabled, "gated": repo.gated,
-            "downloads": repo.downloads, "downloadsAllTime": repo.downloads * 7,
-            "likes": repo.likes, "trendingScore": repo.trending, "spaces": [],
-            "widgetData": None, "model-index": None,
+            "_id": object_id(repo),
+            "id": repo.id,
+            "modelId": repo.id,
+            "author": repo.author,
+            "sha": commit.sha,
+            "lastModified": commit.date,
+            "createdAt": iso(repo.created_epoch),
+            "private": repo.private,
+            "disabled": repo.disabled,
+            "gated": repo.gated,
+            "downloads": repo.downloads,
+            "downloadsAllTime": repo.downloads * 7,
+            "likes": repo.likes,
+            "trendingScore": repo.trending,
+            "spaces": [],
+            "widgetData": None,
+            "model-index": None,
         }
         if name in simple:
             return simple[name]
@@ -190,8 +245,10 @@ class Views:
             base = card.get("base_model")
             if not base:
                 return None
-            return {"relation": card.get("base_model_relation"),
-                    "models": [{"id": b} for b in (base if isinstance(base, list) else [base])]}
+            return {
+                "relation": card.get("base_model_relation"),
+                "models": [{"id": b} for b in (base if isinstance(base, list) else [base])],
+            }
         return None
 
     def transformers_info(self, commit: Commit) -> Json | None:
@@ -205,9 +262,7 @@ class Views:
             "processor": "AutoTokenizer",
         }
 
-    def model_info(
-        self, repo: Repo, commit: Commit, blobs: bool, expand: list[str] | None
-    ) -> Json:
+    def model_info(self, repo: Repo, commit: Commit, blobs: bool, expand: list[str] | None) -> Json:
         names = ["_id", "id", *expand] if expand else list(INFO_DEFAULT)
         out = {n: self.field(repo, commit, n, blobs) for n in dict.fromkeys(names)}
         # Like the Hub, omit optional properties that have no value rather than send nulls.
@@ -224,8 +279,11 @@ class Views:
         else:
             out = {"type": "file", "oid": entry.oid, "size": entry.size, "path": path}
             if entry.lfs:
-                out["lfs"] = {"oid": entry.sha256, "size": entry.size,
-                              "pointerSize": entry.pointer_size}
+                out["lfs"] = {
+                    "oid": entry.sha256,
+                    "size": entry.size,
+                    "pointerSize": entry.pointer_size,
+                }
         if expand:
             last = repo.last_change(commit, path, entry is None)
             out["lastCommit"] = {"id": last.sha, "title": last.title, "date": last.date}

@@ -99,7 +99,9 @@ class HubEmulator:
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(
-            f"{self.url}/_emulator/{path}", data=data, method=method,
+            f"{self.url}/_emulator/{path}",
+            data=data,
+            method=method,
             headers={"Content-Type": "application/json"},
         )
         try:
@@ -134,14 +136,25 @@ class HubEmulator:
             if change is None:
                 items.append({"path": path, "delete": True})
             elif isinstance(change, CopyFrom):
-                items.append({"path": path, "copy_from": {
-                    "repo_id": change.repo_id, "revision": change.revision, "path": change.path}})
+                items.append(
+                    {
+                        "path": path,
+                        "copy_from": {
+                            "repo_id": change.repo_id,
+                            "revision": change.revision,
+                            "path": change.path,
+                        },
+                    }
+                )
             else:
                 raw = change.encode() if isinstance(change, str) else change
                 items.append({"path": path, "content_b64": base64.b64encode(raw).decode()})
         spec: dict[str, Any] = {"files": items, "title": title, "message": message}
-        spec |= {k: v for k, v in (("author", author), ("date", date),
-                                   ("parent_revision", parent_revision)) if v is not None}
+        spec |= {
+            k: v
+            for k, v in (("author", author), ("date", date), ("parent_revision", parent_revision))
+            if v is not None
+        }
         result = self._call("POST", f"repos/{repo_id}/commits/{quote(branch, safe='')}", spec)
         return str(result["commitOid"])
 
@@ -164,8 +177,16 @@ class HubEmulator:
         fire only on GET responses that have a body (not on HEAD or redirects).
         """
         spec: dict[str, Any] = {"pattern": pattern, "kind": kind, "count": count}
-        spec |= {k: v for k, v in (("method", method), ("retry_after", retry_after),
-                                   ("truncate_at", truncate_at), ("delay", delay)) if v is not None}
+        spec |= {
+            k: v
+            for k, v in (
+                ("method", method),
+                ("retry_after", retry_after),
+                ("truncate_at", truncate_at),
+                ("delay", delay),
+            )
+            if v is not None
+        }
         return int(self._call("POST", "faults", spec)["id"])
 
     def faults(self) -> list[dict[str, Any]]:
@@ -183,8 +204,14 @@ class HubEmulator:
     def reset_request_counts(self) -> None:
         self._call("DELETE", "requests")
 
-    def create_repo(self, repo_id: str, *, private: bool = False, gated: str | bool = False,
-                    date: str | None = None) -> dict[str, Any]:
+    def create_repo(
+        self,
+        repo_id: str,
+        *,
+        private: bool = False,
+        gated: str | bool = False,
+        date: str | None = None,
+    ) -> dict[str, Any]:
         spec: dict[str, Any] = {"repo_id": repo_id, "private": private, "gated": gated}
         if date:
             spec["date"] = date
@@ -245,9 +272,20 @@ def _await_ready(proc: subprocess.Popen[str]) -> str:
 def hub_emulator() -> Iterator[HubEmulator]:
     """One emulator process for the whole session."""
     proc = subprocess.Popen(
-        [sys.executable, str(SCRIPT), "--host", "127.0.0.1", "--port", "0",
-         "--data", str(_data_dir()), "--token", TOKEN],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--data",
+            str(_data_dir()),
+            "--token",
+            TOKEN,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         yield HubEmulator(_await_ready(proc), TOKEN)
@@ -277,8 +315,13 @@ def hf_env(hub: HubEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     cache = home / "hub"
     for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE"):
         monkeypatch.delenv(name, raising=False)
-    env = {"HF_ENDPOINT": hub.url, "HF_HOME": str(home), "HF_HUB_CACHE": str(cache),
-           "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+    env = {
+        "HF_ENDPOINT": hub.url,
+        "HF_HOME": str(home),
+        "HF_HUB_CACHE": str(cache),
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     # huggingface_hub reads its settings once, at import: patch the frozen copies as well.
