@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hubsnap.api.transfer import inspect, open_repository
+from hubsnap.api.transfer import blob_sightings, inspect, open_repository, push
 from hubsnap.config import Settings
 from hubsnap.digest import Digest, sha256_bytes
 from hubsnap.models import MEDIA_TYPE_EMPTY, MEDIA_TYPE_IMAGE_MANIFEST, Descriptor, Manifest
@@ -15,6 +15,7 @@ from hubsnap.oci.client import RegistryClient, TransportOptions
 from hubsnap.oci.layout import LayoutStore
 from hubsnap.oci.registry import RegistryRepository, referrers_tag
 from hubsnap.oci.repository import LayoutRepository
+from hubsnap.oci.sightings import BlobSightings
 from hubsnap.oci.transfer import copy_artifact
 from support.registry import CountingTransport, RegistryServer, build_model
 
@@ -163,3 +164,55 @@ def test_open_repository_gives_either_kind(registry: RegistryServer, tmp_path: P
     assert remote.put_blob_bytes(data) == sha256_bytes(data)
     assert remote.get_blob_bytes(sha256_bytes(data), 100) == data
     remote.close()
+
+
+def test_blob_seen_in_another_repository_is_mounted_not_sent(
+    registry: RegistryServer, repo_name: str, tmp_path: Path
+) -> None:
+    files = _files()
+    first = build_model(tmp_path / "a", files)
+    settings = Settings.from_env(
+        {"HUBSNAP_HOME": str(tmp_path / "home"), "DOCKER_CONFIG": str(tmp_path / "docker")}
+    )
+    push(settings, f"oci:{tmp_path / 'a'}@{first}", f"{registry.host}/{repo_name}")
+
+    # Another artifact, from another local store, sharing the weights and the card.
+    files["config.json"] = b'{"layers": 5}\n'
+    second = Digest.parse(build_model(tmp_path / "b", files))
+    counter = CountingTransport()
+    result = push(
+        settings,
+        f"oci:{tmp_path / 'b'}@{second}",
+        f"{registry.host}/{repo_name}-b",
+        transport=TransportOptions(plain_http=True, transport=counter),
+    )
+    assert (result.blobs_mounted, result.blobs_sent) == (3, 2)
+    _, manifest = LayoutStore(tmp_path / "b").read_manifest(second)
+    sent = len(files["config.json"]) + manifest.config.size + len(manifest.to_bytes())
+    assert counter.bytes_sent == sent
+    mounts = [path for method, path in counter.requests if method == "POST"]
+    assert len(mounts) == 3 + 2  # three mounts, then two ordinary uploads
+    # What was just pushed is recorded too: the next push can mount from either repository.
+    weights = sha256_bytes(files["model-00001.safetensors"])
+    assert blob_sightings(settings).repositories(registry.host, weights) == [
+        f"{repo_name}-b",
+        repo_name,
+    ]
+
+
+def test_a_stale_sighting_falls_back_to_upload_and_is_forgotten(
+    registry: RegistryServer, repo_name: str, tmp_path: Path
+) -> None:
+    files = _files()
+    digest = Digest.parse(build_model(tmp_path / "src", files))
+    sightings = BlobSightings(tmp_path / "sightings.sqlite")
+    _, manifest = LayoutStore(tmp_path / "src").read_manifest(digest)
+    blobs = [manifest.config.digest, *(layer.digest for layer in manifest.layers)]
+    sightings.record(registry.host, f"{repo_name}-gone", blobs)
+
+    result = copy_artifact(
+        _local(tmp_path / "src"), _remote(registry, repo_name), digest, sightings=sightings
+    )
+    assert (result.blobs_mounted, result.blobs_sent) == (0, 5)
+    assert _remote(registry, repo_name).get_manifest(digest)[1].digest == digest
+    assert all(sightings.repositories(registry.host, b) == [repo_name] for b in blobs)

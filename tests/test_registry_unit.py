@@ -30,6 +30,7 @@ from hubsnap.models import (
 from hubsnap.oci.auth import Challenge, Credentials, load_credentials, store_credentials
 from hubsnap.oci.client import RegistryClient, TransportOptions
 from hubsnap.oci.registry import RegistryRepository
+from hubsnap.oci.sightings import MAX_CANDIDATES, BlobSightings
 from hubsnap.retry import RetryPolicy
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -315,3 +316,32 @@ def test_missing_credential_helper_is_an_auth_error(tmp_path: Path) -> None:
     assert (
         info.value.message == "credential helper docker-credential-nonexistent-xyz is not installed"
     )
+
+
+# -- where blobs were seen ------------------------------------------------------------------------
+
+
+def test_sightings_are_newest_first_per_registry_and_bounded(tmp_path: Path) -> None:
+    sightings = BlobSightings(tmp_path / "home" / "sightings.sqlite")
+    assert sightings.repositories("reg.example", BLOB_DIGEST) == []  # no file yet
+    for name in ("a", "b", "c", "d"):
+        sightings.record("reg.example", f"team/{name}", [BLOB_DIGEST])
+    sightings.record("other.example", "team/z", [BLOB_DIGEST])
+    found = sightings.repositories("reg.example", BLOB_DIGEST, exclude="team/d")
+    assert found == ["team/c", "team/b", "team/a"][:MAX_CANDIDATES]
+    sightings.forget("reg.example", "team/c", BLOB_DIGEST)
+    assert sightings.repositories("reg.example", BLOB_DIGEST)[:2] == ["team/d", "team/b"]
+    assert sightings.repositories("other.example", BLOB_DIGEST) == ["team/z"]
+
+
+def test_an_unusable_sightings_file_is_an_empty_cache_not_an_error(tmp_path: Path) -> None:
+    corrupt = tmp_path / "corrupt.sqlite"
+    corrupt.write_bytes(b"this is not a database" * 100)
+    blocked = tmp_path / "file-not-dir"
+    blocked.write_bytes(b"")
+    for path in (corrupt, blocked / "sightings.sqlite"):
+        sightings = BlobSightings(path)
+        sightings.record("reg.example", "team/a", [BLOB_DIGEST])
+        sightings.forget("reg.example", "team/a", BLOB_DIGEST)
+        assert sightings.repositories("reg.example", BLOB_DIGEST) == []
+    assert corrupt.read_bytes() == b"this is not a database" * 100

@@ -3,7 +3,9 @@
 Variables (all optional):
 
 ``HUBSNAP_HOME``
-    Root of hubsnap's state; default ``~/.cache/hubsnap``. The local store is ``HOME/store``.
+    Root of hubsnap's state; default ``~/.cache/hubsnap``. The local store is ``HOME/store``;
+    ``HOME/blob-sightings.sqlite`` caches which registry repositories held which blobs (so a
+    push can mount instead of upload; safe to delete).
 ``HUBSNAP_STORE``
     Overrides the local store path (an OCI image layout).
 ``HUBSNAP_TIMEOUT``

@@ -25,6 +25,7 @@ from hubsnap.oci.layout import LayoutStore
 from hubsnap.oci.reference import LayoutReference, Reference, RegistryReference, parse_reference
 from hubsnap.oci.registry import RegistryRepository
 from hubsnap.oci.repository import LayoutRepository, Repository
+from hubsnap.oci.sightings import BlobSightings
 from hubsnap.oci.transfer import (
     PulledFile,
     check_destinations,
@@ -42,6 +43,7 @@ __all__ = [
     "PushResult",
     "ReferrerNode",
     "TransportOptions",
+    "blob_sightings",
     "inspect",
     "login",
     "open_repository",
@@ -52,6 +54,12 @@ __all__ = [
 
 _REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(?::\d{1,5})?$|^\[[0-9a-fA-F:]+\](?::\d{1,5})?$")
 _REFERRER_DEPTH = 4
+_SIGHTINGS_FILE = "blob-sightings.sqlite"
+
+
+def blob_sightings(settings: Settings) -> BlobSightings:
+    """The record of which registry repositories held which blobs (mount hints)."""
+    return BlobSightings(settings.home / _SIGHTINGS_FILE)
 
 
 def transport_options(
@@ -179,7 +187,9 @@ def push(
         if isinstance(src, LayoutRepository):
             src.store.require()
         digest = _digest_of(src, src_ref)
-        result = copy_artifact(src, dst, digest, tag=dst_ref.tag, dry_run=dry_run)
+        result = copy_artifact(
+            src, dst, digest, tag=dst_ref.tag, dry_run=dry_run, sightings=blob_sightings(settings)
+        )
     return PushResult(
         source=_with_digest(src_ref, digest),
         destination=_with_digest(dst_ref, digest),
@@ -250,7 +260,9 @@ def pull(
         layers = file_layers(manifest)
         if output is not None:
             check_destinations(output, (path for path, _ in layers))
-        result = copy_artifact(src, local, digest, manifest_bytes=data)
+        result = copy_artifact(
+            src, local, digest, manifest_bytes=data, sightings=blob_sightings(settings)
+        )
     files = materialise(local.store, manifest, output) if output is not None else []
     return PullResult(
         reference=_with_digest(ref, digest),

@@ -3,10 +3,12 @@
 :func:`copy_artifact` copies blobs first (a few at once, skipping what the target has,
 mounting what the same registry holds in another repository, streaming the rest) and the
 manifest last, so a target never names a blob it lacks; referrers (signatures, provenance)
-follow their subject. :func:`materialise` writes a stored model's files into a directory:
-every path is checked before the first write, a symlink at or above a destination is
-refused, and each file is verified against its layer digest while it is copied into a temp
-file that is only then renamed into place.
+follow their subject. Which repositories hold a blob is known from the source (when it is on
+the target's registry) and from :class:`~hubsnap.oci.sightings.BlobSightings`, which every
+copy to or from a registry fills. :func:`materialise` writes a stored model's files into a
+directory: every path is checked before the first write, a symlink at or above a destination
+is refused, and each file is verified against its layer digest while it is copied into a
+temp file that is only then renamed into place.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from hubsnap.digest import Digest, StreamHasher, check_digest
-from hubsnap.errors import IntegrityError
+from hubsnap.errors import HubsnapError, IntegrityError
 from hubsnap.fsutil import atomic_writer, check_relative_path, safe_destination
 from hubsnap.models import MEDIA_TYPE_IMAGE_MANIFEST, Descriptor, Manifest
 from hubsnap.oci.artifact import model_files
 from hubsnap.oci.layout import LayoutStore
 from hubsnap.oci.registry import RegistryRepository
 from hubsnap.oci.repository import LayoutRepository, Repository
+from hubsnap.oci.sightings import BlobSightings
 from hubsnap.progress import Progress, transfer_progress
 
 __all__ = [
@@ -77,23 +80,54 @@ def _metered(chunks: Iterable[bytes], progress: Progress) -> Iterator[bytes]:
         yield chunk
 
 
-def _same_registry(source: Repository, target: RegistryRepository) -> bool:
-    return (
+def _mount_sources(
+    source: Repository, target: RegistryRepository, digest: Digest, sightings: BlobSightings | None
+) -> list[str]:
+    """Repositories on ``target``'s registry that should hold ``digest``, best bet first."""
+    found: list[str] = []
+    if (
         isinstance(source, RegistryRepository)
         and source.client.base_url == target.client.base_url
         and source.repository != target.repository
-    )
+    ):
+        found.append(source.repository)
+    if sightings is not None:
+        seen = sightings.repositories(target.registry, digest, exclude=target.repository)
+        found += [name for name in seen if name not in found]
+    return found
 
 
-def _copy_blob(source: Repository, target: Repository, blob: Descriptor, progress: Progress) -> str:
+def _mount(
+    target: RegistryRepository,
+    blob: Descriptor,
+    source: Repository,
+    sightings: BlobSightings | None,
+) -> bool:
+    """Try to mount ``blob`` from each known holder; ``False`` if none would lend it."""
+    for repository in _mount_sources(source, target, blob.digest, sightings):
+        try:
+            if target.mount_blob(blob.digest, repository):
+                return True
+        except HubsnapError:
+            pass  # e.g. no pull access to that repository: an upload still works
+        if sightings is not None:
+            sightings.forget(target.registry, repository, blob.digest)
+    return False
+
+
+def _copy_blob(
+    source: Repository,
+    target: Repository,
+    blob: Descriptor,
+    progress: Progress,
+    sightings: BlobSightings | None,
+) -> str:
     """Copy one blob; returns ``present``, ``mounted`` or ``sent``."""
     if target.has_blob(blob.digest, blob.size):
         return "present"
     if isinstance(target, RegistryRepository):
-        if _same_registry(source, target):
-            assert isinstance(source, RegistryRepository)
-            if target.mount_blob(blob.digest, source.repository):
-                return "mounted"
+        if _mount(target, blob, source, sightings):
+            return "mounted"
         target.upload_blob(blob.digest, blob.size, _blob_opener(source, blob.digest), progress)
         return "sent"
     if isinstance(target, LayoutRepository):
@@ -118,10 +152,12 @@ def copy_artifact(
     dry_run: bool = False,
     workers: int = DEFAULT_WORKERS,
     manifest_bytes: bytes | None = None,
+    sightings: BlobSightings | None = None,
 ) -> CopyResult:
     """Copy the manifest ``digest`` and its blobs (and referrers) from ``source`` to ``target``.
 
     ``manifest_bytes`` may carry the manifest already read (and verified) by the caller.
+    ``sightings`` is consulted for mounts and told where the blobs were found and put.
     With ``dry_run`` nothing is written: the result says what would be sent.
     """
     return _copy(
@@ -133,6 +169,7 @@ def copy_artifact(
         dry_run=dry_run,
         workers=workers,
         manifest_bytes=manifest_bytes,
+        sightings=sightings,
         depth=0,
     )
 
@@ -147,6 +184,7 @@ def _copy(
     dry_run: bool,
     workers: int,
     manifest_bytes: bytes | None,
+    sightings: BlobSightings | None,
     depth: int,
 ) -> CopyResult:
     data = manifest_bytes or read_manifest(source, digest, target)
@@ -162,8 +200,16 @@ def _copy(
         transfer_progress(f"{digest.hex[:12]} → {target.describe()}", total) as progress,
         ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="blob") as pool,
     ):
-        outcomes = list(pool.map(lambda b: _copy_blob(source, target, b, progress), blobs))
+        outcomes = list(
+            pool.map(lambda b: _copy_blob(source, target, b, progress, sightings), blobs)
+        )
     target.put_manifest(data, tag)
+    if sightings is not None:
+        # Both ends now hold every blob the manifest names (a registry refuses a manifest
+        # whose blobs it lacks).
+        for end in (source, target):
+            if isinstance(end, RegistryRepository):
+                sightings.record(end.registry, end.repository, (b.digest for b in blobs))
     copied: list[Digest] = []
     if referrers and depth < _MAX_REFERRER_DEPTH:
         for referrer in source.referrers(digest):
@@ -178,6 +224,7 @@ def _copy(
                 dry_run=False,
                 workers=workers,
                 manifest_bytes=None,
+                sightings=sightings,
                 depth=depth + 1,
             )
             copied += [referrer.digest, *inner.referrers]
