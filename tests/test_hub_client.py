@@ -97,7 +97,9 @@ def test_an_answer_without_a_commit_sha_is_refused(sha: str | None) -> None:
     [
         (404, {"X-Error-Code": "RepoNotFound"}, TOKEN, NotFoundError, "not found on"),
         (404, {"X-Error-Code": "RevisionNotFound"}, None, NotFoundError, "revision not found"),
-        (401, {"X-Error-Code": "RepoNotFound"}, None, AuthError, "requires authentication"),
+        (401, {"X-Error-Code": "RepoNotFound"}, None, NotFoundError, "not found on"),
+        (401, {"X-Error-Code": "GatedRepo"}, None, AuthError, "gated"),
+        (401, {}, None, AuthError, "requires authentication"),
         (401, {}, TOKEN, AuthError, "token was refused"),
         (403, {"X-Error-Code": "GatedRepo"}, TOKEN, AuthError, "gated"),
         (403, {"X-Error-Message": "Access to this resource is disabled."}, None, NotFoundError,
@@ -121,6 +123,19 @@ def test_hub_errors_map_to_exit_codes_and_never_show_the_token(
     assert len(seen) == 1  # 4xx answers are not retried
     expected = f"Bearer {token}" if token else None
     assert seen[0].headers.get("authorization") == expected
+
+
+@pytest.mark.parametrize(("status", "token"), [(401, None), (404, TOKEN)])
+def test_repo_not_found_hints_at_a_token_only_without_one(status: int, token: str | None) -> None:
+    # The Hub's RepoNotFound: 401 to anonymous callers (missing or private), 404 with a token.
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(status, headers={"X-Error-Code": "RepoNotFound"}, json={})
+
+    with pytest.raises(NotFoundError) as caught:
+        client(handler, token=token).resolve_revision("org/model", "main")
+    assert caught.value.exit_code == 3
+    expected = "if the repository is private, set HF_TOKEN" if token is None else None
+    assert caught.value.hint == expected
 
 
 def test_retries_honour_retry_after_and_transport_errors() -> None:

@@ -224,18 +224,23 @@ def test_card_base_model_becomes_base_name(home: Path, run: Run, hf_env: HfEnv) 
 # -- bad input ------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("with_token", [True, False], ids=["token", "anonymous"])
 def test_unknown_repo_is_not_found(
-    home: Path, run: Run, hf_env: HfEnv, monkeypatch: pytest.MonkeyPatch
+    home: Path, run: Run, hf_env: HfEnv, monkeypatch: pytest.MonkeyPatch, with_token: bool
 ) -> None:
-    # Anonymously the Hub cannot tell a missing repository from a private one (401); with a
-    # token it can (404).
-    monkeypatch.setenv("HF_TOKEN", hf_env.hub.token)
+    # Anonymously the Hub answers 401 RepoNotFound, for a missing repository as for a private
+    # one; with a token 404. Either way it is not found; only the anonymous caller gets a hint.
+    if with_token:
+        monkeypatch.setenv("HF_TOKEN", hf_env.hub.token)
     code, out, err = run("snapshot", "nobody/no-such-model")
     assert (code, out) == (3, "")
-    assert err.splitlines()[0] == (
-        f"error: nobody/no-such-model@main: not found on {hf_env.endpoint}"
-    )
-    assert_nothing_left(home, Path.cwd())
+    hint = [] if with_token else ["hint: if the repository is private, set HF_TOKEN"]
+    assert err.splitlines() == [
+        f"error: nobody/no-such-model@main: not found on {hf_env.endpoint}",
+        *hint,
+    ]
+    assert not home.exists()
+    assert list(Path.cwd().iterdir()) == []
 
 
 def test_unknown_revision_is_not_found(home: Path, run: Run) -> None:
@@ -245,19 +250,33 @@ def test_unknown_revision_is_not_found(home: Path, run: Run) -> None:
     assert_nothing_left(home, Path.cwd())
 
 
-@pytest.mark.parametrize("repo", [PRIVATE, GATED])
+@pytest.mark.parametrize(
+    "case",
+    [
+        (PRIVATE, 3, "not found on {endpoint}", "if the repository is private, set HF_TOKEN"),
+        (GATED, 4, "the repository is gated and this token has not been granted access",
+         "accept the conditions on the Hub, then set HF_TOKEN"),
+    ],
+    ids=["private", "gated"],
+)  # fmt: skip
 def test_private_and_gated_need_a_token(
-    home: Path, run: Run, hf_env: HfEnv, monkeypatch: pytest.MonkeyPatch, repo: str
-) -> None:
-    code, out, err = run("snapshot", repo)
-    assert (code, out) == (4, "")
-    first = err.splitlines()[0]
-    assert first.startswith("error: ") and repo in first
-    assert err.splitlines()[1].startswith("hint: ") and "HF_TOKEN" in err
-    assert_nothing_left(home, Path.cwd())
+    home: Path, run: Run, hf_env: HfEnv, monkeypatch: pytest.MonkeyPatch,
+    case: tuple[str, int, str, str],
+) -> None:  # fmt: skip
+    # A private repository is, to an anonymous caller, RepoNotFound like a missing one (3); a
+    # gated one is listed openly and refuses its files (4). Neither leaves a store behind.
+    repo, code, line, hint = case
+    status, out, err = run("snapshot", repo)
+    assert (status, out) == (code, "")
+    lines = err.splitlines()
+    assert lines[0].startswith(f"error: {repo}")
+    assert lines[0].endswith(line.format(endpoint=hf_env.endpoint))
+    assert lines[1:] == [f"hint: {hint}"]
+    assert not (home / "store").exists()
+    assert list(Path.cwd().iterdir()) == []
     monkeypatch.setenv("HF_TOKEN", hf_env.hub.token)
-    code, out, err = run("snapshot", repo)
-    assert code == 0, err
+    status, out, err = run("snapshot", repo)
+    assert status == 0, err
     assert load_document(Path("snapshot.yaml"))["commit"] == COMMITS[repo]["main"]
 
 
@@ -267,8 +286,12 @@ def test_gated_with_a_token_not_granted_access(
     monkeypatch.setenv("HF_TOKEN", hf_env.hub.outsider_token)
     code, out, err = run("snapshot", GATED)
     assert (code, out) == (4, "")
-    assert "gated" in err.splitlines()[0]
-    assert_nothing_left(home, Path.cwd())
+    assert err.splitlines()[0] == (
+        f"error: {GATED}/.gitattributes: "
+        "the repository is gated and this token has not been granted access"
+    )
+    assert not (home / "store").exists()
+    assert list(Path.cwd().iterdir()) == []
 
 
 def test_subprocess_success_and_failure(hf_env: HfEnv, tmp_path: Path) -> None:

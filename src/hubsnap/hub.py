@@ -219,6 +219,12 @@ class HubClient:
         disabled = "disabled" in response.headers.get("X-Error-Message", "").lower()
         if code == "DisabledRepo" or (status == 403 and disabled):
             return NotFoundError(f"{what}: the repository has been disabled on the Hub")
+        if code == "RepoNotFound":
+            # Anonymously the Hub answers 401 RepoNotFound alike for a missing repository and
+            # for a private one, so as not to reveal which exists; huggingface_hub reads both
+            # as RepositoryNotFoundError. Not found it is, with the one way to tell them apart.
+            hint = None if self.has_token else "if the repository is private, set HF_TOKEN"
+            return NotFoundError(f"{what}: not found on {self.endpoint}", hint=hint)
         if status in (401, 403):
             if not self.has_token:
                 return AuthError(

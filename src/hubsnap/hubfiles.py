@@ -16,7 +16,8 @@ the BLAKE3 the snapshot records), so a stale map entry can only cost a download.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+import functools
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,16 +73,24 @@ def _reuse(file: HubFile, store: LayoutStore, blobs: GitBlobMap) -> FileDigests 
 
 
 def _receive(
-    client: HubClient, repo_id: str, commit: str, file: HubFile, writer: BlobWriter
-) -> None:
-    """Write the file's bytes into ``writer``, resuming after a broken-off body."""
+    client: HubClient, repo_id: str, commit: str, file: HubFile,
+    open_writer: Callable[[], BlobWriter],
+) -> BlobWriter:  # fmt: skip
+    """Write the file's bytes into a new writer, resuming after a broken-off body.
+
+    The writer, and with it the store, is opened only once the Hub has answered with the
+    file's bytes: a refusal (gated, no access) leaves no empty store behind.
+    """
     what = f"{repo_id}/{file.path}"
+    writer: BlobWriter | None = None
     received = 0
     failures = 0
     with transfer_progress(file.path, file.size) as progress:
         while True:
             try:
                 with client.open_file(repo_id, commit, file.path, start=received) as body:
+                    if writer is None:
+                        writer = open_writer()
                     # A server that ignores Range resends from byte 0: drop what we have.
                     skip = received - body.offset
                     for chunk in body.chunks():
@@ -98,7 +107,7 @@ def _receive(
                         writer.write(data)
                         progress.advance(len(data))
                 if received == file.size:
-                    return
+                    return writer
                 raise BodyInterruptedError(f"the body ended after {received} of {file.size} bytes")
             except BodyInterruptedError as e:
                 failures += 1
@@ -121,6 +130,12 @@ def _verify(file: HubFile, digests: FileDigests, what: str) -> None:
         raise IntegrityError(
             f"{what}: git blob id {digests.git_sha1} does not match the Hub's {file.blob_id}"
         )
+
+
+def _open_writer(store: LayoutStore, file: HubFile, writers: list[BlobWriter]) -> BlobWriter:
+    writer = store.writer(git_blob_size=None if file.lfs else file.size)
+    writers.append(writer)  # discarded by _staged_writers unless committed
+    return writer
 
 
 @contextlib.contextmanager
@@ -151,9 +166,8 @@ def fetch_files(
             if known is not None:
                 fetched.append(FetchedFile(file, known, downloaded=False))
                 continue
-            writer = store.writer(git_blob_size=None if file.lfs else file.size)
-            writers.append(writer)
-            _receive(client, repo_id, commit, file, writer)
+            opener = functools.partial(_open_writer, store, file, writers)
+            writer = _receive(client, repo_id, commit, file, opener)
             digests = writer.finish()
             _verify(file, digests, f"{repo_id}/{file.path}")
             staged.append((file, writer, digests))
