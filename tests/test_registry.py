@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from hubsnap.api.transfer import blob_sightings, inspect, open_repository, push
+from hubsnap.canonical import canonical_json
 from hubsnap.config import Settings
 from hubsnap.digest import Digest, sha256_bytes
-from hubsnap.models import MEDIA_TYPE_EMPTY, MEDIA_TYPE_IMAGE_MANIFEST, Descriptor, Manifest
+from hubsnap.models import (
+    MEDIA_TYPE_EMPTY,
+    MEDIA_TYPE_IMAGE_INDEX,
+    MEDIA_TYPE_IMAGE_MANIFEST,
+    Descriptor,
+    Manifest,
+)
 from hubsnap.oci.client import RegistryClient, TransportOptions
 from hubsnap.oci.layout import LayoutStore
 from hubsnap.oci.registry import RegistryRepository, referrers_tag
@@ -216,3 +225,52 @@ def test_a_stale_sighting_falls_back_to_upload_and_is_forgotten(
     assert (result.blobs_mounted, result.blobs_sent) == (0, 5)
     assert _remote(registry, repo_name).get_manifest(digest)[1].digest == digest
     assert all(sightings.repositories(registry.host, b) == [repo_name] for b in blobs)
+
+
+class _AfterIndexWrite(httpx.BaseTransport):
+    """Runs ``then`` once, right after the first write of a referrers tag: another writer."""
+
+    def __init__(self, then: Callable[[], None]) -> None:
+        self._inner = httpx.HTTPTransport()
+        self._then: Callable[[], None] | None = then
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self._inner.handle_request(request)
+        if request.method == "PUT" and "/manifests/sha256-" in request.url.path and self._then:
+            then, self._then = self._then, None
+            then()
+        return response
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def test_two_signers_racing_on_the_fallback_index_both_end_up_in_it(
+    registry: RegistryServer, repo_name: str, tmp_path: Path
+) -> None:
+    digest = Digest.parse(build_model(tmp_path / "src", _files()))
+    copy_artifact(_local(tmp_path / "src"), _remote(registry, repo_name), digest)
+    other = _remote(registry, repo_name)
+
+    def stale_write_by_the_other_signer() -> None:
+        # It read the index while it was still empty, so it writes back only its own entry.
+        theirs = _referrer(_local(tmp_path / "other"), digest, b"their signature")
+        data, manifest = LayoutStore(tmp_path / "other").read_manifest(theirs)
+        for blob in (manifest.config, *manifest.layers):
+            other.put_blob_bytes(LayoutStore(tmp_path / "other").read_blob(blob.digest))
+        other._put_manifest_bytes(data, manifest.media_type, None)
+        stale = Descriptor(manifest.media_type, theirs, len(data), {}, SIG_TYPE)
+        index = {"schemaVersion": 2, "mediaType": MEDIA_TYPE_IMAGE_INDEX,
+                 "manifests": [stale.to_json()]}  # fmt: skip
+        other._put_manifest_bytes(
+            canonical_json(index), MEDIA_TYPE_IMAGE_INDEX, f"sha256-{digest.hex}"
+        )
+        found.append(theirs)
+
+    found: list[Digest] = []
+    ours = _referrer(
+        _remote(registry, repo_name, transport=_AfterIndexWrite(stale_write_by_the_other_signer)),
+        digest,
+        b"our signature",
+    )
+    assert [d.digest for d in _remote(registry, repo_name).referrers(digest)] == [*found, ours]

@@ -345,3 +345,55 @@ def test_an_unusable_sightings_file_is_an_empty_cache_not_an_error(tmp_path: Pat
         sightings.forget("reg.example", "team/a", BLOB_DIGEST)
         assert sightings.repositories("reg.example", BLOB_DIGEST) == []
     assert corrupt.read_bytes() == b"this is not a database" * 100
+
+
+def _racing_registry(
+    subject: Digest, theirs: Descriptor, clobbers: int
+) -> tuple[Handler, list[bytes]]:
+    """A registry holding only the referrers tag of ``subject``; after each of our first
+    ``clobbers`` writes of it, another writer's stale index (``theirs`` alone) replaces ours."""
+    tag_path = f"/v2/team/model/manifests/sha256-{subject.hex}"
+    stored: list[bytes] = []
+    stale = {
+        "schemaVersion": 2,
+        "mediaType": MEDIA_TYPE_IMAGE_INDEX,
+        "manifests": [theirs.to_json()],
+    }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path != tag_path:
+            return httpx.Response(201)  # the referrer manifest itself; no OCI-Subject header
+        if request.method == "GET":
+            if not stored:
+                return httpx.Response(404)
+            return httpx.Response(
+                200, content=stored[-1], headers={"Content-Type": MEDIA_TYPE_IMAGE_INDEX}
+            )
+        stored.append(request.read())
+        if len(stored) <= 2 * clobbers:
+            stored.append(json.dumps(stale).encode())
+        return httpx.Response(201)
+
+    return handler, stored
+
+
+def test_a_referrer_dropped_by_a_concurrent_writer_is_merged_back() -> None:
+    subject = sha256_bytes(b"subject")
+    theirs = Descriptor(MEDIA_TYPE_IMAGE_MANIFEST, sha256_bytes(b"theirs"), 10, {}, "x/sig")
+    handler, stored = _racing_registry(subject, theirs, clobbers=1)
+    data = _manifest(subject)
+    _repo(handler).put_manifest(data)
+    final = json.loads(stored[-1])["manifests"]
+    assert [m["digest"] for m in final] == [str(theirs.digest), str(sha256_bytes(data))]
+    assert len(stored) == 3  # ours, their stale write, ours merged with theirs
+
+
+def test_a_referrer_lost_on_every_write_is_a_remote_error_after_three_tries() -> None:
+    subject = sha256_bytes(b"subject")
+    theirs = Descriptor(MEDIA_TYPE_IMAGE_MANIFEST, sha256_bytes(b"theirs"), 10, {}, "x/sig")
+    handler, stored = _racing_registry(subject, theirs, clobbers=100)
+    with pytest.raises(RemoteError) as info:
+        _repo(handler).put_manifest(_manifest(subject))
+    assert info.value.exit_code == 5
+    assert "kept losing" in info.value.message
+    assert len(stored) == 2 * 3  # three writes of ours, each clobbered

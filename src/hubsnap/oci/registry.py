@@ -42,6 +42,8 @@ _MANIFEST_ACCEPT = ", ".join(
     )
 )
 _MONOLITHIC_REFUSED = frozenset({400, 405, 413, 416, 501})
+#: Writes of a tag-schema referrers index before giving up on concurrent writers.
+_REFERRERS_MERGE_ATTEMPTS = 3
 
 
 def referrers_tag(subject: Digest) -> str:
@@ -368,19 +370,32 @@ class RegistryRepository:
         return _index_descriptors(data)
 
     def _add_to_referrers_index(self, subject: Digest, descriptor: Descriptor) -> None:
-        # Read-modify-write of the fallback tag: two writers racing can drop an entry, as
-        # with every client of the tag schema; re-running the losing write restores it.
-        current = self._referrers_index(subject)
-        if any(d.digest == descriptor.digest for d in current):
-            return
-        index = {
-            "schemaVersion": 2,
-            "mediaType": MEDIA_TYPE_IMAGE_INDEX,
-            "manifests": [d.to_json() for d in (*current, descriptor)],
-        }
-        self._put_manifest_bytes(
-            canonical_json(index), MEDIA_TYPE_IMAGE_INDEX, referrers_tag(subject)
-        )
+        """Add ``descriptor`` to the tag-schema index of ``subject``.
+
+        The tag schema is read-modify-write with no compare-and-swap: another writer may
+        replace the index between our read and our write. Reading it back after each write
+        and merging again repairs a loss we can see; one that lands after our last read (a
+        writer that read before us and writes after our check) can still drop our entry,
+        which is why the referrers API wins wherever the registry offers it. Re-running the
+        push or signature restores a dropped entry.
+        """
+        tag = referrers_tag(subject)
+        for _ in range(_REFERRERS_MERGE_ATTEMPTS):
+            current = self._referrers_index(subject)
+            if any(d.digest == descriptor.digest for d in current):
+                return
+            index = {
+                "schemaVersion": 2,
+                "mediaType": MEDIA_TYPE_IMAGE_INDEX,
+                "manifests": [d.to_json() for d in (*current, descriptor)],
+            }
+            self._put_manifest_bytes(canonical_json(index), MEDIA_TYPE_IMAGE_INDEX, tag)
+        if not any(d.digest == descriptor.digest for d in self._referrers_index(subject)):
+            raise RemoteError(
+                f"the referrers index {self.describe()}:{tag} kept losing {descriptor.digest} "
+                "to concurrent writers",
+                hint="retry once the other writers are done",
+            )
 
 
 def _index_descriptors(data: bytes) -> list[Descriptor]:
