@@ -7,13 +7,18 @@ Provenance inputs, and where they come from:
 
 * Hub source and commit: the manifest's ``org.opencontainers.image.source`` and
   ``org.opencontainers.image.revision`` annotations (what ``snapshot`` wrote).
-* Requested revision: ``requested_revision`` when the caller knows it (``sign --revision``),
-  else the commit — the artifact itself only records the pinned commit.
+* Requested revision: ``requested_revision`` when the caller knows it (``snapshot --sign``,
+  ``sign --revision``, or ``sign --snapshot snapshot.yaml``, whose recorded artifact digest
+  must be the one signed), else the commit — the artifact itself only records the commit.
 * Model card: the ``README.md`` layer, read from the repository (capped at 1 MiB).
 * Parent: ``parent`` (``sign --parent REF``), else the base annotations, else the card's
-  ``base_model`` found in the same local store — see :mod:`hubsnap.signing.lineage`. The
-  parent must carry a provenance signed by the signing key or one of ``parent_keys``; its
-  envelope digest is recorded.
+  ``base_model`` found in the same local store or beside the repository on the registry —
+  see :mod:`hubsnap.signing.lineage`. The parent must carry a provenance signed by the
+  signing key or one of ``parent_keys``; its envelope digest is recorded.
+
+Both statements are built and signed, and both bundles uploaded, before either referrer
+manifest is stored, so a failure leaves at most the window between the two manifest puts
+(and then says which referrer landed).
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+import yaml
 
 from hubsnap.api.transfer import TransportOptions, open_repository
 from hubsnap.config import Settings
@@ -43,8 +50,9 @@ from hubsnap.oci.repository import LayoutRepository, Repository
 from hubsnap.signing.attach import (
     KIND_OMS,
     KIND_PROVENANCE,
-    attach_bundle,
+    attach_bundles,
     load_signature_referrers,
+    prepare_referrer,
 )
 from hubsnap.signing.dsse import sign_statement
 from hubsnap.signing.keys import (
@@ -73,10 +81,12 @@ __all__ = [
     "keygen",
     "sign",
     "sign_artifact",
+    "snapshot_revision",
     "verify",
 ]
 
 Prompt = Callable[[str], str]
+_MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024
 
 
 class _Repositories:
@@ -173,6 +183,7 @@ def sign_artifact(
     link, notes = parent_link(
         repository,
         manifest=manifest,
+        child_id=repo_id,
         card=card,
         parent=parent,
         keys=trusted,
@@ -194,8 +205,13 @@ def sign_artifact(
         ),
         key,
     )
-    signature = attach_bundle(repository, subject, oms_bundle, KIND_OMS, now)
-    provenance = attach_bundle(repository, subject, provenance_bundle, KIND_PROVENANCE, now)
+    signature, provenance = attach_bundles(
+        repository,
+        (
+            prepare_referrer(subject, oms_bundle, KIND_OMS, now),
+            prepare_referrer(subject, provenance_bundle, KIND_PROVENANCE, now),
+        ),
+    )
     return SignResult(
         subject=f"{repository.describe()}@{digest}",
         digest=digest,
@@ -217,6 +233,7 @@ def sign(
     parent: str | None = None,
     parent_keys: Sequence[Path] = (),
     requested_revision: str | None = None,
+    snapshot: Path | None = None,
     password_env: str = DEFAULT_PASSWORD_ENV,
     prompt: Prompt | None = None,
     signed_at: datetime | None = None,
@@ -224,12 +241,18 @@ def sign(
 ) -> SignResult:
     """``hubsnap sign``: resolve ``reference`` to a digest, then sign that digest.
 
-    ``transport`` (plain HTTP, CA file) applies to registry references, as for ``push``.
+    ``snapshot`` (a ``snapshot.yaml``) supplies the requested revision; it must record the
+    artifact being signed. ``transport`` (plain HTTP, CA file) applies to registry
+    references, as for ``push``.
     """
+    if snapshot is not None and requested_revision is not None:
+        raise UsageError("--snapshot and --revision both name the requested revision")
     key = load_private_key(key_path, password_env=password_env, prompt=prompt)
     extra = tuple(load_public_key(p) for p in parent_keys)
     with _Repositories(settings, transport) as repositories:
         repository, digest = repositories.resolve(reference)
+        if snapshot is not None:
+            requested_revision = snapshot_revision(snapshot, digest)
         parent_target = repositories.resolve(parent) if parent else None
         return sign_artifact(
             repository,
@@ -243,6 +266,26 @@ def sign(
         )
 
 
+def snapshot_revision(path: Path, digest: Digest) -> str:
+    """The requested revision a ``snapshot.yaml`` records for the artifact ``digest``."""
+    try:
+        document = yaml.safe_load(path.read_bytes()[: _MAX_SNAPSHOT_BYTES + 1])
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror}") from e
+    except yaml.YAMLError as e:
+        raise UsageError(f"{path} is not valid YAML") from e
+    artifact = document.get("artifact") if isinstance(document, dict) else None
+    revision = document.get("revision") if isinstance(document, dict) else None
+    if not isinstance(artifact, dict) or not isinstance(revision, str) or not revision:
+        raise UsageError(f"{path} is not a hubsnap snapshot document")
+    if artifact.get("digest") != str(digest):
+        raise UsageError(
+            f"{path} records artifact {artifact.get('digest')}, not {digest}",
+            hint="pass the snapshot.yaml written for this artifact",
+        )
+    return revision
+
+
 def verify(
     settings: Settings,
     reference: str,
@@ -251,6 +294,7 @@ def verify(
     policy: Path | None = None,
     chain: bool = False,
     now: datetime | None = None,
+    transport: TransportOptions | None = None,
 ) -> ArtifactCheck:
     """``hubsnap verify``: the report; the caller decides what a failure means (see level)."""
     if not keys and policy is None:
@@ -260,7 +304,7 @@ def verify(
         trust = load_policy(policy).with_keys(public_keys)
     else:
         trust = TrustPolicy.from_keys(public_keys, Requirements())
-    with _Repositories(settings) as repositories:
+    with _Repositories(settings, transport) as repositories:
         repository, digest = repositories.resolve(reference)
         verifier = Verifier(
             trust=trust,
@@ -289,12 +333,18 @@ def _predicate_type(payload: bytes) -> str | None:
     return kind if isinstance(kind, str) else None
 
 
-def export_signature(settings: Settings, reference: str, output: Path) -> ExportResult:
+def export_signature(
+    settings: Settings,
+    reference: str,
+    output: Path,
+    *,
+    transport: TransportOptions | None = None,
+) -> ExportResult:
     """Write the newest OMS bundle of ``reference`` to ``output`` for ``model_signing``.
 
     Nothing is trusted here: the file is what ``model_signing verify`` checks.
     """
-    with _Repositories(settings) as repositories:
+    with _Repositories(settings, transport) as repositories:
         repository, digest = repositories.resolve(reference)
         referrers = load_signature_referrers(repository, digest)
     candidates = []

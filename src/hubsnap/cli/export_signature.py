@@ -8,20 +8,34 @@ from typing import Annotated
 import typer
 
 from hubsnap.api import signing
+from hubsnap.api.transfer import transport_options
 from hubsnap.cli import app
-from hubsnap.cli._output import JsonOption, StoreOption, TimeoutOption, emit, settings
+from hubsnap.cli._output import (
+    CaFileOption,
+    JsonOption,
+    PlainHttpOption,
+    StoreOption,
+    TimeoutOption,
+    emit,
+    settings,
+)
 
 
 @app.command("export-signature")
 def export_signature(
     reference: Annotated[str, typer.Argument(metavar="REF", help="Signed artifact.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Bundle file to write.")],
+    *,
+    plain_http: PlainHttpOption = None,
+    ca_file: CaFileOption = None,
     store: StoreOption = None,
     timeout: TimeoutOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Write REF's OMS signature bundle (e.g. model.sig) for model_signing."""
-    result = signing.export_signature(settings(timeout=timeout, store=store), reference, output)
+    config = settings(timeout=timeout, store=store)
+    transport = transport_options(config, plain_http=plain_http, ca_file=ca_file)
+    result = signing.export_signature(config, reference, output, transport=transport)
     data = {
         "digest": str(result.digest),
         "referrer": str(result.referrer),

@@ -10,8 +10,18 @@ import typer
 
 from hubsnap.api import signing
 from hubsnap.api.signing import SignResult
+from hubsnap.api.transfer import transport_options
 from hubsnap.cli import app
-from hubsnap.cli._output import JsonOption, StoreOption, TimeoutOption, emit, settings, warn
+from hubsnap.cli._output import (
+    CaFileOption,
+    JsonOption,
+    PlainHttpOption,
+    StoreOption,
+    TimeoutOption,
+    emit,
+    settings,
+    warn,
+)
 from hubsnap.signing.keys import DEFAULT_PASSWORD_ENV
 
 KeyOption = Annotated[
@@ -78,21 +88,33 @@ def sign(
         str | None,
         typer.Option("--revision", help="The Hub revision that was requested (default: commit)."),
     ] = None,
+    snapshot: Annotated[
+        Path | None,
+        typer.Option(
+            "--snapshot",
+            help="snapshot.yaml of this artifact: records the revision it requested.",
+        ),
+    ] = None,
     password_env: PasswordEnvOption = DEFAULT_PASSWORD_ENV,
+    plain_http: PlainHttpOption = None,
+    ca_file: CaFileOption = None,
     store: StoreOption = None,
     timeout: TimeoutOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Sign REF (resolved to its digest first): OMS signature + provenance as referrers."""
+    config = settings(timeout=timeout, store=store)
     result = signing.sign(
-        settings(timeout=timeout, store=store),
+        config,
         reference,
         key,
         parent=parent,
         parent_keys=parent_key or (),
         requested_revision=revision,
+        snapshot=snapshot,
         password_env=password_env,
         prompt=_prompt,
+        transport=transport_options(config, plain_http=plain_http, ca_file=ca_file),
     )
     for note in result.notes:
         warn(f"note: {note}")

@@ -13,8 +13,18 @@ from typing import Annotated
 import typer
 
 from hubsnap.api import signing
+from hubsnap.api.transfer import transport_options
 from hubsnap.cli import app
-from hubsnap.cli._output import JsonOption, StoreOption, TimeoutOption, emit, settings, warn
+from hubsnap.cli._output import (
+    CaFileOption,
+    JsonOption,
+    PlainHttpOption,
+    StoreOption,
+    TimeoutOption,
+    emit,
+    settings,
+    warn,
+)
 from hubsnap.errors import IntegrityError
 from hubsnap.signing.provenance import format_time
 from hubsnap.signing.verify import ArtifactCheck, SignatureCheck
@@ -26,6 +36,8 @@ def _signature_line(check: SignatureCheck) -> str:
     text = f"ok   {check.kind:<10}  key {check.signer}"
     if check.signed_at is not None:
         text += f"  signed {format_time(check.signed_at)}"
+    elif check.attached_at is not None:
+        text += f"  attached {check.attached_at} (unsigned time)"
     if check.files is not None:
         text += f"  {check.files} files"
     return text
@@ -69,17 +81,21 @@ def verify(
     chain: Annotated[
         bool, typer.Option("--chain", help="Walk provenance parents to a trusted root.")
     ] = False,
+    plain_http: PlainHttpOption = None,
+    ca_file: CaFileOption = None,
     store: StoreOption = None,
     timeout: TimeoutOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Verify REF's OMS signature and provenance; exit 6 when a requirement fails."""
+    config = settings(timeout=timeout, store=store)
     report = signing.verify(
-        settings(timeout=timeout, store=store),
+        config,
         reference,
         keys=key or (),
         policy=policy,
         chain=chain,
+        transport=transport_options(config, plain_http=plain_http, ca_file=ca_file),
     )
     emit(report.to_json(), json_output, lambda _: render_tree(report))
     failures = report.all_failures

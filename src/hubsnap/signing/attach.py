@@ -11,6 +11,7 @@ with push access), and the bundle blob must fit in 1 MiB before it is fetched.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -32,10 +33,13 @@ __all__ = [
     "ANNOTATION_KIND",
     "KIND_OMS",
     "KIND_PROVENANCE",
+    "PreparedReferrer",
     "SignatureReferrer",
     "attach_bundle",
+    "attach_bundles",
     "build_referrer_manifest",
     "load_signature_referrers",
+    "prepare_referrer",
 ]
 
 ANNOTATION_KIND = "dev.hubsnap.signature.kind"
@@ -64,15 +68,55 @@ def build_referrer_manifest(
     )
 
 
+@dataclass(frozen=True)
+class PreparedReferrer:
+    """A signed bundle and the referrer manifest that will carry it, not yet stored."""
+
+    kind: str
+    bundle: bytes
+    manifest: Manifest
+
+
+def prepare_referrer(
+    subject: Descriptor, bundle: Bundle, kind: str, signed_at: datetime
+) -> PreparedReferrer:
+    data = bundle.to_bytes()
+    return PreparedReferrer(kind, data, build_referrer_manifest(subject, data, kind, signed_at))
+
+
+def attach_bundles(
+    repository: Repository, referrers: Sequence[PreparedReferrer]
+) -> tuple[Digest, ...]:
+    """Store every blob, then every referrer manifest; their digests, in order.
+
+    Blobs are invisible until a manifest names them, so uploading all of them first leaves
+    a window only between the manifest puts. If a later put fails after an earlier one
+    landed, the error says which referrers are attached and which is missing.
+    """
+    repository.put_blob_bytes(EMPTY_JSON)
+    for referrer in referrers:
+        repository.put_blob_bytes(referrer.bundle)
+    attached: list[Digest] = []
+    for referrer in referrers:
+        try:
+            attached.append(repository.put_manifest(referrer.manifest.to_bytes()))
+        except HubsnapError as e:
+            if not attached:
+                raise
+            landed = ", ".join(f"{r.kind} {d}" for r, d in zip(referrers, attached, strict=False))
+            raise type(e)(
+                f"{referrer.kind} referrer not attached ({e.message}); already attached: {landed}",
+                hint="sign again: verification uses the newest valid pair",
+            ) from e
+    return tuple(attached)
+
+
 def attach_bundle(
     repository: Repository, subject: Descriptor, bundle: Bundle, kind: str, signed_at: datetime
 ) -> Digest:
-    """Store the bundle and its referrer manifest; return the referrer manifest digest."""
-    data = bundle.to_bytes()
-    manifest = build_referrer_manifest(subject, data, kind, signed_at)
-    repository.put_blob_bytes(EMPTY_JSON)
-    repository.put_blob_bytes(data)
-    return repository.put_manifest(manifest.to_bytes())
+    """Store one bundle and its referrer manifest; return the referrer manifest digest."""
+    (digest,) = attach_bundles(repository, [prepare_referrer(subject, bundle, kind, signed_at)])
+    return digest
 
 
 @dataclass(frozen=True)

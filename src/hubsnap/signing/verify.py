@@ -41,7 +41,7 @@ from hubsnap.signing.provenance import (
     parse_provenance,
 )
 
-__all__ = ["ArtifactCheck", "SignatureCheck", "Verifier"]
+__all__ = ["ArtifactCheck", "SignatureCheck", "Verifier", "check_signature", "newest"]
 
 _PREDICATE_KINDS = {OMS_PREDICATE_TYPE: KIND_OMS, PROVENANCE_PREDICATE_TYPE: KIND_PROVENANCE}
 
@@ -49,7 +49,9 @@ _PREDICATE_KINDS = {OMS_PREDICATE_TYPE: KIND_OMS, PROVENANCE_PREDICATE_TYPE: KIN
 @dataclass(frozen=True)
 class SignatureCheck:
     """One referrer's outcome. ``signer`` (key fingerprint) and the rest are ``None`` unless
-    the signature verified; ``reason`` is ``None`` when ``ok``."""
+    the signature verified; ``reason`` is ``None`` when ``ok``. ``signed_at`` is the signed
+    time from a provenance payload (an OMS statement carries none); ``attached_at`` is the
+    referrer's unsigned ``created`` annotation, shown as a label only."""
 
     kind: str
     referrer: Digest
@@ -60,6 +62,7 @@ class SignatureCheck:
     files: int | None = None
     envelope: Digest | None = None
     provenance: Provenance | None = None
+    attached_at: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "referrer": str(self.referrer), "ok": self.ok}
@@ -69,6 +72,8 @@ class SignatureCheck:
             out["signer"] = self.signer
         if self.signed_at:
             out["signedAt"] = format_time(self.signed_at)
+        if self.attached_at:
+            out["attachedAt"] = self.attached_at
         if self.files is not None:
             out["files"] = self.files
         if self.envelope is not None:
@@ -142,9 +147,15 @@ def check_signature(
     try:
         if signed_kind == KIND_OMS:
             files = check_oms_statement(opened.statement, manifest)
-            created = _parse_annotation_time(referrer.created)
             return SignatureCheck(
-                KIND_OMS, referrer.digest, True, None, signer, created, files, envelope
+                KIND_OMS,
+                referrer.digest,
+                True,
+                None,
+                signer,
+                files=files,
+                envelope=envelope,
+                attached_at=referrer.created,
             )
         provenance = parse_provenance(opened.statement)
     except IntegrityError as e:
@@ -161,19 +172,12 @@ def check_signature(
         provenance.signed_at,
         envelope=envelope,
         provenance=provenance,
+        attached_at=referrer.created,
     )
 
 
-def _parse_annotation_time(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def _newest(checks: list[SignatureCheck]) -> SignatureCheck | None:
+def newest(checks: list[SignatureCheck]) -> SignatureCheck | None:
+    """The check with the latest signed time (ties and undated ones by envelope digest)."""
     if not checks:
         return None
     return max(
@@ -229,16 +233,13 @@ class Verifier:
                     f" or does not verify ({_reasons(checks, KIND_PROVENANCE)})"
                 )
         else:
-            chosen = _newest(provenances)
+            chosen = newest(provenances)
             if checks and chosen is None and (require.provenance or require.chain):
                 failures.append(
                     f"{link}: no valid provenance ({_reasons(checks, KIND_PROVENANCE)})"
                 )
-        dated = chosen or _newest(oms)
-        if require.max_age is not None and dated is not None:
-            age = (self.now - dated.signed_at).total_seconds() if dated.signed_at else None
-            if age is None or age > require.max_age:
-                failures.append(f"{link}: signature is older than the policy's maxAge")
+        if require.max_age is not None and checks:
+            failures.extend(self._age_failures(link, chosen, require.max_age))
         parent = None
         found = chosen.provenance if chosen else None
         if require.chain and found is not None and found.parent is not None:
@@ -256,6 +257,17 @@ class Verifier:
             commit=found.commit if found else None,
             parent=parent,
         )
+
+    def _age_failures(self, link: str, chosen: SignatureCheck | None, max_age: float) -> list[str]:
+        # Only a signed time counts: the referrer's created annotation can be edited by
+        # anyone with push access, and an OMS statement records no time at all.
+        if chosen is None:
+            return [f"{link}: maxAge needs a provenance (an OMS signature records no time)"]
+        if chosen.signed_at is None:
+            return [f"{link}: maxAge: the provenance records no signing time"]
+        if (self.now - chosen.signed_at).total_seconds() > max_age:
+            return [f"{link}: signature is older than the policy's maxAge"]
+        return []
 
     def _walk_parent(
         self,
