@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -170,3 +174,40 @@ def test_manifest_bytes_are_canonical(store: LayoutStore) -> None:
     data = manifest_for(store, b"c")
     assert data == canonical_json(json.loads(data))
     assert hashlib.sha256(data).hexdigest() == Manifest.from_bytes(data).digest.hex
+
+
+def test_temp_files_of_dead_writers_are_swept_when_the_store_is_written(tmp_path: Path) -> None:
+    store = LayoutStore(tmp_path / "store").ensure()
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead = int(gone.stdout)
+    hour_ago = time.time() - 3601
+    files = {
+        "legacy": f"blob-{'x' * 8}.tmp",  # no pid in the name: the age alone decides
+        "dead": f"blob-{dead}-abcdefgh.tmp",
+        "live": f"blob-{os.getpid()}-abcdefgh.tmp",  # a live writer, however old its file
+        "fresh": f"blob-{dead}-ijklmnop.tmp",  # maybe still being written
+        "other": "notes.txt",
+    }
+    for key, name in files.items():
+        path = store.ingest_dir / name
+        path.write_bytes(b"partial")
+        if key != "fresh":
+            os.utime(path, (hour_ago, hour_ago))
+    with store.writer() as writer:  # the first writer of this store sweeps
+        writer.write(b"new")
+        writer.commit()
+    assert leftovers(store) == sorted([files["live"], files["fresh"], files["other"]])
+    (store.ingest_dir / files["dead"]).write_bytes(b"again")
+    os.utime(store.ingest_dir / files["dead"], (hour_ago, hour_ago))
+    store.put_bytes(b"more")  # once per opened store, not once per blob
+    assert files["dead"] in leftovers(store)
+    assert LayoutStore(store.root).sweep_ingest() == [store.ingest_dir / files["dead"]]
+
+
+def test_a_writer_names_its_temp_file_after_its_process(store: LayoutStore) -> None:
+    with store.writer() as writer:
+        assert leftovers(store) == [writer._tmp.name]
+        assert writer._tmp.name.startswith(f"blob-{os.getpid()}-")
+        assert store.sweep_ingest(older_than=0) == []  # its own writer is alive
+    assert leftovers(store) == []

@@ -4,7 +4,9 @@ Blobs live at ``blobs/sha256/HEX``; every manifest the store holds is listed in
 ``index.json`` (tagged ones carry ``org.opencontainers.image.ref.name``), which is what skopeo,
 oras and other OCI tools read. New blobs are written to a temp file inside the store while
 being hashed, checked against the expected digest and size, fsynced and renamed into place:
-a blob path therefore always holds exactly the bytes its name says. ``index.json`` is rewritten
+a blob path therefore always holds exactly the bytes its name says. Temp files left by a
+writer killed hard are removed the first time the store is opened for writing, once they are
+an hour old and the process that named them is gone. ``index.json`` is rewritten
 atomically under an exclusive lock so concurrent writers do not lose each other's entries.
 Referrers of a manifest are the indexed manifests whose ``subject`` names it.
 """
@@ -16,6 +18,7 @@ import fcntl
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +34,24 @@ __all__ = ["ANNOTATION_REF_NAME", "BlobWriter", "IndexEntry", "LayoutStore"]
 
 ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
 _LAYOUT_FILE = b'{"imageLayoutVersion":"1.0.0"}'
+# An ingest temp file untouched this long, whose writer is gone, was left by a crash. A live
+# writer may keep a finished temp file for long (a snapshot commits its files together, after
+# the last download), hence the liveness check on the pid its name carries.
+STALE_INGEST_SECONDS = 3600
+
+
+def _writer_alive(name: str) -> bool:
+    """Whether the process named in an ingest temp file (``blob-PID-….tmp``) still runs."""
+    pid = name.split("-")[1] if name.count("-") >= 2 else ""
+    if not pid.isdigit():
+        return False  # no pid in the name: only the age speaks
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists, under another user
+    return True
 
 
 class BlobWriter:
@@ -41,7 +62,9 @@ class BlobWriter:
 
     def __init__(self, store: LayoutStore, *, git_blob_size: int | None = None) -> None:
         self._store = store
-        fd, name = tempfile.mkstemp(dir=store.ingest_dir, prefix="blob-", suffix=".tmp")
+        fd, name = tempfile.mkstemp(
+            dir=store.ingest_dir, prefix=f"blob-{os.getpid()}-", suffix=".tmp"
+        )
         self._tmp = Path(name)
         self._file = os.fdopen(fd, "wb")
         self._hasher = StreamHasher(git_blob_size=git_blob_size)
@@ -111,6 +134,7 @@ class LayoutStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._swept = False
 
     # -- layout -----------------------------------------------------------------------------
 
@@ -154,7 +178,24 @@ class LayoutStore:
 
     def writer(self, *, git_blob_size: int | None = None) -> BlobWriter:
         self.ensure()
+        if not self._swept:
+            self._swept = True
+            self.sweep_ingest()
         return BlobWriter(self, git_blob_size=git_blob_size)
+
+    def sweep_ingest(self, *, older_than: float = STALE_INGEST_SECONDS) -> list[Path]:
+        """Remove ingest temp files left by dead writers; return what was removed."""
+        cutoff = time.time() - older_than
+        removed = []
+        for path in self.ingest_dir.glob("blob-*.tmp"):
+            try:
+                if path.lstat().st_mtime >= cutoff or _writer_alive(path.name):
+                    continue
+                path.unlink()
+            except OSError:
+                continue  # gone meanwhile, or not ours to remove: sweeping is best effort
+            removed.append(path)
+        return removed
 
     def put_bytes(self, data: bytes) -> Digest:
         digest = sha256_bytes(data)
