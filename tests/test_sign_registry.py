@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from hubsnap.signing.lineage import base_repositories
 from support.keys import Model
 from support.registry import RegistryServer, run_cli
 
@@ -106,3 +107,56 @@ def test_chain_across_registry_repositories(
     report = json.loads(chained.out)
     assert report["parent"]["reference"] == base_ref
     assert report["parent"]["source"] == "https://huggingface.co/org/base"
+
+
+def test_card_base_model_found_in_sibling_repository(
+    make_model: MakeModel,
+    *,
+    registry: RegistryServer, repo_name: str, tmp_path: Path,
+    key_pair: tuple[Path, Path], transfer_env: Path, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """``sign`` without ``--parent`` finds the card's base model on the registry, in the
+    repository named like the child's with the base's Hub id, and ``--chain`` walks to it."""
+    private, public = key_pair
+    old_base = make_model("org/Base", store=tmp_path / "a", created="2024-01-01T00:00:00Z")
+    base = make_model("org/Base", store=tmp_path / "b", commit="b" * 40)
+    decoy = make_model("org/other", store=tmp_path / "c", created="2025-01-01T00:00:00Z")
+    tuned = make_model("org/tuned", store=tmp_path / "d", base_model="org/Base")
+    base_repo, tuned_repo = f"{repo_name}/org/base", f"{repo_name}/org/tuned"
+    assert run_cli(["push", old_base.ref, f"{registry.host}/{base_repo}:v0"], capsys).code == 0
+    assert run_cli(["push", decoy.ref, f"{registry.host}/{base_repo}:other"], capsys).code == 0
+    base_ref = _push(base, registry, base_repo, capsys)
+    tuned_ref = _push(tuned, registry, tuned_repo, capsys)
+    # Only the newest org/Base artifact is signed: picking any other would fail to link.
+    assert run_cli(["sign", base_ref, "--key", str(private)], capsys).code == 0
+
+    signed = run_cli(["sign", tuned_ref, "--key", str(private), "--json"], capsys)
+    assert signed.code == 0, signed.err
+    assert json.loads(signed.out)["parent"]["uri"] == base_ref
+    chained = run_cli(["verify", tuned_ref, "--key", str(public), "--chain", "--json"], capsys)
+    assert chained.code == 0, chained.err
+    report = json.loads(chained.out)
+    assert report["parent"]["reference"] == base_ref
+    assert report["parent"]["ok"] is True
+    assert report["parent"]["source"] == "https://huggingface.co/org/Base"
+
+    orphan = make_model("org/orphan", store=tmp_path / "e", base_model="org/missing")
+    orphan_ref = _push(orphan, registry, f"{repo_name}/org/orphan", capsys)
+    alone = run_cli(["sign", orphan_ref, "--key", str(private), "--json"], capsys)
+    assert alone.code == 0, alone.err
+    assert json.loads(alone.out)["parent"] is None
+    assert alone.err.splitlines() == [
+        f"note: base model org/missing has no artifact in {registry.host}/{repo_name}/org/orphan"
+    ]
+
+
+def test_base_repositories_naming() -> None:
+    assert base_repositories("mirror/org/tuned", "Org/Tuned", "Org/Base-1.5") == [
+        "mirror/org/base-1.5",
+        "mirror/org/tuned",
+    ]
+    assert base_repositories("models/tuned", "org/tuned", "acme/base") == [
+        "models/base",
+        "models/tuned",
+    ]
+    assert base_repositories("elsewhere", "org/tuned", "org/base") == ["elsewhere"]

@@ -72,6 +72,7 @@ def build_model(
     base_model: str | None = None,
     commit: str | None = None,
     tag: str | None = None,
+    created: str = "2024-06-01T00:00:00Z",
 ) -> Model:
     layout = LayoutStore(store).ensure()
     contents = files if files is not None else model_files_for(repo_id, base_model)
@@ -83,7 +84,7 @@ def build_model(
         repo_id=repo_id,
         commit=commit or sha256_bytes(repo_id.encode()).hex[:40],
         source_url=f"{HUB}/{repo_id}",
-        created="2024-06-01T00:00:00Z",
+        created=created,
     )
     artifact = build_model_artifact(layers, source)
     layout.put_bytes(artifact.config_bytes)
