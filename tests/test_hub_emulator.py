@@ -110,6 +110,19 @@ def test_private_listing_needs_a_token(hf_env: HfEnv) -> None:
     assert PRIVATE not in {m.id for m in outsider}
 
 
+def test_listing_direction_and_full(hf_env: HfEnv) -> None:
+    url = f"{hf_env.endpoint}/api/models"
+    query = {"author": "hubsnap-fixtures", "sort": "downloads"}
+    down = httpx.get(url, params={**query, "direction": "-1"}).json()
+    up = httpx.get(url, params={**query, "direction": "1"}).json()
+    assert [m["downloads"] for m in up] == sorted(m["downloads"] for m in down)
+    assert [m["downloads"] for m in down] == sorted((m["downloads"] for m in down), reverse=True)
+    assert {m["id"] for m in up} == {m["id"] for m in down}
+    full = httpx.get(url, params={**query, "full": "true"}).json()
+    assert all("siblings" in m and "sha" in m for m in full)
+    assert not any("siblings" in m for m in down)
+
+
 def test_listing_etag_gives_304(hf_env: HfEnv) -> None:
     url = f"{hf_env.endpoint}/api/models"
     first = httpx.get(url, params={"author": "hubsnap-fixtures"})
@@ -207,6 +220,11 @@ def test_lfs_redirects_off_host_and_cdn_refuses_tokens(hf_env: HfEnv) -> None:
     assert head.status_code == 302
     assert head.headers["X-Repo-Commit"] == COMMITS[BASE]["main"]
     assert head.headers["X-Linked-Size"] == "90868376"
+    info = HfApi().model_info(BASE, files_metadata=True)
+    weights = {s.rfilename: s for s in info.siblings or []}["model.safetensors"]
+    assert weights.lfs is not None and weights.blob_id
+    assert head.headers["X-Linked-Etag"] == f'"{weights.lfs.sha256}"'
+    assert head.headers["ETag"] == f'"{weights.blob_id}"'
     location = head.headers["Location"]
     assert httpx.URL(location).host == "localhost" != httpx.URL(url).host
     leaked = httpx.get(location, headers={"Authorization": f"Bearer {hf_env.hub.token}"})

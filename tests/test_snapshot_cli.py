@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import jsonschema
@@ -17,6 +18,7 @@ import yaml
 from hubsnap.cli import main
 from hubsnap.digest import Digest
 from hubsnap.oci.layout import LayoutStore
+from hubsnap.progress import Progress, transfer_progress
 from support.hub import BASE, COMMITS, DISABLED, FINETUNED, GATED, PRIVATE, HfEnv
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -214,6 +216,31 @@ def test_dry_run_writes_nothing(home: Path, run: Run, hf_env: HfEnv) -> None:
     assert json.loads(out)["reference"] is None
 
 
+def test_each_download_reports_its_progress(
+    home: Path, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reported: dict[str, list[int]] = {}
+
+    @contextlib.contextmanager
+    def recorder(description: str, total: int | None) -> Iterator[Progress]:
+        with transfer_progress(description, total) as real:
+            steps = reported.setdefault(f"{description} {total}", [])
+
+            class Counting:
+                def advance(self, nbytes: int) -> None:
+                    steps.append(nbytes)
+                    real.advance(nbytes)
+
+            yield Counting()
+
+    monkeypatch.setattr("hubsnap.hubfiles.transfer_progress", recorder)
+    code, out, err = run("snapshot", BASE, "--json")
+    assert code == 0, err
+    files = json.loads(out)["files"]
+    assert set(reported) == {f"{f['path']} {f['size']}" for f in files}
+    assert all(sum(reported[f"{f['path']} {f['size']}"]) == f["size"] for f in files)
+
+
 def test_card_base_model_becomes_base_name(home: Path, run: Run, hf_env: HfEnv) -> None:
     code, out, err = run("snapshot", FINETUNED)
     assert code == 0, err
@@ -304,6 +331,11 @@ def test_subprocess_success_and_failure(hf_env: HfEnv, tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("oci:") and done.stdout.count("\n") == 1
+    # stderr is a pipe, not a terminal: no progress bars, only the summary line.
+    commit = COMMITS[BASE]["v1.0"]
+    assert done.stderr.splitlines() == [
+        f"{BASE}@{commit[:12]}: 13 downloaded, 0 already in the store; wrote s.yaml"
+    ]
     assert load_document(tmp_path / "s.yaml")["commit"] == COMMITS[BASE]["v1.0"]
     done = subprocess.run(
         [sys.executable, "-m", "hubsnap", "snapshot", f"{BASE}@nope", "-o", "t.yaml"],
