@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -137,3 +139,21 @@ def test_model_files_accept_legacy_names_and_refuse_bad_paths() -> None:
     )
     with pytest.raises(IntegrityError, match="twice"):
         model_files(Manifest(config=config, layers=twice))
+
+
+@pytest.mark.skipif(
+    shutil.which("git") is None or not (GOLDEN.parents[2] / ".git").exists(),
+    reason="needs the git checkout",
+)
+def test_every_golden_file_is_kept_byte_for_byte_by_git() -> None:
+    # A golden file normalised on checkout (CRLF on Windows) would no longer match its digest.
+    root = GOLDEN.parents[2]
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--", "tests/golden"],
+        cwd=root, capture_output=True, check=True,
+    ).stdout.decode().strip("\0").split("\0")  # fmt: skip
+    assert len(listed) >= 3
+    attrs = subprocess.run(
+        ["git", "check-attr", "text", "--", *listed], cwd=root, capture_output=True, check=True
+    ).stdout.decode()
+    assert attrs.splitlines() == [f"{path}: text: unset" for path in listed]
