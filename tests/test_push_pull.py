@@ -266,3 +266,31 @@ def test_snapshot_push_pull_round_trip(
     kept = {f["path"]: f["sha256"] for f in document["files"] if f["downloaded"]}
     got = {path: hashlib.sha256(data).hexdigest() for path, data in _tree(tmp_path / "out").items()}
     assert got == kept
+
+
+def test_progress_bar_on_a_terminal_only(
+    *,
+    registry: RegistryServer,
+    repo_name: str,
+    transfer_env: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    digest = build_model(tmp_path / "src", FILES)
+    source = f"oci:{tmp_path / 'src'}@{digest}"
+    bar = f"{digest.split(':')[1][:12]} → {registry.host}/{repo_name}"
+
+    piped = run_cli(["push", source, f"{registry.host}/{repo_name}:a"], capsys)
+    assert piped.code == 0, piped.err
+    assert bar not in piped.err
+    assert "\x1b[" not in piped.err
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    monkeypatch.setenv("TERM", "xterm")
+    shown = run_cli(["push", source, f"{registry.host}/{repo_name}-tty:a"], capsys)
+    assert shown.code == 0, shown.err
+    assert bar + "-tty" in shown.err
+    assert shown.out == f"{registry.host}/{repo_name}-tty@{digest}\n"

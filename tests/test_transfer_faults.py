@@ -265,3 +265,25 @@ def test_symlinked_file_in_destination_is_not_followed(
     assert run.code == 6
     assert victim.read_bytes() == b"keep me\n"
     assert (out_dir / "model.bin").is_symlink()
+
+
+def test_timeout_option_bounds_a_registry_that_never_answers(
+    transfer_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    import socket
+
+    _no_wait(monkeypatch)
+    with socket.socket() as sock:  # accepts connections (the backlog) but never answers
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        port = sock.getsockname()[1]
+        digest = "sha256:" + "a" * 64
+        run = run_cli(
+            ["pull", f"127.0.0.1:{port}/m/x@{digest}", "-o", str(tmp_path / "out"),
+             "--timeout", "200ms"],
+            capsys,
+        )  # fmt: skip
+    assert run.code == 5
+    assert run.err.splitlines()[0] == f"error: cannot reach 127.0.0.1:{port}: ReadTimeout"
+    assert not (tmp_path / "out").exists()
