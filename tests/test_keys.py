@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from hubsnap.api.signing import keygen, sign
+from hubsnap.config import Settings
 from support.keys import Model
 from support.registry import run_cli
 
@@ -151,3 +153,33 @@ def test_private_key_as_trusted_key_is_refused(
         "hint: pass the .pub file written beside it",
     ]
     assert "PRIVATE" not in result.out
+
+
+def test_keygen_encrypt_with_prompted_password(
+    make_model: MakeModel, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.delenv("HUBSNAP_KEY_PASSWORD", raising=False)
+    secret = "typed at the terminal"
+    asked: list[str] = []
+
+    def prompt(message: str) -> str:
+        asked.append(message)
+        return secret
+
+    pair = keygen(tmp_path / "k.pem", encrypt=True, prompt=prompt)
+    assert pair.encrypted and asked == ["Password for the new key"]
+    model = make_model()
+    settings = Settings.from_env({"HUBSNAP_HOME": str(tmp_path / "home")})
+    signed = sign(settings, model.ref, pair.private_path, prompt=prompt)
+    assert asked[-1] == f"Password for {pair.private_path}"
+    assert signed.signer == pair.fingerprint
+
+    # Not at a terminal (as under pytest) there is nobody to ask: refused, nothing written.
+    refused = run_cli(["keygen", "-o", str(tmp_path / "new" / "k.pem"), "--encrypt"], capsys)
+    assert refused.code == 2
+    assert refused.err.splitlines() == [
+        "error: --encrypt needs a password typed at a terminal",
+        "hint: run interactively, or pass --password-env VAR",
+    ]
+    assert not (tmp_path / "new").exists()

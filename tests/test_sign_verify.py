@@ -17,6 +17,7 @@ from hubsnap.api.signing import sign_artifact
 from hubsnap.canonical import canonical_json
 from hubsnap.cli import main
 from hubsnap.digest import sha256_bytes
+from hubsnap.errors import IntegrityError
 from hubsnap.models import (
     ARTIFACT_TYPE_SIGSTORE_BUNDLE,
     EMPTY_JSON,
@@ -26,7 +27,15 @@ from hubsnap.models import (
 )
 from hubsnap.oci.layout import LayoutStore
 from hubsnap.signing.attach import KIND_OMS, KIND_PROVENANCE, attach_bundle
-from hubsnap.signing.dsse import Bundle, Envelope, pae, parse_bundle
+from hubsnap.signing.dsse import (
+    PAYLOAD_TYPE_IN_TOTO,
+    Bundle,
+    Envelope,
+    EnvelopeSignature,
+    open_envelope,
+    pae,
+    parse_bundle,
+)
 from hubsnap.signing.keys import PrivateKey, generate_key, load_private_key
 from support.keys import FIXED_KEY, SIGNED_AT, Model
 
@@ -321,3 +330,32 @@ def test_signing_a_non_model_is_refused(
     ]
     assert LayoutStore(model.store).entries() == before
     assert list((model.store / "ingest").iterdir()) == []
+
+
+def test_key_of_another_curve_fails(
+    make_model: MakeModel, key_pair: tuple[Path, Path], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    model = make_model()
+    run(["sign", model.ref, "--key", str(key_pair[0])], capsys)
+    p384 = tmp_path / "p384.pem"
+    assert run(["keygen", "-o", str(p384), "--curve", "p384"], capsys)[0] == 0
+    code, out, err = run(["verify", model.ref, "--key", str(tmp_path / "p384.pub")], capsys)
+    assert code == 6
+    assert "signature does not verify with any trusted key" in err.splitlines()[0]
+    assert out.count("FAIL oms         signature does not verify with any trusted key") == 1
+    assert out.count("FAIL provenance  signature does not verify with any trusted key") == 1
+
+
+def test_signature_is_checked_before_the_payload_is_read(fixed_key: PrivateKey) -> None:
+    garbage = Envelope(b"\xff not json", PAYLOAD_TYPE_IN_TOTO, (EnvelopeSignature(b"x" * 64),))
+    with pytest.raises(IntegrityError, match=r"^signature does not verify with any trusted key$"):
+        open_envelope(garbage, [fixed_key.public()])
+    signed = Envelope(
+        garbage.payload,
+        PAYLOAD_TYPE_IN_TOTO,
+        (EnvelopeSignature(fixed_key.sign(pae(PAYLOAD_TYPE_IN_TOTO, garbage.payload))),),
+    )
+    # Only a payload that verified gets parsed, and then its defects are reported.
+    with pytest.raises(IntegrityError, match="signed statement is not valid JSON"):
+        open_envelope(signed, [fixed_key.public()])

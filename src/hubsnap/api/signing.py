@@ -125,9 +125,11 @@ def keygen(
     *,
     curve: str = "p256",
     password_env: str | None = None,
+    encrypt: bool = False,
     prompt: Prompt | None = None,
 ) -> KeyPair:
-    """Generate a key pair; encrypt it with the password in ``password_env`` if named."""
+    """Generate a key pair, encrypted when ``password_env`` names a variable (its password,
+    or the prompt's when it is unset) or when ``encrypt`` asks for a prompted password."""
     password = None
     if password_env is not None:
         password = os.environ.get(password_env) or None
@@ -135,6 +137,13 @@ def keygen(
             password = prompt("Password for the new key")
         if not password:
             raise UsageError(f"{password_env} is not set", hint="export it or omit --password-env")
+    elif encrypt:
+        password = prompt("Password for the new key") if prompt is not None else None
+        if not password:
+            raise UsageError(
+                "--encrypt needs a password typed at a terminal",
+                hint="run interactively, or pass --password-env VAR",
+            )
     return save_key_pair(generate_key(curve), output, password=password)
 
 

@@ -37,10 +37,15 @@ def keygen(
         str | None,
         typer.Option("--password-env", help="Encrypt the key with the password in this variable."),
     ] = None,
+    encrypt: Annotated[
+        bool, typer.Option("--encrypt", help="Encrypt the key with a password asked for here.")
+    ] = False,
     json_output: JsonOption = False,
 ) -> None:
     """Generate an ECDSA signing key (PEM) and its public key beside it (.pub)."""
-    pair = signing.keygen(output, curve=curve, password_env=password_env, prompt=_prompt)
+    pair = signing.keygen(
+        output, curve=curve, password_env=password_env, encrypt=encrypt, prompt=_prompt
+    )
     data = {
         "private_key": str(pair.private_path),
         "public_key": str(pair.public_path),
