@@ -196,3 +196,26 @@ def test_signing_reads_no_layer_blob_but_the_card(
         d.artifact_type == ARTIFACT_TYPE_SIGSTORE_BUNDLE
         for d in model.repository.referrers(model.digest)
     )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["sign", "--key", str(FIXED_KEY)],
+        ["verify", "--key", str(FIXED_PUB)],
+        ["export-signature", "-o", "model.sig"],
+    ],
+    ids=["sign", "verify", "export-signature"],
+)
+def test_registry_transport_options(
+    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """sign, verify and export-signature take push's --ca-file (checked before any request)."""
+    missing = tmp_path / "ca.pem"
+    command, *rest = argv
+    result = run_cli(
+        [command, "registry.example:5000/org/model:v1", *rest, "--ca-file", str(missing)], capsys
+    )
+    assert result.code == 2
+    assert result.err.splitlines()[0] == f"error: CA file {missing} not found"
+    assert list(tmp_path.iterdir()) == []

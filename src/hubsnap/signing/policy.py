@@ -16,12 +16,16 @@ spirit of notation's trust policy::
           provenance: true
           chain: true            # walk parents to a provenance with no parent
           maxDepth: 8
-          maxAge: 90d            # s, m, h or d
+          maxAge: 90d            # s, m, h or d; of the provenance's signed time
 
 Scopes are shell globs over what the repository is called: ``registry/repository`` for a
 registry, ``oci:ABSOLUTE_PATH`` for a layout. The first policy whose scope matches applies; a
 repository no policy covers trusts no key. Without a file, the keys given on the command line
 are trusted everywhere and the defaults below apply.
+
+``maxAge`` is measured from the time signed inside the provenance statement, never from a
+referrer's (unsigned) annotation; an OMS statement records no time, so an artifact without a
+valid provenance fails ``maxAge``.
 """
 
 from __future__ import annotations
