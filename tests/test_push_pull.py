@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from support.hub import BASE
-from support.registry import RegistryServer, build_model, run_cli
+from support.registry import RegistryServer, build_model, fake_credential_helper, run_cli
 
 pytestmark = pytest.mark.registry
 
@@ -294,3 +294,44 @@ def test_progress_bar_on_a_terminal_only(
     assert shown.code == 0, shown.err
     assert bar + "-tty" in shown.err
     assert shown.out == f"{registry.host}/{repo_name}-tty@{digest}\n"
+
+
+def test_login_into_a_credential_helper_then_push_and_pull(
+    *,
+    auth_registry: RegistryServer,
+    repo_name: str,
+    transfer_env: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert auth_registry.username and auth_registry.password
+    fake_credential_helper(tmp_path / "bin", tmp_path / "helper.json", monkeypatch)
+    config = Path(os.environ["DOCKER_CONFIG"])
+    config.mkdir()
+    (config / "config.json").write_text(json.dumps({"credsStore": "test"}))
+
+    login = run_cli(
+        ["login", auth_registry.host, "-u", auth_registry.username, "--password-stdin", "--json"],
+        capsys,
+        stdin=auth_registry.password + "\n",
+    )
+    assert login.code == 0, login.err
+    assert json.loads(login.out) == {
+        "registry": auth_registry.host,
+        "storedIn": "docker-credential-test",
+    }
+    assert auth_registry.password not in login.out + login.err
+    assert json.loads((config / "config.json").read_text()) == {"credsStore": "test"}
+
+    digest = build_model(tmp_path / "src", FILES)
+    pushed = run_cli(
+        ["push", f"oci:{tmp_path / 'src'}@{digest}", f"{auth_registry.host}/{repo_name}"], capsys
+    )
+    assert pushed.code == 0, pushed.err
+    out_dir = tmp_path / "out"
+    pulled = run_cli(
+        ["pull", f"{auth_registry.host}/{repo_name}@{digest}", "-o", str(out_dir)], capsys
+    )
+    assert pulled.code == 0, pulled.err
+    assert _tree(out_dir) == FILES

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import stat
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,6 +30,7 @@ from hubsnap.oci.client import RegistryClient, TransportOptions
 from hubsnap.oci.registry import RegistryRepository
 from hubsnap.oci.sightings import MAX_CANDIDATES, BlobSightings
 from hubsnap.retry import RetryPolicy
+from support.registry import fake_credential_helper
 
 Handler = Callable[[httpx.Request], httpx.Response]
 BLOB = b"hello blob"
@@ -263,37 +262,8 @@ def test_store_credentials_is_atomic_0600_and_keeps_other_settings(tmp_path: Pat
     assert [p.name for p in tmp_path.iterdir()] == ["config.json"]
 
 
-def _fake_helper(bin_dir: Path, store: Path) -> None:
-    """A docker-credential-test helper speaking the protocol over a JSON file."""
-    bin_dir.mkdir()
-    script = bin_dir / "docker-credential-test"
-    script.write_text(
-        f"""#!{sys.executable}
-import json, sys
-path = {str(store)!r}
-try:
-    data = json.load(open(path))
-except FileNotFoundError:
-    data = {{}}
-action = sys.argv[1]
-if action == "store":
-    entry = json.load(sys.stdin)
-    data[entry["ServerURL"]] = entry
-    json.dump(data, open(path, "w"))
-elif action == "get":
-    server = sys.stdin.read().strip()
-    if server not in data:
-        print("credentials not found in native keychain")
-        sys.exit(1)
-    print(json.dumps({{"Username": data[server]["Username"], "Secret": data[server]["Secret"]}}))
-"""
-    )
-    script.chmod(0o755)
-
-
 def test_credential_helper_store_and_get(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _fake_helper(tmp_path / "bin", tmp_path / "helper.json")
-    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    fake_credential_helper(tmp_path / "bin", tmp_path / "helper.json", monkeypatch)
     config = tmp_path / "docker"
     config.mkdir()
     (config / "config.json").write_text(json.dumps({"credsStore": "test"}))

@@ -165,6 +165,7 @@ def test_registry_down_exits_5(
     assert run.code == 5
     assert run.err.splitlines()[0] == f"error: cannot reach 127.0.0.1:{port}: ConnectError"
     assert not (tmp_path / "out").exists()
+    _assert_store_clean(transfer_env, digest)
 
 
 def test_wrong_stored_credentials_exit_4(
@@ -184,6 +185,7 @@ def test_wrong_stored_credentials_exit_4(
     assert run.code == 4
     assert run.err.splitlines()[0] == f"error: {auth_registry.host} refused the credentials"
     assert "not-the-password" not in run.err
+    assert not (auth_registry.root / "docker/registry/v2/repositories" / repo_name).exists()
 
 
 def _push_hostile(registry: RegistryServer, repo: str, path: str, tmp_path: Path) -> str:

@@ -259,6 +259,41 @@ def build_model(store_root: Path, files: dict[str, bytes], *, tag: str | None = 
     return str(artifact.digest)
 
 
+# -- credentials ----------------------------------------------------------------------------
+
+_HELPER = """#!{python}
+import json, sys
+path = {store!r}
+try:
+    data = json.load(open(path))
+except FileNotFoundError:
+    data = {{}}
+action = sys.argv[1]
+if action == "store":
+    entry = json.load(sys.stdin)
+    data[entry["ServerURL"]] = entry
+    json.dump(data, open(path, "w"))
+elif action == "get":
+    server = sys.stdin.read().strip()
+    if server not in data:
+        print("credentials not found in native keychain")
+        sys.exit(1)
+    print(json.dumps({{"Username": data[server]["Username"], "Secret": data[server]["Secret"]}}))
+"""
+
+
+def fake_credential_helper(bin_dir: Path, store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Put ``docker-credential-test`` on ``PATH``: the helper protocol over a JSON file."""
+    import os
+    import sys
+
+    bin_dir.mkdir()
+    script = bin_dir / "docker-credential-test"
+    script.write_text(_HELPER.format(python=sys.executable, store=str(store)))
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+
 # -- the CLI, in process --------------------------------------------------------------------
 
 
