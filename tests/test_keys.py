@@ -18,6 +18,13 @@ from support.registry import run_cli
 MakeModel = Callable[..., Model]
 
 
+def _openssl_text(key: Path) -> bytes:
+    """What openssl says about a private key (its curve name among it)."""
+    return subprocess.run(
+        ["openssl", "ec", "-in", str(key), "-noout", "-text"], capture_output=True, check=True
+    ).stdout
+
+
 def test_keygen_files_modes_and_fingerprint(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -36,19 +43,13 @@ def test_keygen_files_modes_and_fingerprint(
         capture_output=True, check=True,
     ).stdout  # fmt: skip
     assert data["fingerprint"] == "sha256:" + hashlib.sha256(der).hexdigest()
-    text = subprocess.run(
-        ["openssl", "ec", "-in", str(key), "-noout", "-text"], capture_output=True, check=True
-    ).stdout
-    assert b"prime256v1" in text
+    assert b"prime256v1" in _openssl_text(key)
 
 
 def test_keygen_p384(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     key = tmp_path / "k.pem"
     assert run_cli(["keygen", "-o", str(key), "--curve", "p384"], capsys).code == 0
-    text = subprocess.run(
-        ["openssl", "ec", "-in", str(key), "-noout", "-text"], capture_output=True, check=True
-    ).stdout
-    assert b"secp384r1" in text
+    assert b"secp384r1" in _openssl_text(key)
 
 
 def test_keygen_refuses_to_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
