@@ -25,6 +25,7 @@ from hubemu.tensors import (
 
 if TYPE_CHECKING:
     from hubemu.fixtures import Builder
+    from hubemu.store import Repo
 
 BASE = "sentence-transformers/all-MiniLM-L6-v2"
 ORG = "hubsnap-fixtures"
@@ -81,16 +82,28 @@ def build_all(b: Builder, model_dir: Path) -> None:
     _restricted(b, files)
 
 
+def _new_repo(
+    b: Builder, files: dict[str, bytes], repo_id: str, created: str, author: str,
+    **stats: object,
+) -> Repo:  # fmt: skip
+    """A repository as the Hub creates it: one "initial commit" with ``.gitattributes``."""
+    repo = b.repo(repo_id, created, **stats)
+    b.commit(repo, {".gitattributes": files[".gitattributes"]}, "initial commit", author, created)
+    return repo
+
+
 def _base(
     b: Builder, files: dict[str, bytes], weights: dict[str, RawTensor], meta: dict[str, str]
 ) -> None:
-    repo = b.repo(BASE, "2021-08-30T18:40:00Z", downloads=98_411_203, likes=3_412, trending=87)
-    b.commit(
-        repo,
-        {".gitattributes": files[".gitattributes"]},
-        "initial commit",
-        "nreimers",
+    repo = _new_repo(
+        b,
+        files,
+        BASE,
         "2021-08-30T18:40:00Z",
+        "nreimers",
+        downloads=98_411_203,
+        likes=3_412,
+        trending=87,
     )
     # The first upload had a card without the library/pipeline keys the Hub later required.
     first = dict(files)
@@ -177,13 +190,15 @@ def _base(
 def _finetuned(
     b: Builder, files: dict[str, bytes], weights: dict[str, RawTensor], meta: dict[str, str]
 ) -> dict[str, RawTensor]:
-    repo = b.repo(FINETUNED, "2024-05-01T09:00:00Z", downloads=1_204, likes=7, trending=3)
-    b.commit(
-        repo,
-        {".gitattributes": files[".gitattributes"]},
-        "initial commit",
-        "hubsnap-bot",
+    repo = _new_repo(
+        b,
+        files,
+        FINETUNED,
         "2024-05-01T09:00:00Z",
+        "hubsnap-bot",
+        downloads=1_204,
+        likes=7,
+        trending=3,
     )
     # Embeddings stay frozen during this fine-tune; the encoder and pooler move.
     tuned = {
@@ -225,13 +240,15 @@ tags:
 def _quantized(
     b: Builder, files: dict[str, bytes], tuned: dict[str, RawTensor], meta: dict[str, str]
 ) -> None:
-    repo = b.repo(QUANTIZED, "2024-05-10T08:00:00Z", downloads=310, likes=2, trending=1)
-    b.commit(
-        repo,
-        {".gitattributes": files[".gitattributes"]},
-        "initial commit",
-        "hubsnap-bot",
+    repo = _new_repo(
+        b,
+        files,
+        QUANTIZED,
         "2024-05-10T08:00:00Z",
+        "hubsnap-bot",
+        downloads=310,
+        likes=2,
+        trending=1,
     )
     quant: dict[str, RawTensor] = {}
     for name, t in tuned.items():
@@ -300,13 +317,15 @@ def sentiment_head(revision: int) -> tuple[RawTensor, RawTensor]:
 def _sentiment(
     b: Builder, files: dict[str, bytes], weights: dict[str, RawTensor], meta: dict[str, str]
 ) -> None:
-    repo = b.repo(SENTIMENT, "2024-06-01T10:00:00Z", downloads=5_870, likes=12, trending=9)
-    b.commit(
-        repo,
-        {".gitattributes": files[".gitattributes"]},
-        "initial commit",
-        "hubsnap-bot",
+    repo = _new_repo(
+        b,
+        files,
+        SENTIMENT,
         "2024-06-01T10:00:00Z",
+        "hubsnap-bot",
+        downloads=5_870,
+        likes=12,
+        trending=9,
     )
     # BertForSequenceClassification names: the encoder under "bert.", position_ids is a
     # non-persistent buffer in current transformers and is not saved.
