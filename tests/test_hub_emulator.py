@@ -316,6 +316,19 @@ def test_errors_map_to_huggingface_hub_exceptions(hf_env: HfEnv) -> None:
     assert Path(hf_hub_download(GATED, "config.json", token=hf_env.hub.token)).is_file()
 
 
+@pytest.mark.parametrize("repo", ["nobody/nothing", PRIVATE])
+def test_missing_and_private_look_alike(hf_env: HfEnv, repo: str) -> None:
+    # As on the Hub: 401 RepoNotFound to anonymous callers, 404 to authenticated ones, so
+    # that nobody learns a private repository exists.
+    url = f"{hf_env.endpoint}/api/models/{repo}"
+    bearer = {"Authorization": f"Bearer {hf_env.hub.outsider_token}"}
+    for answer, status in ((httpx.get(url), 401), (httpx.get(url, headers=bearer), 404)):
+        assert answer.status_code == status
+        assert answer.headers["X-Error-Code"] == "RepoNotFound"
+        assert answer.headers["X-Error-Message"] == "Repository not found"
+        assert answer.json() == {"error": "Repository not found"}
+
+
 def test_publish_commit_moves_main_and_reset_undoes_it(hf_env: HfEnv) -> None:
     hub, api = hf_env.hub, HfApi()
     sha = hub.publish_commit(
