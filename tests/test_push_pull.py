@@ -12,7 +12,13 @@ import pytest
 import yaml
 
 from support.hub import BASE
-from support.registry import RegistryServer, build_model, fake_credential_helper, run_cli
+from support.registry import (
+    RegistryServer,
+    build_model,
+    fake_credential_helper,
+    push_model,
+    run_cli,
+)
 
 pytestmark = pytest.mark.registry
 
@@ -62,13 +68,7 @@ def test_pull_by_tag_needs_allow_tag(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    digest = build_model(tmp_path / "src", FILES)
-    assert (
-        run_cli(
-            ["push", f"oci:{tmp_path / 'src'}@{digest}", f"{registry.host}/{repo_name}:v2"], capsys
-        ).code
-        == 0
-    )
+    digest = push_model(f"{registry.host}/{repo_name}:v2", FILES, tmp_path, capsys)
     out_dir = tmp_path / "out"
 
     refused = run_cli(["pull", f"{registry.host}/{repo_name}:v2", "-o", str(out_dir)], capsys)
@@ -93,14 +93,8 @@ def test_pull_without_output_fills_the_store_once(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    digest = build_model(tmp_path / "src", FILES)
+    digest = push_model(f"{registry.host}/{repo_name}", FILES, tmp_path, capsys)
     ref = f"{registry.host}/{repo_name}@{digest}"
-    assert (
-        run_cli(
-            ["push", f"oci:{tmp_path / 'src'}@{digest}", ref.split("@", maxsplit=1)[0]], capsys
-        ).code
-        == 0
-    )
 
     first = run_cli(["pull", ref, "--json"], capsys)
     assert first.code == 0, first.err
@@ -146,9 +140,8 @@ def test_inspect_shows_manifest_layers_and_annotations(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    digest = build_model(tmp_path / "src", FILES)
     dest = f"{registry.host}/{repo_name}:v1"
-    assert run_cli(["push", f"oci:{tmp_path / 'src'}@{digest}", dest], capsys).code == 0
+    digest = push_model(dest, FILES, tmp_path, capsys)
 
     text = run_cli(["inspect", dest], capsys)
     assert text.code == 0, text.err
@@ -324,11 +317,7 @@ def test_login_into_a_credential_helper_then_push_and_pull(
     assert auth_registry.password not in login.out + login.err
     assert json.loads((config / "config.json").read_text()) == {"credsStore": "test"}
 
-    digest = build_model(tmp_path / "src", FILES)
-    pushed = run_cli(
-        ["push", f"oci:{tmp_path / 'src'}@{digest}", f"{auth_registry.host}/{repo_name}"], capsys
-    )
-    assert pushed.code == 0, pushed.err
+    digest = push_model(f"{auth_registry.host}/{repo_name}", FILES, tmp_path, capsys)
     out_dir = tmp_path / "out"
     pulled = run_cli(
         ["pull", f"{auth_registry.host}/{repo_name}@{digest}", "-o", str(out_dir)], capsys

@@ -14,7 +14,7 @@ import pytest
 
 from hubsnap.digest import Digest
 from hubsnap.oci.layout import LayoutStore
-from support.registry import RegistryServer, build_model, run_cli
+from support.registry import RegistryServer, push_model, run_cli
 
 pytestmark = [pytest.mark.registry, pytest.mark.interop]
 
@@ -25,12 +25,7 @@ def _push(
     registry: RegistryServer, repo: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> str:
     files = {"config.json": b"{}\n", "model.safetensors": os.urandom(1 << 20)}
-    digest = build_model(tmp_path / "src", files)
-    run = run_cli(
-        ["push", f"oci:{tmp_path / 'src'}@{digest}", f"{registry.host}/{repo}:v1"], capsys
-    )
-    assert run.code == 0, run.err
-    return digest
+    return push_model(f"{registry.host}/{repo}:v1", files, tmp_path, capsys)
 
 
 @pytest.mark.skipif(SKOPEO is None, reason="skopeo is not installed")

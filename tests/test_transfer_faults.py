@@ -24,7 +24,7 @@ from hubsnap.oci.layout import LayoutStore
 from hubsnap.oci.reference import parse_reference
 from hubsnap.oci.registry import RegistryRepository
 from hubsnap.retry import RetryPolicy
-from support.registry import CuttingTransport, RegistryServer, build_model, run_cli
+from support.registry import CuttingTransport, RegistryServer, build_model, push_model, run_cli
 
 pytestmark = pytest.mark.registry
 
@@ -52,9 +52,7 @@ def _push(
     registry: RegistryServer, repo: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> tuple[str, bytes]:
     files = _files()
-    digest = build_model(tmp_path / "src", files)
-    run = run_cli(["push", f"oci:{tmp_path / 'src'}@{digest}", f"{registry.host}/{repo}"], capsys)
-    assert run.code == 0, run.err
+    digest = push_model(f"{registry.host}/{repo}", files, tmp_path, capsys)
     return digest, files["model.safetensors"]
 
 
@@ -65,43 +63,31 @@ def _flip_byte(path: Path, offset: int) -> None:
     path.write_bytes(bytes(data))
 
 
-def test_tampered_blob_exits_6_and_keeps_nothing(
+@pytest.mark.parametrize("tampered", ["blob", "manifest"])
+def test_bytes_not_matching_their_digest_exit_6_and_keep_nothing(
+    *,
     registry: RegistryServer,
     repo_name: str,
     transfer_env: Path,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
+    tampered: str,
 ) -> None:
     digest, weights_bytes = _push(registry, repo_name, tmp_path, capsys)
     weights = str(sha256_bytes(weights_bytes))
-    _flip_byte(registry.blob_data(weights), 1000)
+    if tampered == "blob":
+        _flip_byte(registry.blob_data(weights), 1000)
+        expected = f"error: blob digest mismatch: expected {weights}"
+    else:
+        _flip_byte(registry.blob_data(digest), 40)
+        expected = f"error: manifest digest mismatch: asked for {digest}, got sha256:"
 
     out_dir = tmp_path / "out"
     run = run_cli(["pull", f"{registry.host}/{repo_name}@{digest}", "-o", str(out_dir)], capsys)
     assert run.code == 6
-    assert run.err.splitlines()[0].startswith(f"error: blob digest mismatch: expected {weights}")
+    assert run.err.splitlines()[0].startswith(expected)
     assert not out_dir.exists()
     _assert_store_clean(transfer_env, weights, digest)
-
-
-def test_manifest_not_matching_its_digest_exits_6(
-    registry: RegistryServer,
-    repo_name: str,
-    transfer_env: Path,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    digest, weights_bytes = _push(registry, repo_name, tmp_path, capsys)
-    _flip_byte(registry.blob_data(digest), 40)
-
-    out_dir = tmp_path / "out"
-    run = run_cli(["pull", f"{registry.host}/{repo_name}@{digest}", "-o", str(out_dir)], capsys)
-    assert run.code == 6
-    assert run.err.splitlines()[0].startswith(
-        f"error: manifest digest mismatch: asked for {digest}, got sha256:"
-    )
-    assert not out_dir.exists()
-    _assert_store_clean(transfer_env, digest, str(sha256_bytes(weights_bytes)))
 
 
 def _settings(home: Path) -> Settings:

@@ -335,3 +335,14 @@ def run_cli(
     out, err = capsys.readouterr()
     code = info.value.code
     return CliRun(code if isinstance(code, int) else 1, out, err)
+
+
+def push_model(
+    dest: str, files: dict[str, bytes], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> str:
+    """Store a model of ``files`` in the layout ``tmp_path/src`` and push it to ``dest`` with
+    ``hubsnap push``; returns its digest."""
+    digest = build_model(tmp_path / "src", files)
+    run = run_cli(["push", f"oci:{tmp_path / 'src'}@{digest}", dest], capsys)
+    assert run.code == 0, run.err
+    return digest

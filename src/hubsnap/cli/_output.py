@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from hubsnap.api.transfer import TransportOptions, transport_options
 from hubsnap.config import Settings, parse_duration
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "TimeoutOption",
     "emit",
     "print_table",
+    "registry_settings",
     "settings",
     "warn",
 ]
@@ -65,6 +67,18 @@ def settings(*, timeout: str | None = None, store: Path | None = None) -> Settin
     if not changes:
         return base
     return replace(base, **changes)
+
+
+def registry_settings(
+    *,
+    timeout: str | None,
+    store: Path | None = None,
+    plain_http: bool | None,
+    ca_file: Path | None,
+) -> tuple[Settings, TransportOptions]:
+    """Settings and registry transport options from a command's shared options."""
+    config = settings(timeout=timeout, store=store)
+    return config, transport_options(config, plain_http=plain_http, ca_file=ca_file)
 
 
 def emit(data: T, json_output: bool, render: Callable[[T], str]) -> None:

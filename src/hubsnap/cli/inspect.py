@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hubsnap.api.transfer import InspectResult, ReferrerNode, inspect, transport_options
+from hubsnap.api.transfer import InspectResult, ReferrerNode, inspect
 from hubsnap.cli import app
 from hubsnap.cli._output import (
     CaFileOption,
@@ -16,7 +16,7 @@ from hubsnap.cli._output import (
     TimeoutOption,
     emit,
     print_table,
-    settings,
+    registry_settings,
 )
 
 
@@ -66,8 +66,9 @@ def inspect_command(
     timeout: TimeoutOption = None,
 ) -> None:
     """Show an artifact's manifest, annotations, layers and referrers."""
-    config = settings(timeout=timeout, store=store)
-    transport = transport_options(config, plain_http=plain_http, ca_file=ca_file)
+    config, transport = registry_settings(
+        timeout=timeout, store=store, plain_http=plain_http, ca_file=ca_file
+    )
     result = inspect(config, reference, transport=transport)
 
     def render(_: dict[str, Any]) -> str:

@@ -7,10 +7,16 @@ from typing import Annotated
 
 import typer
 
-from hubsnap.api.transfer import login, transport_options
+from hubsnap.api.transfer import login
 from hubsnap.cli import app
-from hubsnap.cli._output import CaFileOption, JsonOption, PlainHttpOption, TimeoutOption, emit
-from hubsnap.cli._output import settings as load_settings
+from hubsnap.cli._output import (
+    CaFileOption,
+    JsonOption,
+    PlainHttpOption,
+    TimeoutOption,
+    emit,
+    registry_settings,
+)
 from hubsnap.errors import UsageError
 
 
@@ -36,8 +42,7 @@ def login_command(
     timeout: TimeoutOption = None,
 ) -> None:
     """Log in to a registry; credentials go to the docker config, as docker and oras do."""
-    config = load_settings(timeout=timeout)
-    transport = transport_options(config, plain_http=plain_http, ca_file=ca_file)
+    config, transport = registry_settings(timeout=timeout, plain_http=plain_http, ca_file=ca_file)
     password = _read_password(password_stdin)
     result = login(config, registry, username, password, transport=transport)
     emit(

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from hubsnap.api.transfer import pull, transport_options
+from hubsnap.api.transfer import pull
 from hubsnap.cli import app
 from hubsnap.cli._output import (
     CaFileOption,
@@ -16,7 +16,7 @@ from hubsnap.cli._output import (
     StoreOption,
     TimeoutOption,
     emit,
-    settings,
+    registry_settings,
     warn,
 )
 
@@ -43,8 +43,9 @@ def pull_command(
     timeout: TimeoutOption = None,
 ) -> None:
     """Pull an artifact; every byte is checked against its digest before it is kept."""
-    config = settings(timeout=timeout, store=store)
-    transport = transport_options(config, plain_http=plain_http, ca_file=ca_file)
+    config, transport = registry_settings(
+        timeout=timeout, store=store, plain_http=plain_http, ca_file=ca_file
+    )
     result = pull(config, reference, output=output, allow_tag=allow_tag, transport=transport)
     if result.tag is not None:
         warn(f"resolved tag {result.tag} to {result.digest}")

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from hubsnap.api import signing
-from hubsnap.api.transfer import PushResult, push, transport_options
+from hubsnap.api.transfer import PushResult, push
 from hubsnap.cli import app
 from hubsnap.cli._output import (
     CaFileOption,
@@ -17,7 +17,7 @@ from hubsnap.cli._output import (
     StoreOption,
     TimeoutOption,
     emit,
-    settings,
+    registry_settings,
     warn,
 )
 from hubsnap.cli.sign import render_sign_result, sign_result_json
@@ -58,8 +58,9 @@ def push_command(
     ] = None,
 ) -> None:
     """Push an artifact by digest; prints DEST@sha256:…."""
-    config = settings(timeout=timeout, store=store)
-    transport = transport_options(config, plain_http=plain_http, ca_file=ca_file)
+    config, transport = registry_settings(
+        timeout=timeout, store=store, plain_http=plain_http, ca_file=ca_file
+    )
     result = push(config, source, destination, dry_run=dry_run, transport=transport)
     warn(_summary(result))
     data = result.to_json()

@@ -44,6 +44,7 @@ __all__ = [
     "ModelArtifact",
     "ModelSource",
     "build_model_artifact",
+    "checked_layer_paths",
     "layer_media_type",
     "model_files",
     "parse_model_config",
@@ -193,22 +194,34 @@ def build_model_artifact(files: Iterable[LayerFile], source: ModelSource) -> Mod
     return ModelArtifact(config_bytes, manifest, manifest.to_bytes())
 
 
-def model_files(manifest: Manifest) -> list[tuple[str, Descriptor]]:
-    """The ``(path, layer)`` pairs of a model manifest, paths checked, legacy names accepted."""
+def checked_layer_paths(
+    pairs: Iterable[tuple[str, Descriptor]],
+) -> list[tuple[str, Descriptor]]:
+    """``(path, layer)`` pairs with every path checked as a safe relative path, none twice."""
     out: list[tuple[str, Descriptor]] = []
     seen: set[str] = set()
-    for layer in manifest.layers:
-        if normalise_media_type(layer.media_type) not in MODEL_LAYER_MEDIA_TYPES:
-            continue
-        path = layer.filepath
-        if path is None:
-            raise IntegrityError(f"layer {layer.digest} has no file path annotation")
+    for path, layer in pairs:
         check_relative_path(path, "layer path")
         if path in seen:
             raise IntegrityError(f"layer path {path!r} appears twice")
         seen.add(path)
         out.append((path, layer))
     return out
+
+
+def _annotated_path(layer: Descriptor) -> tuple[str, Descriptor]:
+    if layer.filepath is None:
+        raise IntegrityError(f"layer {layer.digest} has no file path annotation")
+    return layer.filepath, layer
+
+
+def model_files(manifest: Manifest) -> list[tuple[str, Descriptor]]:
+    """The ``(path, layer)`` pairs of a model manifest, paths checked, legacy names accepted."""
+    return checked_layer_paths(
+        _annotated_path(layer)
+        for layer in manifest.layers
+        if normalise_media_type(layer.media_type) in MODEL_LAYER_MEDIA_TYPES
+    )
 
 
 def parse_model_config(data: bytes) -> dict[str, object]:

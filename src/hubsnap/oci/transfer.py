@@ -20,9 +20,9 @@ from pathlib import Path, PurePosixPath
 
 from hubsnap.digest import Digest, StreamHasher, check_digest
 from hubsnap.errors import HubsnapError, IntegrityError
-from hubsnap.fsutil import atomic_writer, check_relative_path, safe_destination
+from hubsnap.fsutil import atomic_writer, safe_destination
 from hubsnap.models import MEDIA_TYPE_IMAGE_MANIFEST, Descriptor, Manifest
-from hubsnap.oci.artifact import model_files
+from hubsnap.oci.artifact import checked_layer_paths, model_files
 from hubsnap.oci.layout import LayoutStore
 from hubsnap.oci.registry import RegistryRepository
 from hubsnap.oci.repository import LayoutRepository, Repository
@@ -260,18 +260,9 @@ def file_layers(manifest: Manifest) -> list[tuple[str, Descriptor]]:
     """
     if manifest.is_model:
         return model_files(manifest)
-    out: list[tuple[str, Descriptor]] = []
-    seen: set[str] = set()
-    for layer in manifest.layers:
-        path = layer.filepath
-        if path is None:
-            continue
-        check_relative_path(path, "layer path")
-        if path in seen:
-            raise IntegrityError(f"layer path {path!r} appears twice")
-        seen.add(path)
-        out.append((path, layer))
-    return out
+    return checked_layer_paths(
+        (layer.filepath, layer) for layer in manifest.layers if layer.filepath is not None
+    )
 
 
 def check_destinations(directory: Path, paths: Iterable[str]) -> None:
