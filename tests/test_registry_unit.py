@@ -25,7 +25,13 @@ from hubsnap.models import (
     Descriptor,
     Manifest,
 )
-from hubsnap.oci.auth import Challenge, Credentials, load_credentials, store_credentials
+from hubsnap.oci.auth import (
+    IDENTITY_TOKEN_USER,
+    Challenge,
+    Credentials,
+    load_credentials,
+    store_credentials,
+)
 from hubsnap.oci.client import RegistryClient, TransportOptions
 from hubsnap.oci.registry import RegistryRepository
 from hubsnap.oci.sightings import MAX_CANDIDATES, BlobSightings
@@ -367,3 +373,26 @@ def test_a_referrer_lost_on_every_write_is_a_remote_error_after_three_tries() ->
     assert info.value.exit_code == 5
     assert "kept losing" in info.value.message
     assert len(stored) == 2 * 3  # three writes of ours, each clobbered
+
+
+def test_an_identity_token_is_exchanged_with_a_refresh_token_grant() -> None:
+    forms: list[bytes] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "auth.example":
+            assert request.method == "POST"
+            assert "Authorization" not in request.headers
+            forms.append(request.read())
+            return httpx.Response(200, json={"access_token": "t1"})
+        if request.headers.get("Authorization") != "Bearer t1":
+            challenge = 'Bearer realm="https://auth.example/token",service="reg.example"'
+            return httpx.Response(401, headers={"WWW-Authenticate": challenge})
+        return httpx.Response(200, headers={"Content-Length": str(len(BLOB))})
+
+    credentials = Credentials(IDENTITY_TOKEN_USER, "refresh-abc")
+    assert _repo(handler, credentials=credentials).has_blob(BLOB_DIGEST)
+    form = dict(pair.split("=", 1) for pair in forms[0].decode().split("&"))
+    assert form["grant_type"] == "refresh_token"
+    assert form["refresh_token"] == "refresh-abc"
+    assert form["service"] == "reg.example"
+    assert form["scope"] == "repository%3Ateam%2Fmodel%3Apull"
