@@ -26,6 +26,19 @@ def _push(
     return f"{registry.host}/{repo}@{model.digest}"
 
 
+def _assert_chain(
+    child: str, parent: str, parent_id: str, public: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``verify --chain`` on ``child`` succeeds and walks to ``parent`` (a root)."""
+    chained = run_cli(["verify", child, "--key", str(public), "--chain", "--json"], capsys)
+    assert chained.code == 0, chained.err
+    report = json.loads(chained.out)
+    assert report["parent"]["reference"] == parent
+    assert report["parent"]["ok"] is True
+    assert report["parent"]["source"] == f"https://huggingface.co/{parent_id}"
+    assert "parent" not in report["parent"]
+
+
 def test_sign_verify_export_on_registry(
     make_model: MakeModel,
     *,
@@ -102,11 +115,7 @@ def test_chain_across_registry_repositories(
     )
     assert signed.code == 0, signed.err
     assert json.loads(signed.out)["parent"]["uri"] == base_ref
-    chained = run_cli(["verify", tuned_ref, "--key", str(public), "--chain", "--json"], capsys)
-    assert chained.code == 0, chained.err
-    report = json.loads(chained.out)
-    assert report["parent"]["reference"] == base_ref
-    assert report["parent"]["source"] == "https://huggingface.co/org/base"
+    _assert_chain(tuned_ref, base_ref, "org/base", public, capsys)
 
 
 def test_card_base_model_found_in_sibling_repository(
@@ -133,12 +142,7 @@ def test_card_base_model_found_in_sibling_repository(
     signed = run_cli(["sign", tuned_ref, "--key", str(private), "--json"], capsys)
     assert signed.code == 0, signed.err
     assert json.loads(signed.out)["parent"]["uri"] == base_ref
-    chained = run_cli(["verify", tuned_ref, "--key", str(public), "--chain", "--json"], capsys)
-    assert chained.code == 0, chained.err
-    report = json.loads(chained.out)
-    assert report["parent"]["reference"] == base_ref
-    assert report["parent"]["ok"] is True
-    assert report["parent"]["source"] == "https://huggingface.co/org/Base"
+    _assert_chain(tuned_ref, base_ref, "org/Base", public, capsys)
 
     orphan = make_model("org/orphan", store=tmp_path / "e", base_model="org/missing")
     orphan_ref = _push(orphan, registry, f"{repo_name}/org/orphan", capsys)
