@@ -324,3 +324,43 @@ def test_login_into_a_credential_helper_then_push_and_pull(
     )
     assert pulled.code == 0, pulled.err
     assert _tree(out_dir) == FILES
+
+
+def test_pulled_bytes_land_in_temp_files_beside_their_destination_and_are_fsynced(
+    *,
+    registry: RegistryServer,
+    repo_name: str,
+    transfer_env: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import tempfile
+
+    digest = push_model(f"{registry.host}/{repo_name}", FILES, tmp_path, capsys)
+    temp_dirs: list[Path] = []
+    synced: list[int] = []
+    real_mkstemp, real_fsync = tempfile.mkstemp, os.fsync
+
+    def mkstemp(*args: object, **kwargs: object) -> tuple[int, str]:
+        fd, name = real_mkstemp(*args, **kwargs)  # type: ignore[call-overload]
+        temp_dirs.append(Path(name).parent)
+        return int(fd), str(name)
+
+    def fsync(fd: int) -> None:
+        synced.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(os, "fsync", fsync)
+    out_dir = tmp_path / "out"
+    pulled = run_cli(["pull", f"{registry.host}/{repo_name}@{digest}", "-o", str(out_dir)], capsys)
+    assert pulled.code == 0, pulled.err
+    store = transfer_env / "store"
+    blobs_and_files = (len(FILES) + 1) + len(FILES)
+    # Blobs in the store's ingest directory, files beside their final names; index.json
+    # in the store's root.
+    assert set(temp_dirs) == {store, store / "ingest", out_dir, out_dir / "sub"}
+    assert len(temp_dirs) >= blobs_and_files
+    assert len(synced) >= blobs_and_files
+    assert _tree(out_dir) == FILES
