@@ -84,3 +84,24 @@ def test_push_sign_on_registry(
     assert data["signed"]["subject"] == data["destination"]
     verified = run_cli(["verify", data["destination"], "--key", str(public)], capsys)
     assert verified.code == 0, verified.err
+
+
+@pytest.mark.registry
+def test_push_sign_from_snapshot_records_requested_revision(
+    home: Path, registry: RegistryServer, repo_name: str, key_pair: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    from hubsnap.api.signing import verify
+    from hubsnap.config import Settings
+
+    private, public = key_pair
+    local = run_cli(["snapshot", f"{BASE}@v2", *SMALL, "-o", "v2.yaml"], capsys)
+    assert local.code == 0, local.err
+    destination = f"{registry.host}/{repo_name}"
+    pushed = run_cli(["push", "v2.yaml", destination, "--sign", str(private)], capsys)
+    assert pushed.code == 0, pushed.err
+    report = verify(Settings.from_env(), pushed.out.strip(), keys=[public])
+    (provenance,) = [s for s in report.signatures if s.kind == "provenance"]
+    assert provenance.provenance is not None
+    assert provenance.provenance.requested_revision == "v2"
+    assert provenance.provenance.commit == COMMITS[BASE]["v2"]

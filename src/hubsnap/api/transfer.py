@@ -49,6 +49,7 @@ __all__ = [
     "open_repository",
     "pull",
     "push",
+    "snapshot_source",
     "transport_options",
 ]
 
@@ -154,13 +155,21 @@ class PushResult:
         }
 
 
-def _source_reference(text: str, settings: Settings) -> Reference:
-    """A push source: a ``snapshot.yaml`` (the artifact it records) or a reference."""
+def snapshot_source(text: str) -> Path | None:
+    """The ``snapshot.yaml`` a push source names, or ``None`` when it is a reference."""
     path = Path(text)
     if path.suffix in (".yaml", ".yml") and not text.startswith("oci:"):
         if not path.is_file():
             raise NotFoundError(f"snapshot file {text} not found")
-        return parse_reference(read_artifact_reference(path))
+        return path
+    return None
+
+
+def _source_reference(text: str, settings: Settings) -> Reference:
+    """A push source: a ``snapshot.yaml`` (the artifact it records) or a reference."""
+    document = snapshot_source(text)
+    if document is not None:
+        return parse_reference(read_artifact_reference(document))
     return parse_reference(text, store=settings.store)
 
 

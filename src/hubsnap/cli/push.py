@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from hubsnap.api import signing
-from hubsnap.api.transfer import PushResult, push
+from hubsnap.api.transfer import PushResult, push, snapshot_source
 from hubsnap.cli import app
 from hubsnap.cli._output import (
     CaFileOption,
@@ -65,7 +65,14 @@ def push_command(
     warn(_summary(result))
     data = result.to_json()
     if sign_key is not None and not result.dry_run:
-        signed = signing.sign(config, result.destination, sign_key, transport=transport)
+        # A snapshot.yaml source also says which revision was requested, for the provenance.
+        signed = signing.sign(
+            config,
+            result.destination,
+            sign_key,
+            snapshot=snapshot_source(source),
+            transport=transport,
+        )
         warn(render_sign_result(signed))
         data["signed"] = sign_result_json(signed)
     emit(data, json_output, lambda data: str(data["destination"]))
