@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from registry_server import RegistryServer, run_registry
@@ -163,7 +165,7 @@ def section_hash(report: Report, work: Path, sizes: list[float], repeat: int) ->
                 f"hubsnap sha256+blake3, {label}",
                 *best_of(
                     repeat,
-                    lambda names=names: run([python, "-c", HASH_SNIPPET, *names], sample=True),
+                    partial(run, [python, "-c", HASH_SNIPPET, *names], sample=True),
                 ),
             )
         )
@@ -171,7 +173,7 @@ def section_hash(report: Report, work: Path, sizes: list[float], repeat: int) ->
             Row(
                 "hash",
                 f"openssl dgst -sha256, {label}",
-                best_of(repeat, lambda names=names: run(["openssl", "dgst", "-sha256", *names]))[0],
+                best_of(repeat, partial(run, ["openssl", "dgst", "-sha256", *names]))[0],
             )
         )
         report.ratio(f"hash {label}: hubsnap / openssl sha256", ours, openssl, "<= 1.15")
@@ -180,7 +182,7 @@ def section_hash(report: Report, work: Path, sizes: list[float], repeat: int) ->
                 Row(
                     "hash",
                     f"sha256sum, {label}",
-                    best_of(repeat, lambda names=names: run(["sha256sum", *names]))[0],
+                    best_of(repeat, partial(run, ["sha256sum", *names]))[0],
                 )
             )
             report.ratio(f"hash {label}: hubsnap / sha256sum", ours, peer, "report")
@@ -189,7 +191,7 @@ def section_hash(report: Report, work: Path, sizes: list[float], repeat: int) ->
                 Row(
                     "hash",
                     f"b3sum, {label}",
-                    best_of(repeat, lambda names=names: run(["b3sum", *names]))[0],
+                    best_of(repeat, partial(run, ["b3sum", *names]))[0],
                 )
             )
             report.ratio(f"hash {label}: hubsnap / b3sum", ours, peer, "report")
@@ -197,7 +199,7 @@ def section_hash(report: Report, work: Path, sizes: list[float], repeat: int) ->
             Row(
                 "hash",
                 f"cat > /dev/null (read once), {label}",
-                best_of(repeat, lambda names=names: run(["cat", *names]))[0],
+                best_of(repeat, partial(run, ["cat", *names]))[0],
             )
         )
         report.ratio(f"hash {label}: hubsnap / reading once", ours, cat, "report")
@@ -224,13 +226,14 @@ class Model:
         return sum(f.stat().st_size for f in self.files)
 
 
-def _cached_sha256(path: Path) -> str:
-    """The file's SHA-256, remembered beside it (keyed by size and mtime) across runs."""
+def _cached_sha256(path: Path, memo_dir: Path) -> str:
+    """The file's SHA-256, remembered in ``memo_dir`` (by inode, size and mtime)."""
     from hubsnap.digest import hash_file
 
     stat = path.stat()
     key = f"{stat.st_size}:{stat.st_mtime_ns}"
-    memo = path.with_name(path.name + ".sha256")
+    memo_dir.mkdir(parents=True, exist_ok=True)
+    memo = memo_dir / f"{stat.st_dev}-{stat.st_ino}.sha256"
     if memo.exists():
         cached_key, _, value = memo.read_text().partition(" ")
         if cached_key == key:
@@ -259,7 +262,7 @@ def store_model(store_root: Path, label: str, slug: str, directory: Path, config
         else:
             from hubsnap.digest import Digest
 
-            digest = Digest.parse(_cached_sha256(file))
+            digest = Digest.parse(_cached_sha256(file, store_root.parent / "digests"))
             if not store.has_blob(digest):
                 os.link(file, store.blob_path(digest))
         layers.append(LayerFile(file.name, digest, file.stat().st_size))
@@ -312,8 +315,13 @@ class Bench:
 
     @property
     def env(self) -> dict[str, str]:
-        """The environment of every ``hubsnap`` process: nothing shared with the user's."""
-        env = {**os.environ, "HUBSNAP_HOME": str(self.work / "home")}
+        """The environment of a ``hubsnap`` process, with an empty home of its own.
+
+        Nothing is shared with the user's state or with earlier steps: hubsnap remembers
+        which repositories held a blob (``HUBSNAP_HOME/blob-sightings.sqlite``) and would
+        mount from them instead of sending, which would measure nothing.
+        """
+        env = {**os.environ, "HUBSNAP_HOME": str(_scratch(self.work / "home"))}
         env["DOCKER_CONFIG"] = str(self.work / "docker-config")
         env.pop("HUBSNAP_STORE", None)
         return env
@@ -601,7 +609,7 @@ def section_pull(bench: Bench) -> None:
             Row(
                 "pull",
                 f"curl GET + fsync + openssl, {label}",
-                best_of(bench.repeat, lambda m=model, r=repository: curl_pull(m, r, True))[0],
+                best_of(bench.repeat, partial(curl_pull, model, repository, True))[0],
             )
         )
         skopeo = report.add(
@@ -762,6 +770,9 @@ def section_sign(bench: Bench) -> None:
     public = save_key_pair(key, keys / "key.pem").public_path
     settings = Settings.from_env({"HUBSNAP_HOME": str(bench.work / "home")})
     rounds = max(bench.repeat, 10)
+    # Signing writes a few small files with fsync: let the gigabytes earlier sections wrote
+    # reach the disk first, so that those fsyncs do not wait behind them.
+    os.sync()
     sign_times, verify_times = [], []
     for _ in range(rounds):
         # A store of its own per round, holding the model (blobs hard-linked): each signature
@@ -815,6 +826,29 @@ def machine() -> dict[str, str]:
     }
 
 
+def _verdict(value: float, target: str) -> str:
+    """``met`` / ``missed`` for targets written as ``<= X`` or ``< X``; else empty."""
+    if target.startswith("<="):
+        return "met" if value <= float(target[2:]) else "**missed**"
+    if target.startswith("<"):
+        return "met" if value < float(target[1:]) else "**missed**"
+    return ""
+
+
+def markdown(info: dict[str, str], ratios: Sequence[tuple[str, float, str]]) -> str:
+    """The ratio table as Markdown, for the README."""
+    lines = [
+        f"Machine: {info['nproc']} x {info['cpu']}, Python {info['python']}; "
+        f"run on {info['date']}.",
+        "",
+        "| measurement | value | target | |",
+        "|---|---:|---|---|",
+    ]
+    for label, value, target in ratios:
+        lines.append(f"| {label} | {value:.2f} | {target} | {_verdict(value, target)} |")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sections", default=",".join(SECTIONS))
@@ -830,6 +864,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--keep-files", action="store_true", help="keep the generated files for the next run"
     )
     parser.add_argument("--json", action="store_true", help="also print the results as JSON")
+    parser.add_argument(
+        "--markdown", action="store_true", help="also print the ratio table as Markdown"
+    )
     args = parser.parse_args(argv)
     sizes = [float(s) for s in args.sizes.split(",") if s]
     sections = [s for s in args.sections.split(",") if s]
@@ -838,6 +875,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"unknown section {name!r}; known: {', '.join(SECTIONS)}")
     work = (args.workdir or Path(tempfile.gettempdir()) / "hubsnap-bench").resolve()
     work.mkdir(parents=True, exist_ok=True)
+    # A terminated run still stops its registry and removes what it wrote.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     report = Report()
     info = machine()
     print(f"hubsnap benchmark on {info['nproc']} x {info['cpu']}, {info['date']}, files in {work}")
@@ -856,6 +895,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("\nratios (ours / peer, lower is better; or the measured value)")
     for label, value, target in report.ratios:
         print(f"  {label:64} {value:10.2f}   target {target}")
+    if args.markdown:
+        print(markdown(info, report.ratios))
     if args.json:
         rows = [r.__dict__ for r in report.rows]
         ratios = [{"label": label, "value": v, "target": t} for label, v, t in report.ratios]
