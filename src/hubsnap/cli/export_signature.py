@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from hubsnap.api import signing
-from hubsnap.api.transfer import transport_options
 from hubsnap.cli import app
 from hubsnap.cli._output import (
     CaFileOption,
@@ -17,7 +16,7 @@ from hubsnap.cli._output import (
     StoreOption,
     TimeoutOption,
     emit,
-    settings,
+    registry_settings,
 )
 
 
@@ -33,8 +32,9 @@ def export_signature(
     json_output: JsonOption = False,
 ) -> None:
     """Write REF's OMS signature bundle (e.g. model.sig) for model_signing."""
-    config = settings(timeout=timeout, store=store)
-    transport = transport_options(config, plain_http=plain_http, ca_file=ca_file)
+    config, transport = registry_settings(
+        timeout=timeout, store=store, plain_http=plain_http, ca_file=ca_file
+    )
     result = signing.export_signature(config, reference, output, transport=transport)
     data = {
         "digest": str(result.digest),

@@ -10,7 +10,6 @@ import typer
 
 from hubsnap.api import signing
 from hubsnap.api.signing import SignResult
-from hubsnap.api.transfer import transport_options
 from hubsnap.cli import app
 from hubsnap.cli._output import (
     CaFileOption,
@@ -19,7 +18,7 @@ from hubsnap.cli._output import (
     StoreOption,
     TimeoutOption,
     emit,
-    settings,
+    registry_settings,
     warn,
 )
 from hubsnap.signing.keys import DEFAULT_PASSWORD_ENV
@@ -103,7 +102,9 @@ def sign(
     json_output: JsonOption = False,
 ) -> None:
     """Sign REF (resolved to its digest first): OMS signature + provenance as referrers."""
-    config = settings(timeout=timeout, store=store)
+    config, transport = registry_settings(
+        timeout=timeout, store=store, plain_http=plain_http, ca_file=ca_file
+    )
     result = signing.sign(
         config,
         reference,
@@ -114,7 +115,7 @@ def sign(
         snapshot=snapshot,
         password_env=password_env,
         prompt=_prompt,
-        transport=transport_options(config, plain_http=plain_http, ca_file=ca_file),
+        transport=transport,
     )
     for note in result.notes:
         warn(f"note: {note}")

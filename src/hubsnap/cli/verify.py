@@ -13,7 +13,6 @@ from typing import Annotated
 import typer
 
 from hubsnap.api import signing
-from hubsnap.api.transfer import transport_options
 from hubsnap.cli import app
 from hubsnap.cli._output import (
     CaFileOption,
@@ -22,7 +21,7 @@ from hubsnap.cli._output import (
     StoreOption,
     TimeoutOption,
     emit,
-    settings,
+    registry_settings,
     warn,
 )
 from hubsnap.errors import IntegrityError
@@ -88,14 +87,16 @@ def verify(
     json_output: JsonOption = False,
 ) -> None:
     """Verify REF's OMS signature and provenance; exit 6 when a requirement fails."""
-    config = settings(timeout=timeout, store=store)
+    config, transport = registry_settings(
+        timeout=timeout, store=store, plain_http=plain_http, ca_file=ca_file
+    )
     report = signing.verify(
         config,
         reference,
         keys=key or (),
         policy=policy,
         chain=chain,
-        transport=transport_options(config, plain_http=plain_http, ca_file=ca_file),
+        transport=transport,
     )
     emit(report.to_json(), json_output, lambda _: render_tree(report))
     failures = report.all_failures
