@@ -211,3 +211,50 @@ def test_a_writer_names_its_temp_file_after_its_process(store: LayoutStore) -> N
         assert writer._tmp.name.startswith(f"blob-{os.getpid()}-")
         assert store.sweep_ingest(older_than=0) == []  # its own writer is alive
     assert leftovers(store) == []
+
+
+def test_missing_layout_is_not_found(tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError, match="no OCI image layout"):
+        LayoutStore(tmp_path / "nowhere").require()
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        ("version", "imageLayoutVersion"),
+        ("index", "index.json"),
+        ("blobs", "blobs"),
+    ],
+)
+def test_a_layout_that_breaks_the_spec_is_refused(tmp_path: Path, damage: str, reason: str) -> None:
+    root = tmp_path / "layout"
+    LayoutStore(root).ensure()
+    if damage == "version":
+        (root / "oci-layout").write_text('{"imageLayoutVersion": "9.9.9"}')
+    elif damage == "index":
+        (root / "index.json").unlink()
+    else:
+        for path in sorted((root / "blobs").rglob("*"), reverse=True):
+            path.rmdir() if path.is_dir() else path.unlink()
+        (root / "blobs").rmdir()
+        (root / "blobs").write_text("not a directory")
+    with pytest.raises(IntegrityError, match=f"not a valid OCI image layout: .*{reason}"):
+        LayoutStore(root).require()
+
+
+def test_cli_refuses_a_broken_layout_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hubsnap.cli import main
+
+    root = tmp_path / "layout"
+    LayoutStore(root).ensure()
+    (root / "oci-layout").write_text("[]")
+    with pytest.raises(SystemExit) as info:
+        main(["inspect", f"oci:{root}:latest"])
+    _, err = capsys.readouterr()
+    assert info.value.code == 6
+    assert err.splitlines() == [
+        f"error: {root} is not a valid OCI image layout: "
+        "File 'oci-layout' must contain a JSON object"
+    ]

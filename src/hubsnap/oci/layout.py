@@ -9,6 +9,11 @@ writer killed hard are removed the first time the store is opened for writing, o
 an hour old and the process that named them is gone. ``index.json`` is rewritten
 atomically under an exclusive lock so concurrent writers do not lose each other's entries.
 Referrers of a manifest are the indexed manifests whose ``subject`` names it.
+
+A layout hubsnap did not create (``oci:PATH`` written by skopeo or oras, say) is checked
+against the image-layout spec by oras-py's validator before it is read: that part of oras-py
+only inspects files and is sound. Reading and writing blobs stays here, because oras-py
+neither verifies what it reads nor writes through temp files.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+
+from oras.layout.layout import Layout as OrasLayout
 
 from hubsnap.canonical import loads_object
 from hubsnap.digest import CHUNK_SIZE, Digest, FileDigests, StreamHasher, sha256_bytes
@@ -135,6 +142,7 @@ class LayoutStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._swept = False
+        self._validated = False
 
     # -- layout -----------------------------------------------------------------------------
 
@@ -159,8 +167,15 @@ class LayoutStore:
         return self
 
     def require(self) -> LayoutStore:
+        """Return ``self`` if an OCI image layout that follows the spec is at ``root``."""
         if not self.exists():
             raise NotFoundError(f"no OCI image layout at {self.root}")
+        if not self._validated:
+            try:
+                OrasLayout(str(self.root), validate=True)
+            except (OSError, ValueError) as e:
+                raise IntegrityError(f"{self.root} is not a valid OCI image layout: {e}") from e
+            self._validated = True
         return self
 
     # -- blobs ------------------------------------------------------------------------------
