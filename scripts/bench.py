@@ -249,6 +249,7 @@ def store_model(store_root: Path, label: str, slug: str, directory: Path, config
     Big files are hard-linked into the store (their digests computed once and remembered):
     the benchmark measures moving blobs, not ingesting them.
     """
+    from hubsnap.digest import Digest
     from hubsnap.oci.artifact import LayerFile, ModelSource, build_model_artifact
     from hubsnap.oci.layout import LayoutStore
 
@@ -260,8 +261,6 @@ def store_model(store_root: Path, label: str, slug: str, directory: Path, config
         if file.name == "config.json":
             digest = store.put_bytes(config)
         else:
-            from hubsnap.digest import Digest
-
             digest = Digest.parse(_cached_sha256(file, store_root.parent / "digests"))
             if not store.has_blob(digest):
                 os.link(file, store.blob_path(digest))
@@ -298,7 +297,7 @@ def _link_model_dir(directory: Path, sources: dict[str, Path]) -> Path:
 
 @dataclass
 class Bench:
-    """What one run shares across sections: files, the store, one registry, a key."""
+    """What one run shares across sections: the generated models, their store, one registry."""
 
     report: Report
     work: Path
@@ -455,6 +454,12 @@ def section_push(bench: Bench) -> None:
 
 def _push_model(bench: Bench, model: Model) -> None:
     report, host = bench.report, bench.registry().host
+    # One unmeasured push first: the registry keeps one copy of a blob however many
+    # repositories link it, so only the first push of a blob makes it write new data to its
+    # disk. Primed, every measured push (to a fresh repository, all bytes sent) is the same
+    # case for every tool, whichever runs first.
+    run(_curl_push_argv(bench, model, f"bench/{bench.fresh('prime')}"))
+    os.sync()
     warm([path for _, path in model.blobs])
     source = f"oci:{bench.store}@{model.digest}"
     ours = report.add(
