@@ -89,3 +89,23 @@ def test_digest_round_trip_and_check() -> None:
     check_digest(digest, Digest.sha256("ab" * 32), "x")
     with pytest.raises(IntegrityError, match="x: digest mismatch"):
         check_digest(digest, Digest.sha256("cd" * 32), "x")
+
+
+@pytest.mark.parametrize("offload_sha", [True, False])
+def test_stream_hasher_batches_small_uneven_chunks(offload_sha: bool) -> None:
+    import random
+
+    rng = random.Random(7)
+    data = rng.randbytes(3 * (1 << 20) + 12345)
+    hasher = StreamHasher(git_blob_size=len(data), offload_sha=offload_sha)
+    offset = 0
+    while offset < len(data):
+        step = rng.choice([1, 100, 65536, 65537, 1 << 20, 3 << 20])
+        piece = data[offset : offset + step]
+        hasher.update(memoryview(piece) if step == 100 else piece)
+        offset += len(piece)
+    digests = hasher.finish()
+    assert digests.size == len(data)
+    assert digests.sha256.hex == hashlib.sha256(data).hexdigest()
+    assert digests.blake3 == blake3.blake3(data).hexdigest()
+    assert digests.git_sha1 == git_blob_sha1(data)
