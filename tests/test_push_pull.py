@@ -326,7 +326,7 @@ def test_login_into_a_credential_helper_then_push_and_pull(
     assert _tree(out_dir) == FILES
 
 
-def test_pulled_bytes_land_in_temp_files_beside_their_destination_and_are_fsynced(
+def test_copied_files_land_in_temp_files_beside_their_destination_and_are_fsynced(
     *,
     registry: RegistryServer,
     repo_name: str,
@@ -354,7 +354,8 @@ def test_pulled_bytes_land_in_temp_files_beside_their_destination_and_are_fsynce
     monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
     monkeypatch.setattr(os, "fsync", fsync)
     out_dir = tmp_path / "out"
-    pulled = run_cli(["pull", f"{registry.host}/{repo_name}@{digest}", "-o", str(out_dir)], capsys)
+    ref = f"{registry.host}/{repo_name}@{digest}"
+    pulled = run_cli(["pull", ref, "-o", str(out_dir), "--copy"], capsys)
     assert pulled.code == 0, pulled.err
     store = transfer_env / "store"
     blobs_and_files = (len(FILES) + 1) + len(FILES)
@@ -364,3 +365,45 @@ def test_pulled_bytes_land_in_temp_files_beside_their_destination_and_are_fsynce
     assert len(temp_dirs) >= blobs_and_files
     assert len(synced) >= blobs_and_files
     assert _tree(out_dir) == FILES
+    for path in FILES:
+        assert (out_dir / path).stat().st_nlink == 1  # an independent copy
+
+
+def test_pulled_files_are_read_only_links_to_verified_store_blobs(
+    registry: RegistryServer,
+    repo_name: str,
+    transfer_env: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from hubsnap.digest import Digest
+    from hubsnap.oci.layout import LayoutStore
+
+    digest = push_model(f"{registry.host}/{repo_name}", FILES, tmp_path, capsys)
+    ref = f"{registry.host}/{repo_name}@{digest}"
+    out_dir = tmp_path / "out"
+    pulled = run_cli(["pull", ref, "-o", str(out_dir), "--json"], capsys)
+    assert pulled.code == 0, pulled.err
+    assert _tree(out_dir) == FILES
+    store = LayoutStore(transfer_env / "store")
+    for entry in json.loads(pulled.out)["files"]:
+        file = out_dir / entry["path"]
+        blob = store.blob_path(Digest.parse(entry["digest"]))
+        assert file.stat().st_ino == blob.stat().st_ino  # written to disk once
+        assert file.stat().st_mode & 0o777 == 0o444
+    assert not [p for p in out_dir.rglob(".*") if p.is_file()]  # no temp file left
+
+    # A blob changed in the store behind hubsnap's back is caught before it is linked again.
+    (name, data), *_ = FILES.items()
+    blob = store.blob_path(Digest.parse(_file_digest(pulled.out, name)))
+    blob.chmod(0o644)
+    blob.write_bytes(b"X" * len(data))
+    again = run_cli(["pull", ref, "-o", str(tmp_path / "again")], capsys)
+    assert again.code == 6
+    assert again.err.splitlines()[-1].startswith(f"error: {name}: digest mismatch")
+    assert not (tmp_path / "again" / name).exists()
+
+
+def _file_digest(pull_json: str, path: str) -> str:
+    (entry,) = [e for e in json.loads(pull_json)["files"] if e["path"] == path]
+    return str(entry["digest"])

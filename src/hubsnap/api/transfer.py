@@ -251,9 +251,14 @@ def pull(
     *,
     output: Path | None = None,
     allow_tag: bool = False,
+    link: bool = True,
     transport: TransportOptions | None = None,
 ) -> PullResult:
-    """Fetch an artifact into the local store (once) and, with ``output``, write its files."""
+    """Fetch an artifact into the local store (once) and, with ``output``, write its files.
+
+    ``link`` lets the files be read-only hard links to the store's blobs (see
+    :func:`~hubsnap.oci.transfer.materialise`); ``False`` writes independent copies.
+    """
     ref = parse_reference(reference, store=settings.store)
     if ref.digest is None and not allow_tag:
         raise UsageError(
@@ -272,7 +277,11 @@ def pull(
         result = copy_artifact(
             src, local, digest, manifest_bytes=data, sightings=blob_sightings(settings)
         )
-    files = materialise(local.store, manifest, output) if output is not None else []
+    files = (
+        materialise(local.store, manifest, output, link=link, verified=result.sent)
+        if output is not None
+        else []
+    )
     return PullResult(
         reference=_with_digest(ref, digest),
         digest=digest,

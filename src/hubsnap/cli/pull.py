@@ -36,6 +36,13 @@ def pull_command(
     allow_tag: Annotated[
         bool, typer.Option("--allow-tag", help="Accept a tag and print the digest it names.")
     ] = False,
+    copy: Annotated[
+        bool,
+        typer.Option(
+            "--copy",
+            help="Write writable copies, not read-only hard links to the local store.",
+        ),
+    ] = False,
     plain_http: PlainHttpOption = None,
     ca_file: CaFileOption = None,
     store: StoreOption = None,
@@ -46,7 +53,14 @@ def pull_command(
     config, transport = registry_settings(
         timeout=timeout, store=store, plain_http=plain_http, ca_file=ca_file
     )
-    result = pull(config, reference, output=output, allow_tag=allow_tag, transport=transport)
+    result = pull(
+        config,
+        reference,
+        output=output,
+        allow_tag=allow_tag,
+        link=not copy,
+        transport=transport,
+    )
     if result.tag is not None:
         warn(f"resolved tag {result.tag} to {result.digest}")
     where = f" into {result.directory}" if result.directory else ""

@@ -13,12 +13,15 @@ temp file that is only then renamed into place.
 
 from __future__ import annotations
 
+import errno
+import os
+import secrets
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from hubsnap.digest import Digest, StreamHasher, check_digest
+from hubsnap.digest import Digest, StreamHasher, check_digest, hash_file
 from hubsnap.errors import HubsnapError, IntegrityError
 from hubsnap.fsutil import atomic_writer, safe_destination
 from hubsnap.models import MEDIA_TYPE_IMAGE_MANIFEST, Descriptor, Manifest
@@ -51,7 +54,8 @@ class CopyResult:
 
     ``blobs_sent`` / ``bytes_sent`` count blobs whose bytes moved; ``blobs_mounted`` those
     the registry linked from another repository; the rest were already present.
-    ``referrers`` lists the referrer manifests copied along, depth first.
+    ``referrers`` lists the referrer manifests copied along, depth first; ``sent`` the
+    digests of the artifact's blobs whose bytes moved (and were verified) in this copy.
     """
 
     digest: Digest
@@ -61,6 +65,7 @@ class CopyResult:
     blobs_mounted: int
     bytes_sent: int
     referrers: tuple[Digest, ...] = ()
+    sent: frozenset[Digest] = frozenset()
 
 
 def read_manifest(source: Repository, digest: Digest, cache: Repository | None = None) -> bytes:
@@ -237,6 +242,7 @@ def _copy(
         blobs_mounted=outcomes.count("mounted"),
         bytes_sent=sum(b.size for b in sent),
         referrers=tuple(copied),
+        sent=frozenset(b.digest for b in sent),
     )
 
 
@@ -279,25 +285,70 @@ def check_destinations(directory: Path, paths: Iterable[str]) -> None:
                 break
 
 
-def materialise(store: LayoutStore, manifest: Manifest, directory: Path) -> list[PulledFile]:
-    """Write the artifact's files from ``store`` into ``directory``, each verified."""
+def materialise(
+    store: LayoutStore,
+    manifest: Manifest,
+    directory: Path,
+    *,
+    link: bool = True,
+    verified: frozenset[Digest] = frozenset(),
+) -> list[PulledFile]:
+    """Write the artifact's files from ``store`` into ``directory``, each verified.
+
+    With ``link`` a file is a hard link to its store blob where both are on one filesystem,
+    so a pull writes each byte to disk once; like the store's blobs, such files are
+    read-only (pnpm and Nix lay out their stores the same way). Blobs in ``verified`` were
+    hashed as they arrived in this pull; any other blob is hashed again before it is linked,
+    since the store may have been changed behind hubsnap's back. Otherwise, and wherever a
+    link is impossible, the file is an independent copy, hashed while it is written.
+    """
     layers = file_layers(manifest)
     check_destinations(directory, (path for path, _ in layers))
     written = []
     for path, layer in layers:
         target = safe_destination(directory, path, "layer path")
-        with atomic_writer(target) as out:
-            hasher = StreamHasher()
-            try:
-                for chunk in store.iter_blob(layer.digest):
-                    out.write(chunk)
-                    hasher.update(chunk)
-            except BaseException:
-                hasher.close()
-                raise
-            digests = hasher.finish()
-            check_digest(layer.digest, digests.sha256, path)
-            if digests.size != layer.size:
-                raise IntegrityError(f"{path}: size {digests.size}, expected {layer.size}")
+        if not (link and _link_blob(store, layer, target, verified, path)):
+            _copy_blob_to(store, layer, target, path)
         written.append(PulledFile(path, layer.digest, layer.size))
     return written
+
+
+def _link_blob(
+    store: LayoutStore, layer: Descriptor, target: Path, verified: frozenset[Digest], path: str
+) -> bool:
+    """Hard-link the blob to ``target`` (atomically); ``False`` where links are impossible."""
+    blob = store.blob_path(layer.digest)
+    if layer.digest not in verified:
+        digests = hash_file(blob)
+        check_digest(layer.digest, digests.sha256, path)
+        if digests.size != layer.size:
+            raise IntegrityError(f"{path}: size {digests.size}, expected {layer.size}")
+    temp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.link")
+    try:
+        os.link(blob, temp)
+    except OSError as e:
+        if e.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+            return False
+        raise
+    try:
+        temp.replace(target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return True
+
+
+def _copy_blob_to(store: LayoutStore, layer: Descriptor, target: Path, path: str) -> None:
+    with atomic_writer(target) as out:
+        hasher = StreamHasher()
+        try:
+            for chunk in store.iter_blob(layer.digest):
+                out.write(chunk)
+                hasher.update(chunk)
+        except BaseException:
+            hasher.close()
+            raise
+        digests = hasher.finish()
+        check_digest(layer.digest, digests.sha256, path)
+        if digests.size != layer.size:
+            raise IntegrityError(f"{path}: size {digests.size}, expected {layer.size}")
