@@ -169,40 +169,18 @@ def section_hash(report: Report, work: Path, sizes: list[float], repeat: int) ->
                 ),
             )
         )
-        openssl = report.add(
-            Row(
-                "hash",
-                f"openssl dgst -sha256, {label}",
-                best_of(repeat, partial(run, ["openssl", "dgst", "-sha256", *names]))[0],
-            )
-        )
-        report.ratio(f"hash {label}: hubsnap / openssl sha256", ours, openssl, "<= 1.15")
-        if shutil.which("sha256sum"):
-            peer = report.add(
-                Row(
-                    "hash",
-                    f"sha256sum, {label}",
-                    best_of(repeat, partial(run, ["sha256sum", *names]))[0],
-                )
-            )
-            report.ratio(f"hash {label}: hubsnap / sha256sum", ours, peer, "report")
-        if shutil.which("b3sum"):
-            peer = report.add(
-                Row(
-                    "hash",
-                    f"b3sum, {label}",
-                    best_of(repeat, partial(run, ["b3sum", *names]))[0],
-                )
-            )
-            report.ratio(f"hash {label}: hubsnap / b3sum", ours, peer, "report")
-        cat = report.add(
-            Row(
-                "hash",
-                f"cat > /dev/null (read once), {label}",
-                best_of(repeat, partial(run, ["cat", *names]))[0],
-            )
-        )
-        report.ratio(f"hash {label}: hubsnap / reading once", ours, cat, "report")
+        peers = [
+            ("openssl dgst -sha256", "openssl sha256", ["openssl", "dgst", "-sha256"], "<= 1.15"),
+            ("sha256sum", "sha256sum", ["sha256sum"], "report"),
+            ("b3sum", "b3sum", ["b3sum"], "report"),
+            ("cat > /dev/null (read once)", "reading once", ["cat"], "report"),
+        ]
+        for name, short, argv, target in peers:
+            if shutil.which(argv[0]) is None:
+                continue
+            seconds = best_of(repeat, partial(run, [*argv, *names]))[0]
+            peer = report.add(Row("hash", f"{name}, {label}", seconds))
+            report.ratio(f"hash {label}: hubsnap / {short}", ours, peer, target)
         assert ours.rss_anon_mib is not None
         report.ratios.append((f"hash {label}: peak RssAnon MiB", ours.rss_anon_mib, "< 64"))
 
