@@ -127,12 +127,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             if host is None:
                 say("docker-registry is not installed: registry steps skipped")
             else:
-                say(f"registry at {host}: push, sign, verify, pull by digest")
-                pushed = hubsnap(
-                    "push", child_ref, f"{host}/models/minilm-finetuned", env=env, capture=True
+                say(f"registry at {host}: push both, sign there, verify the chain, pull")
+                pushed_base = hubsnap(
+                    "push", base_ref, f"{host}/models/all-minilm-l6-v2:main", env=env, capture=True
                 )
+                pushed = hubsnap(
+                    "push", child_ref, f"{host}/models/minilm-finetuned:main", env=env, capture=True
+                )
+                # Signing in the registry finds the fine-tune's parent from its model card's
+                # base_model: a tagged artifact in the sibling repository named after it.
+                hubsnap("sign", pushed_base, "--key", str(key), env=env)
                 hubsnap("sign", pushed, "--key", str(key), env=env)
-                hubsnap("verify", pushed, "--key", str(out / "key.pub"), env=env)
+                hubsnap("verify", pushed, "--key", str(out / "key.pub"), "--chain", env=env)
                 hubsnap("inspect", pushed, env=env)
                 hubsnap("pull", pushed, "-o", str(out / "pulled-from-registry"), env=env)
     say(f"done; outputs in {out}")
