@@ -29,8 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from oras.layout.layout import Layout as OrasLayout
-
 from hubsnap.canonical import loads_object
 from hubsnap.digest import CHUNK_SIZE, Digest, FileDigests, StreamHasher, sha256_bytes
 from hubsnap.errors import IntegrityError, NotFoundError, UsageError
@@ -171,6 +169,10 @@ class LayoutStore:
         if not self.exists():
             raise NotFoundError(f"no OCI image layout at {self.root}")
         if not self._validated:
+            # Imported here: oras-py's package pulls in requests and its registry client,
+            # 0.13 s that commands which never read a layout (help, discover) should not pay.
+            from oras.layout.layout import Layout as OrasLayout  # noqa: PLC0415
+
             try:
                 OrasLayout(str(self.root), validate=True)
             except (OSError, ValueError) as e:
