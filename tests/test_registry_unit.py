@@ -44,14 +44,18 @@ BLOB_DIGEST = sha256_bytes(BLOB)
 
 
 def _repo(
-    handler: Handler, *, credentials: Credentials | None = None, sleeps: list[float] | None = None
+    handler: Handler,
+    *,
+    credentials: Credentials | None = None,
+    sleeps: list[float] | None = None,
+    repository: str = "team/model",
 ) -> RegistryRepository:
     policy = RetryPolicy(
         attempts=3, sleep=(sleeps.append if sleeps is not None else lambda _: None)
     )
     options = TransportOptions(retry=policy, transport=httpx.MockTransport(handler))
     client = RegistryClient("reg.example", credentials=credentials, options=options)
-    return RegistryRepository(client, "team/model")
+    return RegistryRepository(client, repository)
 
 
 def _manifest(subject: Digest | None = None) -> bytes:
@@ -198,6 +202,40 @@ def test_manifest_reads_stop_after_the_cap() -> None:
         _repo(handler).get_manifest(sha256_bytes(b"x"))
     assert "larger than the 4 MiB manifest limit" in info.value.message
     assert sum(served) <= MAX_MANIFEST_BYTES + 2 * 1024 * 1024
+
+
+def test_tags_are_listed_with_a_limit_and_a_missing_repository_has_none() -> None:
+    asked: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(str(request.url))
+        if "/v2/missing/" in str(request.url):
+            return httpx.Response(404, json={"errors": [{"code": "NAME_UNKNOWN"}]})
+        return httpx.Response(200, json={"name": "models/m", "tags": ["v1", 7, "v2", "v3"]})
+
+    assert _repo(handler).tags(2) == ["v1", "v2"]
+    assert asked[-1].endswith("/tags/list?n=2")
+    assert _repo(handler, repository="missing").tags(5) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [(b"[]", "malformed tag list"), (b'{"tags": "v1"}', "malformed tag list")],
+)
+def test_malformed_tag_lists_are_refused(body: bytes, reason: str) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body)
+
+    with pytest.raises(IntegrityError, match=reason):
+        _repo(handler).tags(5)
+
+
+def test_tag_list_reads_stop_after_a_mebibyte() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b'{"tags": [' + b'"t",' * 400_000 + b'"t"]}')
+
+    with pytest.raises(IntegrityError, match="larger than 1 MiB"):
+        _repo(handler).tags(5)
 
 
 # -- referrers ----------------------------------------------------------------------------------

@@ -44,6 +44,21 @@ _MANIFEST_ACCEPT = ", ".join(
 _MONOLITHIC_REFUSED = frozenset({400, 405, 413, 416, 501})
 #: Writes of a tag-schema referrers index before giving up on concurrent writers.
 _REFERRERS_MERGE_ATTEMPTS = 3
+# A tag list is a small JSON object; more than this is not a registry answering honestly.
+_MAX_TAG_LIST_BYTES = 1024 * 1024
+
+
+def _read_capped(response: httpx.Response, limit: int, what: str, limit_text: str) -> bytes:
+    """A streamed body read whole, refused once it passes ``limit`` bytes."""
+    data = bytearray()
+    try:
+        for chunk in response.iter_bytes(CHUNK_SIZE):
+            data += chunk
+            if len(data) > limit:
+                raise IntegrityError(f"{what} is larger than {limit_text}")
+    except httpx.TransportError as e:
+        raise RemoteError(f"{what}: connection dropped while reading") from e
+    return bytes(data)
 
 
 def referrers_tag(subject: Digest) -> str:
@@ -92,17 +107,31 @@ class RegistryRepository:
         )
         try:
             check_status(response, what, (200,))
-            data = bytearray()
-            for chunk in response.iter_bytes(CHUNK_SIZE):
-                data += chunk
-                if len(data) > MAX_MANIFEST_BYTES:
-                    raise IntegrityError(f"{what} is larger than the 4 MiB manifest limit")
-        except httpx.TransportError as e:
-            raise RemoteError(f"{what}: connection dropped while reading") from e
+            data = _read_capped(response, MAX_MANIFEST_BYTES, what, "the 4 MiB manifest limit")
         finally:
             response.close()
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
-        return bytes(data), media_type
+        return data, media_type
+
+    def tags(self, limit: int) -> list[str]:
+        """Up to ``limit`` of the repository's tags; none if the repository does not exist."""
+        what = f"tags of {self.describe()}"
+        url = f"{self._url('tags', 'list')}?n={limit}"
+        response = self.client.request("GET", url, scope=self._pull, stream=True)
+        try:
+            if response.status_code == 404:
+                return []
+            check_status(response, what, (200,))
+            data = _read_capped(response, _MAX_TAG_LIST_BYTES, what, "1 MiB")
+        finally:
+            response.close()
+        try:
+            tags = loads_object(data, "tag list").get("tags") or []
+        except ValueError as e:
+            raise IntegrityError(f"{self.describe()} sent a malformed tag list: {e}") from e
+        if not isinstance(tags, list):
+            raise IntegrityError(f"{self.describe()} sent a malformed tag list")
+        return [t for t in tags if isinstance(t, str)][:limit]
 
     def resolve(self, reference: str | Digest) -> Descriptor:
         data, media_type = self._fetch_manifest(str(reference))

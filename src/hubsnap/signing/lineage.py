@@ -20,11 +20,9 @@ verifies; the link records that provenance's envelope digest.
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Sequence
 
-from hubsnap.canonical import loads_object
 from hubsnap.digest import Digest
 from hubsnap.errors import HubsnapError, IntegrityError, NotFoundError, UsageError
 from hubsnap.models import (
@@ -34,8 +32,6 @@ from hubsnap.models import (
     Manifest,
 )
 from hubsnap.oci.artifact import model_files
-from hubsnap.oci.auth import repository_scope
-from hubsnap.oci.client import check_status
 from hubsnap.oci.registry import RegistryRepository
 from hubsnap.oci.repository import LayoutRepository, Repository
 from hubsnap.signing.attach import KIND_PROVENANCE, load_signature_referrers
@@ -56,7 +52,6 @@ __all__ = [
 _MAX_CARD_BYTES = 1024 * 1024
 #: Tags examined per repository when looking for a base model on a registry.
 MAX_TAGS = 64
-_MAX_TAG_LIST_BYTES = 1024 * 1024
 _REFERRER_TAG = re.compile(r"^sha256-[0-9a-f]{64}")
 
 
@@ -113,19 +108,8 @@ def base_repositories(repository: str, child_id: str, base_id: str) -> list[str]
 def _tags(repository: RegistryRepository) -> list[str]:
     """The repository's tags (at most :data:`MAX_TAGS`, referrer tags left out); none if the
     repository does not exist."""
-    client = repository.client
-    url = client.url(f"/v2/{repository.repository}/tags/list?n={MAX_TAGS * 4}")
-    scope = (repository_scope(repository.repository, "pull"),)
-    with contextlib.closing(client.request("GET", url, scope=scope)) as response:
-        if response.status_code == 404:
-            return []
-        check_status(response, f"tags of {repository.describe()}", (200,))
-        data = response.read()[: _MAX_TAG_LIST_BYTES + 1]
-    try:
-        tags = loads_object(data, "tag list").get("tags") or []
-    except ValueError as e:
-        raise IntegrityError(f"{repository.describe()} sent a malformed tag list: {e}") from e
-    named = [t for t in tags if isinstance(t, str) and not _REFERRER_TAG.match(t)]
+    # Referrer tags (sha256-<hex>) are listed too; ask for enough to keep MAX_TAGS named ones.
+    named = [t for t in repository.tags(MAX_TAGS * 4) if not _REFERRER_TAG.match(t)]
     return named[:MAX_TAGS]
 
 
