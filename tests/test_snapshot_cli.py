@@ -281,7 +281,7 @@ def test_unknown_revision_is_not_found(home: Path, run: Run) -> None:
     "case",
     [
         (PRIVATE, 3, "not found on {endpoint}", "if the repository is private, set HF_TOKEN"),
-        (GATED, 4, "the repository is gated and this token has not been granted access",
+        (GATED, 4, "the repository is gated and no token is set",
          "accept the conditions on the Hub, then set HF_TOKEN"),
     ],
     ids=["private", "gated"],
@@ -313,10 +313,11 @@ def test_gated_with_a_token_not_granted_access(
     monkeypatch.setenv("HF_TOKEN", hf_env.hub.outsider_token)
     code, out, err = run("snapshot", GATED)
     assert (code, out) == (4, "")
-    assert err.splitlines()[0] == (
+    assert err.splitlines() == [
         f"error: {GATED}/.gitattributes: "
-        "the repository is gated and this token has not been granted access"
-    )
+        "the repository is gated and this token has not been granted access",
+        "hint: accept the conditions on the Hub with this token's account",
+    ]
     assert not (home / "store").exists()
     assert list(Path.cwd().iterdir()) == []
 

@@ -211,9 +211,14 @@ class HubClient:
         code = response.headers.get("X-Error-Code", "")
         status = response.status_code
         if code == "GatedRepo":
+            if not self.has_token:
+                return AuthError(
+                    f"{what}: the repository is gated and no token is set",
+                    hint="accept the conditions on the Hub, then set HF_TOKEN",
+                )
             return AuthError(
                 f"{what}: the repository is gated and this token has not been granted access",
-                hint="accept the conditions on the Hub, then set HF_TOKEN",
+                hint="accept the conditions on the Hub with this token's account",
             )
         # The Hub marks a disabled repository by its message, not by an error code.
         disabled = "disabled" in response.headers.get("X-Error-Message", "").lower()
