@@ -677,22 +677,26 @@ class CountingProxy:
                 sock.close()
 
 
+def _counted_push(bench: Bench, host: str, digest: str, repository: str) -> tuple[float, int]:
+    """Push a stored model through a counting relay: seconds taken and bytes put on the wire."""
+    proxy = CountingProxy(host)
+    try:
+        seconds, _ = run(
+            bench.hubsnap("push", f"oci:{bench.store}@{digest}", f"{proxy.host}/{repository}"),
+            env=bench.env,
+        )
+    finally:
+        proxy.close()
+    return seconds, proxy.client_bytes
+
+
 def section_repush(bench: Bench) -> None:
     """Push a model, change only its config.json, push again: count the bytes sent."""
     report, host = bench.report, bench.registry().host
     for model in bench.models():
         repository = f"bench/{bench.fresh('repush')}"
-        first = CountingProxy(host)
-        try:
-            seconds, _ = run(
-                bench.hubsnap(
-                    "push", f"oci:{bench.store}@{model.digest}", f"{first.host}/{repository}"
-                ),
-                env=bench.env,
-            )
-        finally:
-            first.close()
-        note = f"{first.client_bytes} bytes sent for {model.size} bytes of files"
+        seconds, first_bytes = _counted_push(bench, host, model.digest, repository)
+        note = f"{first_bytes} bytes sent for {model.size} bytes of files"
         report.add(Row("repush", f"first push, {model.label}", seconds, note=note))
         changed = store_model(
             bench.store,
@@ -702,21 +706,11 @@ def section_repush(bench: Bench) -> None:
             _config_json(model.slug, 2) + b"\n",
         )
         config_size = (model.directory / "config.json").stat().st_size
-        proxy = CountingProxy(host)
-        try:
-            seconds, _ = run(
-                bench.hubsnap(
-                    "push", f"oci:{bench.store}@{changed.digest}", f"{proxy.host}/{repository}"
-                ),
-                env=bench.env,
-            )
-        finally:
-            proxy.close()
+        seconds, sent = _counted_push(bench, host, changed.digest, repository)
         # Restore the model the other sections measure.
         store_model(
             bench.store, model.label, model.slug, model.directory, _config_json(model.slug, 1)
         )
-        sent = proxy.client_bytes
         report.add(Row("repush", f"re-push, config.json changed, {model.label}", seconds,
                        note=f"{sent} bytes sent; config.json is {config_size} bytes"))  # fmt: skip
         report.ratios.append(
