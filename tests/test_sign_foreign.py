@@ -103,7 +103,7 @@ def _reference_verify(signature: Path, public: Path, folder: Path) -> int:
 
 @pytest.mark.interop
 def test_legacy_cnai_artifact_signed_from_its_config(
-    registry: RegistryServer, repo_name: str, tmp_path: Path, key_pair: tuple[Path, Path],
+    registry: RegistryServer, *, repo_name: str, tmp_path: Path, key_pair: tuple[Path, Path],
     transfer_env: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
     private, public = key_pair
@@ -141,7 +141,7 @@ def test_legacy_cnai_artifact_signed_from_its_config(
 
 @pytest.mark.interop
 def test_oras_style_artifact_without_source_records_unknown(
-    registry: RegistryServer, repo_name: str, tmp_path: Path, key_pair: tuple[Path, Path],
+    registry: RegistryServer, *, repo_name: str, tmp_path: Path, key_pair: tuple[Path, Path],
     transfer_env: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
     private, public = key_pair

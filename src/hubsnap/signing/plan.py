@@ -10,7 +10,9 @@ records what it says of its source — the OCI annotations, else the ModelPack c
 Signing is idempotent: a valid OMS signature by the signing key over exactly these files is
 reused, and so is a valid provenance by that key that records the same subject, source,
 model card and parent (its signing time and hubsnap version aside; the requested revision
-only when the caller states one). Only what is missing is attached.
+only when the caller states one; the parent only when one is found now — the copy of an
+artifact in a registry whose base was pushed elsewhere keeps the provenance signed where
+the base was found). Only what is missing is attached.
 """
 
 from __future__ import annotations
@@ -147,7 +149,11 @@ def provenance_for(
 def _same_record(old: Provenance, new: Provenance, *, compare_requested: bool) -> bool:
     def essence(p: Provenance) -> Provenance:
         parent = p.parent
-        if parent is not None:  # where the parent was seen may be spelled differently
+        if new.parent is None:
+            # No parent found this time (say, the base was pushed elsewhere): a record that
+            # names one knows more, not something else.
+            parent = None
+        elif parent is not None:  # where the parent was seen may be spelled differently
             parent = ParentLink(parent.manifest, parent.provenance_envelope, "")
         return replace(
             p,

@@ -148,7 +148,7 @@ def _unsigned_by_trusted(referrer: SignatureReferrer, keys: tuple[PublicKey, ...
     assert referrer.bundle is not None
     hint = referrer.bundle.key_hint
     if hint and all(key.bundle_hint != hint for key in keys):
-        reason += f" (signed by the key with hint {hint})"
+        reason += f"; signed by the key with hint {hint} (the SHA-256 of its .pub file)"
     return reason
 
 
