@@ -17,10 +17,12 @@ from hubsnap.api.signing import verify
 from hubsnap.canonical import canonical_json
 from hubsnap.config import Settings
 from hubsnap.digest import sha256_bytes
+from hubsnap.models import EMPTY_JSON, MEDIA_TYPE_EMPTY, Descriptor, Manifest
+from hubsnap.oci.layout import LayoutStore
 from hubsnap.signing.kinds import SourceOrigin
+from support.keys import FIXED_KEY
 from support.registry import RegistryServer, run_cli
 
-pytestmark = pytest.mark.registry
 MODEL_SIGNING = Path(sys.executable).parent / "model_signing"
 FILES = {
     "README.md": b"# A model packed by another tool\n",
@@ -101,6 +103,7 @@ def _reference_verify(signature: Path, public: Path, folder: Path) -> int:
     ).returncode  # fmt: skip
 
 
+@pytest.mark.registry
 @pytest.mark.interop
 def test_legacy_cnai_artifact_signed_from_its_config(
     registry: RegistryServer, *, repo_name: str, tmp_path: Path, key_pair: tuple[Path, Path],
@@ -139,6 +142,7 @@ def test_legacy_cnai_artifact_signed_from_its_config(
     assert _reference_verify(signature, public, pulled) == 0
 
 
+@pytest.mark.registry
 @pytest.mark.interop
 def test_oras_style_artifact_without_source_records_unknown(
     registry: RegistryServer, *, repo_name: str, tmp_path: Path, key_pair: tuple[Path, Path],
@@ -164,6 +168,7 @@ def test_oras_style_artifact_without_source_records_unknown(
     assert _reference_verify(signature, public, pulled) == 0
 
 
+@pytest.mark.registry
 def test_source_annotations_without_revision(
     registry: RegistryServer, repo_name: str, key_pair: tuple[Path, Path],
     transfer_env: Path, capsys: pytest.CaptureFixture[str],
@@ -185,3 +190,32 @@ def test_source_annotations_without_revision(
     (provenance,) = [s.provenance for s in report.signatures if s.provenance is not None]
     assert provenance.origin is SourceOrigin.ANNOTATIONS
     assert provenance.commit is None
+
+
+def test_packed_layers_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """modctl's default tar layers carry no per-file digest to sign: a usage error, nothing
+    attached."""
+    store = LayoutStore(tmp_path / "store").ensure()
+    data = b"not really a tar"
+    layer = Descriptor(
+        "application/vnd.cncf.model.weight.v1.tar",
+        store.put_bytes(data),
+        len(data),
+        {"org.cncf.model.filepath": "model.safetensors"},
+    )
+    store.put_bytes(EMPTY_JSON)
+    manifest = Manifest(
+        config=Descriptor(MEDIA_TYPE_EMPTY, sha256_bytes(EMPTY_JSON), 2),
+        layers=(layer,),
+        artifact_type="application/vnd.cncf.model.manifest.v1+json",
+    )
+    digest = store.put_manifest(manifest.to_bytes()).digest
+    before = store.entries()
+    result = run_cli(["sign", f"oci:{store.root}@{digest}", "--key", str(FIXED_KEY)], capsys)
+    assert result.code == 2
+    assert result.err.splitlines() == [
+        "error: layer model.safetensors is packed (application/vnd.cncf.model.weight.v1.tar);"
+        " an OMS signature needs raw file layers",
+        "hint: rebuild the artifact with one raw layer per file (e.g. modctl build --raw)",
+    ]
+    assert store.entries() == before

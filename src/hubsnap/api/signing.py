@@ -68,6 +68,7 @@ from hubsnap.signing.kinds import SignatureKind
 from hubsnap.signing.lineage import parent_link, read_model_card
 from hubsnap.signing.oms import build_oms_statement
 from hubsnap.signing.plan import (
+    check_raw_layers,
     find_reusable,
     model_name,
     provenance_for,
@@ -211,6 +212,7 @@ def sign_artifact(
     data, manifest = repository.get_manifest(digest)
     if not manifest.is_model:
         raise UsageError(f"{digest} is not a model artifact", hint="sign the model manifest")
+    check_raw_layers(manifest)
     subject = Descriptor(manifest.media_type, digest, len(data))
     artifact_uri = f"{repository.describe()}@{digest}"
     claim = read_source_claim(repository, manifest)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from hubsnap.digest import Digest
-from hubsnap.errors import IntegrityError, NotFoundError
+from hubsnap.errors import IntegrityError, NotFoundError, UsageError
 from hubsnap.models import (
     ANNOTATION_REVISION,
     ANNOTATION_SOURCE,
@@ -40,6 +40,7 @@ from hubsnap.signing.verify import SignatureCheck, check_signature, newest
 __all__ = [
     "Reusable",
     "SourceClaim",
+    "check_raw_layers",
     "find_reusable",
     "model_name",
     "provenance_for",
@@ -47,6 +48,20 @@ __all__ = [
 ]
 
 _MAX_CONFIG_BYTES = 1024 * 1024
+_MODEL_LAYER_PREFIX = "application/vnd.cncf.model."
+
+
+def check_raw_layers(manifest: Manifest) -> None:
+    """Refuse a model whose files are packed (``.tar``, ``+gzip``, ``+zstd`` layers): an OMS
+    signature covers each file's own digest, which a packed layer does not give."""
+    for layer in manifest.layers:
+        media_type = normalise_media_type(layer.media_type)
+        if media_type.startswith(_MODEL_LAYER_PREFIX) and not media_type.endswith(".raw"):
+            name = layer.filepath or str(layer.digest)
+            raise UsageError(
+                f"layer {name} is packed ({media_type}); an OMS signature needs raw file layers",
+                hint="rebuild the artifact with one raw layer per file (e.g. modctl build --raw)",
+            )
 
 
 @dataclass(frozen=True)
