@@ -156,3 +156,31 @@ def test_network_failure_is_exit_5_on_the_command_line(
         result = run_cli(argv, capsys)
         assert result.code == 5
         assert result.err.splitlines() == ["error: cannot reach registry: ConnectError"]
+
+
+def _copy_with_referrers(model: Model, target: Path) -> str:
+    """Copy ``model``'s manifest, blobs and signature referrers into the store ``target``."""
+    source, destination = LayoutStore(model.store), LayoutStore(target).ensure()
+    digests = [model.digest, *(d.digest for d in source.referrers(model.digest))]
+    for digest in digests:
+        data, manifest = source.read_manifest(digest)
+        for blob in (manifest.config, *manifest.layers):
+            destination.put_bytes(source.read_blob(blob.digest, limit=1 << 20))
+        destination.put_manifest(data)
+    return f"oci:{target}@{model.digest}"
+
+
+def test_parent_seen_elsewhere_is_recorded_anew(make_model: MakeModel, tmp_path: Path) -> None:
+    """The same signed parent found at another place is signed again, so the chain can be
+    walked from there; found at the recorded place again, nothing is attached."""
+    base = make_model("org/base", store=tmp_path / "a")
+    tuned = make_model("org/tuned", store=tmp_path / "b")
+    sign(SETTINGS, base.ref, FIXED_KEY, signed_at=SIGNED_AT)
+    first = sign(SETTINGS, tuned.ref, FIXED_KEY, parent=base.ref, signed_at=SIGNED_AT)
+    assert sign(SETTINGS, tuned.ref, FIXED_KEY, parent=base.ref).attached == ()
+    copy = _copy_with_referrers(base, tmp_path / "b")
+    moved = sign(SETTINGS, tuned.ref, FIXED_KEY, parent=copy)
+    assert moved.attached == (SignatureKind.PROVENANCE,)
+    assert first.parent is not None and moved.parent is not None
+    assert moved.parent.provenance_envelope == first.parent.provenance_envelope
+    assert moved.parent.uri == copy

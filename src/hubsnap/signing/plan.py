@@ -12,7 +12,9 @@ reused, and so is a valid provenance by that key that records the same subject, 
 model card and parent (its signing time and hubsnap version aside; the requested revision
 only when the caller states one; the parent only when one is found now — the copy of an
 artifact in a registry whose base was pushed elsewhere keeps the provenance signed where
-the base was found). Only what is missing is attached.
+the base was found). A parent found at another place (the base's copy beside the child's
+in a registry, where the record names the local store) is signed again, so that the copy's
+chain can be walked where it is. Only what is missing is attached.
 """
 
 from __future__ import annotations
@@ -168,8 +170,6 @@ def _same_record(old: Provenance, new: Provenance, *, compare_requested: bool) -
             # No parent found this time (say, the base was pushed elsewhere): a record that
             # names one knows more, not something else.
             parent = None
-        elif parent is not None:  # where the parent was seen may be spelled differently
-            parent = ParentLink(parent.manifest, parent.provenance_envelope, "")
         return replace(
             p,
             signed_at=None,
