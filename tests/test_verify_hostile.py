@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import jsonschema
 import pytest
 
 from hubsnap.api.signing import sign, verify
@@ -64,6 +65,10 @@ def test_deeply_nested_bundle_beside_valid_signatures_is_skipped(
     )
     report = json.loads(result.out)
     assert report["ok"] is True
+    schema = json.loads(
+        (Path(__file__).parents[1] / "schemas" / "verify-result.schema.json").read_text()
+    )
+    jsonschema.validate(report, schema)
     (skipped,) = [s for s in report["signatures"] if s.get("skipped")]
     assert skipped["referrer"] == str(junk)
     tree = run_cli(["verify", model.ref, "--key", str(FIXED_PUB)], capsys)
