@@ -40,7 +40,7 @@ import yaml
 from hubsnap.api.transfer import TransportOptions, open_repository
 from hubsnap.config import Settings
 from hubsnap.digest import Digest
-from hubsnap.errors import IntegrityError, UsageError
+from hubsnap.errors import IntegrityError, UsageError, from_os_error
 from hubsnap.models import Descriptor
 from hubsnap.oci.layout import LayoutStore
 from hubsnap.oci.reference import LayoutReference, parse_reference
@@ -149,7 +149,10 @@ def keygen(
                 "--encrypt needs a password typed at a terminal",
                 hint="run interactively, or pass --password-env VAR",
             )
-    return save_key_pair(generate_key(curve), output, password=password)
+    try:
+        return save_key_pair(generate_key(curve), output, password=password)
+    except OSError as e:
+        raise from_os_error(e, "write the key", output) from e
 
 
 @dataclass(frozen=True)
