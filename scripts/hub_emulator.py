@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -42,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     store.add_base(build_catalog(store.blobs))
     server = EmulatorServer((args.host, args.port), store, args.token)
     port = server.server_address[1]
+    # Stop like Ctrl-C on SIGTERM, so the served git repositories are removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"ready http://{args.host}:{port}", flush=True)
     try:
         server.serve_forever()
