@@ -7,6 +7,7 @@ with what the emulator's Hub API reports for the same revision.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import subprocess
@@ -242,7 +243,7 @@ def test_published_commits_and_moved_refs_reach_clones(
     weights = b"\x08\x00\x00\x00\x00\x00\x00\x00{}      "
     sha = hub.publish_commit(
         BASE,
-        {"extra.safetensors": weights, "notes/readme.txt": "published at run time\n"},
+        {"extra.bin": weights, "notes/readme.txt": "published at run time\n"},
         branch="git-test",
         title="Add extra weights",
         message="Published through the control API.",
@@ -264,7 +265,9 @@ def test_published_commits_and_moved_refs_reach_clones(
         clone,
     )
     assert_matches_hub(hub, git_env, clone, BASE, "git-test")
-    assert (clone / "extra.safetensors").read_bytes() == weights
+    assert (clone / "extra.bin").read_bytes() == weights
+    pointer = git(git_env, "cat-file", "-p", "HEAD:extra.bin", cwd=clone)
+    assert pointer.startswith("version https://git-lfs.github.com/spec/v1\n")
     assert git(git_env, "log", "-1", "--format=%B", cwd=clone).strip() == (
         "Add extra weights\n\nPublished through the control API."
     )
@@ -321,3 +324,57 @@ def test_a_mirror_whose_ids_differ_from_the_store_is_refused(tmp_path: Path) -> 
         check=False,
     )
     assert refs.stdout == ""
+
+
+def test_lfs_downloads_go_through_the_emulators_file_serving(
+    hub: HubEmulator, git_env: dict[str, str], tmp_path: Path
+) -> None:
+    weights = b"\x08\x00\x00\x00\x00\x00\x00\x00{}      " * 64
+    hub.publish_commit(QUANTIZED, {"tiny.bin": weights}, branch="faulty")
+    # One corrupted download: git-lfs checks the sha256 and keeps the pointer; a retry works.
+    fault = hub.add_fault(
+        f"^/_cdn/lfs/{QUANTIZED}/{hashlib.sha256(weights).hexdigest()}/", "corrupt"
+    )
+    env = git_env | {"GIT_LFS_SKIP_SMUDGE": "1"}
+    clone = tmp_path / "c"
+    git(
+        env, "clone", "--quiet", "--depth", "1", "--branch", "faulty", hub.git_url(QUANTIZED), clone
+    )
+    stderr = git_fails(env, "lfs", "pull", "--include", "tiny.bin", cwd=clone)
+    assert f"expected OID {hashlib.sha256(weights).hexdigest()}" in stderr
+    assert (clone / "tiny.bin").read_bytes().startswith(b"version https://git-lfs")
+    git(env, "lfs", "pull", "--include", "tiny.bin", cwd=clone)
+    assert (clone / "tiny.bin").read_bytes() == weights
+    assert [f["remaining"] for f in hub.faults() if f["id"] == fault] == [0]
+    assert hub.request_count("/tiny.bin") == 2
+
+
+def test_upload_pack_accepts_gzip_and_chunked_request_bodies(hub: HubEmulator) -> None:
+    request = b"0014command=ls-refs\n0000"
+    url = f"{hub.url}/{BASE}.git/git-upload-pack"
+    headers = {
+        "Content-Type": "application/x-git-upload-pack-request",
+        "Git-Protocol": "version=2",
+    }
+
+    def chunks() -> Iterator[bytes]:
+        yield request[:10]
+        yield request[10:]
+
+    plain = httpx.post(url, content=request, headers=headers, timeout=60)
+    assert plain.status_code == 200
+    assert plain.headers["Content-Type"] == "application/x-git-upload-pack-result"
+    assert f"{COMMITS[BASE]['main']} refs/heads/main".encode() in plain.content
+    gzipped = httpx.post(
+        url,
+        content=gzip.compress(request),
+        headers=headers | {"Content-Encoding": "gzip"},
+        timeout=60,
+    )
+    assert gzipped.content == plain.content
+    chunked = httpx.post(url, content=chunks(), headers=headers, timeout=60)
+    assert chunked.content == plain.content
+    broken = httpx.post(
+        url, content=b"not gzip", headers=headers | {"Content-Encoding": "gzip"}, timeout=60
+    )
+    assert broken.status_code == 400
