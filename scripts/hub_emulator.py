@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Run the local Hugging Face Hub emulator (see ``scripts/hubemu``).
 
-Point ``huggingface_hub`` at it with ``HF_ENDPOINT=http://HOST:PORT``. On first start the
+Point ``huggingface_hub`` at it with ``HF_ENDPOINT=http://HOST:PORT``; ``git clone
+http://HOST:PORT/REPO`` works too (with git-lfs). On first start the
 fixture repositories are built into the data directory; later starts reuse them. Once the
 socket is listening the process prints ``ready http://HOST:PORT`` on stdout.
 """

@@ -32,11 +32,18 @@ from support.hub import (
 
 pytestmark = [pytest.mark.hub, pytest.mark.interop]
 LFS_JSON = "application/vnd.git-lfs+json"
+GIT_TIMEOUT = 300  # generous: only proves that nothing hangs
 
 
 def git(env: dict[str, str], *args: str | Path, cwd: Path | None = None) -> str:
     result = subprocess.run(
-        ["git", *map(str, args)], env=env, cwd=cwd, capture_output=True, text=True, check=False
+        ["git", *map(str, args)],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=GIT_TIMEOUT,
     )
     assert result.returncode == 0, f"git {args[0]}: {result.stderr}"
     return result.stdout
@@ -44,7 +51,13 @@ def git(env: dict[str, str], *args: str | Path, cwd: Path | None = None) -> str:
 
 def git_fails(env: dict[str, str], *args: str | Path, cwd: Path | None = None) -> str:
     result = subprocess.run(
-        ["git", *map(str, args)], env=env, cwd=cwd, capture_output=True, text=True, check=False
+        ["git", *map(str, args)],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=GIT_TIMEOUT,
     )
     assert result.returncode != 0, f"git {args[0]} should have failed: {result.stdout}"
     return result.stderr

@@ -25,6 +25,7 @@ from hubemu.store import BlobStore, Commit, Repo, Store
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _IMPORT_REF = "refs/hubemu/import"
+GIT_TIMEOUT = 600  # seconds; a git process that takes longer is stuck
 
 
 class GitMirrorError(RuntimeError):
@@ -130,7 +131,13 @@ class GitMirrors:
     def _git(self, cwd: Path | None, *args: object, stdin: bytes | None = None) -> bytes:
         argv = ["git", *(str(a) for a in args)]
         result = subprocess.run(
-            argv, cwd=cwd, env=self.env, input=stdin, capture_output=True, check=False
+            argv,
+            cwd=cwd,
+            env=self.env,
+            input=stdin,
+            capture_output=True,
+            check=False,
+            timeout=GIT_TIMEOUT,
         )
         if result.returncode != 0:
             detail = result.stderr.decode("utf-8", "replace").strip()
@@ -177,6 +184,7 @@ class GitMirrors:
                     stdin=feed,
                     capture_output=True,
                     check=False,
+                    timeout=GIT_TIMEOUT,
                 )
             if result.returncode != 0:
                 detail = result.stderr.decode("utf-8", "replace").strip()
@@ -195,6 +203,7 @@ class GitMirrors:
                 env=self.env,
                 capture_output=True,
                 check=False,
+                timeout=GIT_TIMEOUT,
             )
         for commit in commits:
             got = written.get(marks[commit.sha])

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from hubemu import lfsapi
-from hubemu.gitrepo import GitMirrorError, GitMirrors
+from hubemu.gitrepo import GIT_TIMEOUT, GitMirrorError, GitMirrors
 from hubemu.server import Request, Response
 from hubemu.store import Repo, Store
 
@@ -97,6 +97,7 @@ class GitService:
             cwd=repo_dir,
             capture_output=True,
             check=False,
+            timeout=GIT_TIMEOUT,
         )
         if result.returncode != 0 and not result.stdout:
             detail = result.stderr.decode("utf-8", "replace").strip()
