@@ -24,17 +24,27 @@ __all__ = [
     "atomic_writer",
     "check_relative_path",
     "ensure_dir_no_symlinks",
+    "is_git_component",
     "safe_destination",
 ]
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
+# What git itself refuses to check out (``verify_path``): ``.git`` in any case, with trailing
+# dots or spaces (Windows drops them), and its NTFS 8.3 short name ``git~1``.
+_GIT_COMPONENT = re.compile(r"^(?:\.git[. ]*|git~1)$", re.IGNORECASE)
+
+
+def is_git_component(part: str) -> bool:
+    """Whether a path component would name a git directory on some filesystem."""
+    return _GIT_COMPONENT.match(part) is not None
 
 
 def check_relative_path(name: str, what: str = "path") -> PurePosixPath:
     """Return ``name`` as a safe relative POSIX path, or raise :class:`IntegrityError`.
 
     Refused: empty names, absolute paths, ``..`` or ``.`` components, backslashes, drive
-    letters, NUL and control characters.
+    letters, NUL and control characters, and ``.git`` components (in any spelling git itself
+    refuses): a file written there, such as ``.git/config``, runs commands in a checkout.
     """
     problem = None
     if not name or "\x00" in name or any(ord(c) < 0x20 for c in name):
@@ -47,6 +57,8 @@ def check_relative_path(name: str, what: str = "path") -> PurePosixPath:
         parts = name.split("/")
         if any(part in ("", ".", "..") for part in parts):
             problem = "has an empty, '.' or '..' component"
+        elif any(is_git_component(part) for part in parts):
+            problem = "has a '.git' component"
     if problem:
         raise IntegrityError(f"refusing {what} {name!r}: it {problem}")
     return PurePosixPath(name)

@@ -18,21 +18,23 @@ from typing import Any
 from hubsnap.config import Settings
 from hubsnap.digest import Digest
 from hubsnap.errors import NotFoundError, UsageError
-from hubsnap.models import Descriptor, Manifest
+from hubsnap.models import MEDIA_TYPE_IMAGE_MANIFEST, Descriptor, Manifest
 from hubsnap.oci.auth import Credentials, load_credentials, store_credentials
 from hubsnap.oci.client import RegistryClient, TransportOptions
-from hubsnap.oci.layout import LayoutStore
+from hubsnap.oci.directory import name_warnings, os_error, plan_destinations
+from hubsnap.oci.layout import LayoutStore, check_store_path
 from hubsnap.oci.reference import LayoutReference, Reference, RegistryReference, parse_reference
 from hubsnap.oci.registry import RegistryRepository
 from hubsnap.oci.repository import LayoutRepository, Repository
 from hubsnap.oci.sightings import BlobSightings
 from hubsnap.oci.transfer import (
+    CopyResult,
     PulledFile,
-    check_destinations,
+    ReferrerWalk,
     copy_artifact,
     file_layers,
+    linked_here,
     materialise,
-    read_manifest,
 )
 from hubsnap.snapshot import read_artifact_reference
 
@@ -229,6 +231,7 @@ class PullResult:
     files: tuple[PulledFile, ...]
     blobs_fetched: int
     bytes_fetched: int
+    warnings: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -251,13 +254,21 @@ def pull(
     *,
     output: Path | None = None,
     allow_tag: bool = False,
-    link: bool = True,
+    link: bool = False,
+    force: bool = False,
+    from_cache: bool = False,
     transport: TransportOptions | None = None,
 ) -> PullResult:
-    """Fetch an artifact into the local store (once) and, with ``output``, write its files.
+    """Fetch an artifact and, with ``output``, write its files into that directory.
 
-    ``link`` lets the files be read-only hard links to the store's blobs (see
-    :func:`~hubsnap.oci.transfer.materialise`); ``False`` writes independent copies.
+    The manifest always comes from the repository ``reference`` names (so a repository that
+    lacks the artifact is an error even when the local store has it), unless ``from_cache``
+    allows the store to answer. Without ``output`` the artifact goes into the local store.
+    With ``output`` the files are independent copies, each streamed once (from the store
+    when it holds the blob, else from the source) and nothing is added to the store; ``link``
+    fills the store instead and hard-links the files to its blobs (sharing their bytes).
+    Every destination is checked before the first write and a failure leaves ``output`` as
+    it was; ``force`` lets files that differ from the artifact's be replaced.
     """
     ref = parse_reference(reference, store=settings.store)
     if ref.digest is None and not allow_tag:
@@ -265,33 +276,72 @@ def pull(
             f"{reference} names no digest",
             hint="pull by digest (REF@sha256:…), or pass --allow-tag to resolve the tag",
         )
-    local = LayoutRepository(LayoutStore(settings.store).ensure())
+    store = LayoutStore(check_store_path(settings.store))
+    local = LayoutRepository(store)
     with _opened(ref, settings, transport) as src:
-        digest = _digest_of(src, ref)
-        data = read_manifest(src, digest, local)
+        digest, data = _pull_manifest(src, ref, local, from_cache)
         manifest = Manifest.from_bytes(data, digest)
-        # Paths and the destination are checked before a single blob is fetched.
-        layers = file_layers(manifest)
-        if output is not None:
-            check_destinations(output, (path for path, _ in layers))
-        result = copy_artifact(
-            src, local, digest, manifest_bytes=data, sightings=blob_sightings(settings)
+        layers = file_layers(manifest)  # every path checked before a blob is fetched
+        plan = (
+            plan_destinations(
+                output, layers, force=force, same_file=linked_here(store) if link else None
+            )
+            if output is not None
+            else None
         )
-    files = (
-        materialise(local.store, manifest, output, link=link, verified=result.sent)
-        if output is not None
-        else []
-    )
+        if plan is not None and not link:
+            written = materialise(plan, store, src, check=manifest.config)
+            fetched, sent, warnings = written.blobs_fetched, written.bytes_fetched, []
+            files = written.files
+        else:
+            result = _into_store(src, local, digest, data, settings)
+            fetched, sent, warnings = result.blobs_sent, result.bytes_sent, list(result.warnings)
+            files = ()
+            if plan is not None:
+                files = materialise(plan, store, None, link=True, verified=result.sent).files
     return PullResult(
         reference=_with_digest(ref, digest),
         digest=digest,
         tag=ref.tag if ref.digest is None else None,
         store=settings.store,
         directory=output,
-        files=tuple(files),
-        blobs_fetched=result.blobs_sent,
-        bytes_fetched=result.bytes_sent,
+        files=files,
+        blobs_fetched=fetched,
+        bytes_fetched=sent,
+        warnings=tuple((plan.warnings if plan is not None else ()) + tuple(warnings)),
     )
+
+
+def _pull_manifest(
+    src: Repository, ref: Reference, local: LayoutRepository, from_cache: bool
+) -> tuple[Digest, bytes]:
+    """The digest ``ref`` names and its manifest bytes, from the source unless the store may
+    answer (``from_cache``) and holds them."""
+    if from_cache and ref.digest is not None and local.store.has_blob(ref.digest):
+        return ref.digest, local.store.read_blob(ref.digest)
+    if isinstance(src, LayoutRepository):
+        src.store.require()
+    digest = _digest_of(src, ref)
+    return digest, src.get_manifest(digest)[0]
+
+
+def _into_store(
+    src: Repository, local: LayoutRepository, digest: Digest, data: bytes, settings: Settings
+) -> CopyResult:
+    """Copy the artifact into the local store; a store this pull created and left empty is
+    removed again when the copy fails."""
+    existed = local.store.root.exists()
+    try:
+        try:
+            return copy_artifact(
+                src, local, digest, manifest_bytes=data, sightings=blob_sightings(settings)
+            )
+        except OSError as e:
+            raise os_error(Path(e.filename or local.store.root), e) from e
+    except BaseException:
+        if not existed:
+            local.store.discard_if_unused()
+        raise
 
 
 # -- inspect ----------------------------------------------------------------------------------
@@ -319,6 +369,7 @@ class InspectResult:
     size: int
     manifest: Manifest
     referrers: tuple[ReferrerNode, ...] = field(default_factory=tuple)
+    warnings: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -330,26 +381,43 @@ class InspectResult:
         }
 
 
-def _referrer_tree(repo: Repository, subject: Digest, depth: int) -> tuple[ReferrerNode, ...]:
+def _referrer_tree(
+    repo: Repository, subject: Digest, depth: int, walk: ReferrerWalk
+) -> tuple[ReferrerNode, ...]:
     if depth >= _REFERRER_DEPTH:
         return ()
-    return tuple(
-        ReferrerNode(d, _referrer_tree(repo, d.digest, depth + 1)) for d in repo.referrers(subject)
-    )
+    nodes = []
+    for descriptor in walk.children(repo, subject):
+        if descriptor.media_type == MEDIA_TYPE_IMAGE_MANIFEST:
+            _, manifest = repo.get_manifest(descriptor.digest)
+            if not walk.accepts(manifest, descriptor.digest, subject):
+                continue
+        nodes.append(
+            ReferrerNode(descriptor, _referrer_tree(repo, descriptor.digest, depth + 1, walk))
+        )
+    return tuple(nodes)
 
 
 def inspect(
     settings: Settings, reference: str, *, transport: TransportOptions | None = None
 ) -> InspectResult:
-    """Read a manifest (by digest or tag) and the referrers that point at it."""
+    """Read a manifest (by digest or tag) and the referrers that point at it.
+
+    Referrers are walked once each, at most :data:`~hubsnap.oci.transfer.MAX_REFERRERS` in
+    all; one whose manifest names another subject is left out (``warnings`` says so), as
+    are names a reader could mistake for others.
+    """
     ref = parse_reference(reference, store=settings.store)
     with _opened(ref, settings, transport) as repo:
         if isinstance(repo, LayoutRepository):
             repo.store.require()
         digest = _digest_of(repo, ref)
         data, manifest = repo.get_manifest(digest)
-        tree = _referrer_tree(repo, digest, 0)
-    return InspectResult(_with_digest(ref, digest), digest, len(data), manifest, tree)
+        walk = ReferrerWalk(digest)
+        tree = _referrer_tree(repo, digest, 0, walk)
+    paths = [layer.filepath for layer in manifest.layers if layer.filepath is not None]
+    warnings = (*name_warnings(paths), *walk.warnings)
+    return InspectResult(_with_digest(ref, digest), digest, len(data), manifest, tree, warnings)
 
 
 # -- login ------------------------------------------------------------------------------------

@@ -13,19 +13,16 @@ temp file that is only then renamed into place.
 
 from __future__ import annotations
 
-import errno
-import os
-import secrets
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from dataclasses import dataclass, replace
+from pathlib import Path
 
-from hubsnap.digest import Digest, StreamHasher, check_digest, hash_file
-from hubsnap.errors import HubsnapError, IntegrityError
-from hubsnap.fsutil import atomic_writer, safe_destination
+from hubsnap.digest import Digest, hash_chunks, hash_file
+from hubsnap.errors import HubsnapError, IntegrityError, NotFoundError
 from hubsnap.models import MEDIA_TYPE_IMAGE_MANIFEST, Descriptor, Manifest
 from hubsnap.oci.artifact import checked_layer_paths, model_files
+from hubsnap.oci.directory import DestinationPlan, write_plan
 from hubsnap.oci.layout import LayoutStore
 from hubsnap.oci.registry import RegistryRepository
 from hubsnap.oci.repository import LayoutRepository, Repository
@@ -34,11 +31,15 @@ from hubsnap.progress import Progress, transfer_progress
 
 __all__ = [
     "DEFAULT_WORKERS",
+    "MAX_REFERRERS",
     "CopyResult",
+    "Materialised",
     "PulledFile",
-    "check_destinations",
+    "ReferrerWalk",
     "copy_artifact",
+    "damaged_blob",
     "file_layers",
+    "linked_here",
     "materialise",
     "read_manifest",
 ]
@@ -46,6 +47,47 @@ __all__ = [
 #: Blobs transferred at once: enough to hide round trips, few enough to be polite.
 DEFAULT_WORKERS = 4
 _MAX_REFERRER_DEPTH = 8
+#: Referrers followed from one artifact, in all: a referrers index may list anything.
+MAX_REFERRERS = 1000
+
+
+class ReferrerWalk:
+    """The referrers a walk from ``root`` follows: each once, never one already on the walk
+    (a referrer listing itself or its subject), at most ``limit`` in all, and only those whose
+    own ``subject`` really is the digest asked about. ``warnings`` says what was left out.
+    """
+
+    def __init__(self, root: Digest, limit: int = MAX_REFERRERS) -> None:
+        self.root = root
+        self.limit = limit
+        self.visited: set[Digest] = {root}
+        self.warnings: list[str] = []
+        self._capped = False
+
+    def children(self, repo: Repository, subject: Digest) -> list[Descriptor]:
+        """``subject``'s referrers not seen before, within the limit."""
+        found: list[Descriptor] = []
+        for descriptor in repo.referrers(subject):
+            if descriptor.digest in self.visited:
+                continue
+            if len(self.visited) > self.limit:
+                if not self._capped:
+                    self._capped = True
+                    self.warnings.append(
+                        f"{self.root} has more than {self.limit} referrers: "
+                        f"only the first {self.limit} are followed"
+                    )
+                break
+            self.visited.add(descriptor.digest)
+            found.append(descriptor)
+        return found
+
+    def accepts(self, manifest: Manifest, digest: Digest, subject: Digest) -> bool:
+        """Whether ``manifest`` (listed as a referrer of ``subject``) names it as its subject."""
+        if manifest.subject is not None and manifest.subject.digest == subject:
+            return True
+        self.warnings.append(f"ignoring referrer {digest}: its subject is not {subject}")
+        return False
 
 
 @dataclass(frozen=True)
@@ -66,6 +108,7 @@ class CopyResult:
     bytes_sent: int
     referrers: tuple[Digest, ...] = ()
     sent: frozenset[Digest] = frozenset()
+    warnings: tuple[str, ...] = ()
 
 
 def read_manifest(source: Repository, digest: Digest, cache: Repository | None = None) -> bytes:
@@ -165,7 +208,8 @@ def copy_artifact(
     ``sightings`` is consulted for mounts and told where the blobs were found and put.
     With ``dry_run`` nothing is written: the result says what would be sent.
     """
-    return _copy(
+    walk = ReferrerWalk(digest)
+    result = _copy(
         source,
         target,
         digest,
@@ -176,7 +220,10 @@ def copy_artifact(
         manifest_bytes=manifest_bytes,
         sightings=sightings,
         depth=0,
+        walk=walk,
     )
+    assert result is not None  # only a referrer can be refused
+    return replace(result, warnings=tuple(walk.warnings))
 
 
 def _copy(
@@ -191,9 +238,13 @@ def _copy(
     manifest_bytes: bytes | None,
     sightings: BlobSightings | None,
     depth: int,
-) -> CopyResult:
+    walk: ReferrerWalk,
+    subject: Digest | None = None,
+) -> CopyResult | None:
     data = manifest_bytes or read_manifest(source, digest, target)
     manifest = Manifest.from_bytes(data, digest)
+    if subject is not None and not walk.accepts(manifest, digest, subject):
+        return None
     blobs = list({b.digest: b for b in (manifest.config, *manifest.layers)}.values())
     if dry_run:
         missing = [b for b in blobs if not target.has_blob(b.digest, b.size)]
@@ -217,7 +268,7 @@ def _copy(
                 sightings.record(end.registry, end.repository, (b.digest for b in blobs))
     copied: list[Digest] = []
     if referrers and depth < _MAX_REFERRER_DEPTH:
-        for referrer in source.referrers(digest):
+        for referrer in walk.children(source, digest):
             if referrer.media_type != MEDIA_TYPE_IMAGE_MANIFEST:
                 continue
             inner = _copy(
@@ -231,8 +282,11 @@ def _copy(
                 manifest_bytes=None,
                 sightings=sightings,
                 depth=depth + 1,
+                walk=walk,
+                subject=digest,
             )
-            copied += [referrer.digest, *inner.referrers]
+            if inner is not None:
+                copied += [referrer.digest, *inner.referrers]
     sent = [b for b, outcome in zip(blobs, outcomes, strict=True) if outcome == "sent"]
     return CopyResult(
         digest=digest,
@@ -251,11 +305,21 @@ def _copy(
 
 @dataclass(frozen=True)
 class PulledFile:
-    """One file written by :func:`materialise`."""
+    """One file a pull put (or found already) in its directory."""
 
     path: str
     digest: Digest
     size: int
+
+
+@dataclass(frozen=True)
+class Materialised:
+    """What :func:`materialise` wrote; ``blobs_fetched`` / ``bytes_fetched`` count what came
+    from the source rather than from the local store."""
+
+    files: tuple[PulledFile, ...]
+    blobs_fetched: int
+    bytes_fetched: int
 
 
 def file_layers(manifest: Manifest) -> list[tuple[str, Descriptor]]:
@@ -271,84 +335,85 @@ def file_layers(manifest: Manifest) -> list[tuple[str, Descriptor]]:
     )
 
 
-def check_destinations(directory: Path, paths: Iterable[str]) -> None:
-    """Refuse, before anything is written, any symlink at or above a destination path."""
-    if directory.is_symlink():
-        raise IntegrityError(f"refusing to write through symlink {directory}")
-    for name in paths:
-        current = directory
-        for part in PurePosixPath(name).parts:
-            current = current / part
-            if current.is_symlink():
-                raise IntegrityError(f"refusing to write through symlink {current}")
-            if not current.exists():
-                break
+def damaged_blob(store: LayoutStore, digest: Digest) -> str:
+    """The repair advice appended to a mismatch found in the store's copy of ``digest``."""
+    return (
+        f"; the local store's copy is damaged: delete {store.blob_path(digest)} "
+        "and pull again to repair it"
+    )
+
+
+def linked_here(store: LayoutStore) -> Callable[[Path, Descriptor], bool]:
+    """Whether an existing file is already a hard link to the store's blob of its layer."""
+
+    def same(target: Path, layer: Descriptor) -> bool:
+        if not store.has_blob(layer.digest, layer.size):
+            return False
+        blob, existing = store.blob_path(layer.digest).stat(), target.stat()
+        return (blob.st_dev, blob.st_ino) == (existing.st_dev, existing.st_ino)
+
+    return same
 
 
 def materialise(
+    plan: DestinationPlan,
     store: LayoutStore,
-    manifest: Manifest,
-    directory: Path,
+    source: Repository | None,
     *,
-    link: bool = True,
+    link: bool = False,
     verified: frozenset[Digest] = frozenset(),
-) -> list[PulledFile]:
-    """Write the artifact's files from ``store`` into ``directory``, each verified.
+    check: Descriptor | None = None,
+) -> Materialised:
+    """Write the planned files, each verified against its layer digest while it is written.
 
-    With ``link`` a file is a hard link to its store blob where both are on one filesystem,
-    so a pull writes each byte to disk once; like the store's blobs, such files are
-    read-only (pnpm and Nix lay out their stores the same way). Blobs in ``verified`` were
+    A blob the store holds is copied from there (never downloaded again); any other is
+    streamed from ``source`` straight into the directory, so each byte is written once.
+    With ``link`` a file is a hard link to its store blob where both share a filesystem; such
+    files share their bytes with the store and are read-only. Blobs in ``verified`` were
     hashed as they arrived in this pull; any other blob is hashed again before it is linked,
-    since the store may have been changed behind hubsnap's back. Otherwise, and wherever a
-    link is impossible, the file is an independent copy, hashed while it is written.
+    since the store may have been changed behind hubsnap's back. ``check`` names a blob that
+    is not written but must be present and intact (the config), hashed as it streams past.
     """
-    layers = file_layers(manifest)
-    check_destinations(directory, (path for path, _ in layers))
-    written = []
-    for path, layer in layers:
-        target = safe_destination(directory, path, "layer path")
-        if not (link and _link_blob(store, layer, target, verified, path)):
-            _copy_blob_to(store, layer, target, path)
-        written.append(PulledFile(path, layer.digest, layer.size))
-    return written
+    fetched: list[int] = []
+
+    def chunks(layer: Descriptor) -> Iterable[bytes]:
+        if store.has_blob(layer.digest, layer.size):
+            return store.iter_blob(layer.digest)
+        if source is None:
+            raise NotFoundError(f"blob {layer.digest} is not in the local store")
+        fetched.append(layer.size)
+        return source.iter_blob(layer.digest)
+
+    def stored(layer: Descriptor) -> str | None:
+        in_store = store.has_blob(layer.digest, layer.size)
+        return damaged_blob(store, layer.digest) if in_store else None
+
+    def linkable(layer: Descriptor) -> Path | None:
+        if not link or not store.has_blob(layer.digest, layer.size):
+            return None
+        blob = store.blob_path(layer.digest)
+        if layer.digest not in verified:
+            digests = hash_file(blob)
+            if digests.sha256 != layer.digest or digests.size != layer.size:
+                raise IntegrityError(
+                    f"{_path_of(plan, layer)}: digest mismatch (expected {layer.digest}, "
+                    f"got {digests.sha256}){damaged_blob(store, layer.digest)}"
+                )
+        return blob
+
+    if check is not None and not store.has_blob(check.digest, check.size):
+        if source is None:
+            raise NotFoundError(f"blob {check.digest} is not in the local store")
+        digests = hash_chunks(source.iter_blob(check.digest))
+        if digests.sha256 != check.digest or digests.size != check.size:
+            raise IntegrityError(
+                f"blob digest mismatch: expected {check.digest}, got {digests.sha256}"
+            )
+        fetched.append(check.size)
+    write_plan(plan, chunks, link=linkable, damaged_hint=stored)
+    files = tuple(PulledFile(f.path, f.layer.digest, f.layer.size) for f in plan.files)
+    return Materialised(files, len(fetched), sum(fetched))
 
 
-def _link_blob(
-    store: LayoutStore, layer: Descriptor, target: Path, verified: frozenset[Digest], path: str
-) -> bool:
-    """Hard-link the blob to ``target`` (atomically); ``False`` where links are impossible."""
-    blob = store.blob_path(layer.digest)
-    if layer.digest not in verified:
-        digests = hash_file(blob)
-        check_digest(layer.digest, digests.sha256, path)
-        if digests.size != layer.size:
-            raise IntegrityError(f"{path}: size {digests.size}, expected {layer.size}")
-    temp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.link")
-    try:
-        os.link(blob, temp)
-    except OSError as e:
-        if e.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
-            return False
-        raise
-    try:
-        temp.replace(target)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return True
-
-
-def _copy_blob_to(store: LayoutStore, layer: Descriptor, target: Path, path: str) -> None:
-    with atomic_writer(target) as out:
-        hasher = StreamHasher()
-        try:
-            for chunk in store.iter_blob(layer.digest):
-                out.write(chunk)
-                hasher.update(chunk)
-        except BaseException:
-            hasher.close()
-            raise
-        digests = hasher.finish()
-        check_digest(layer.digest, digests.sha256, path)
-        if digests.size != layer.size:
-            raise IntegrityError(f"{path}: size {digests.size}, expected {layer.size}")
+def _path_of(plan: DestinationPlan, layer: Descriptor) -> str:
+    return next(f.path for f in plan.files if f.layer.digest == layer.digest)
