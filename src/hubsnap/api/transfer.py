@@ -28,7 +28,6 @@ from hubsnap.oci.registry import RegistryRepository
 from hubsnap.oci.repository import LayoutRepository, Repository
 from hubsnap.oci.sightings import BlobSightings
 from hubsnap.oci.transfer import (
-    CopyResult,
     PulledFile,
     ReferrerWalk,
     copy_artifact,
@@ -142,6 +141,7 @@ class PushResult:
     bytes_sent: int
     referrers: tuple[Digest, ...]
     dry_run: bool
+    warnings: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -186,6 +186,8 @@ def push(
     """Copy an artifact (with its referrers) from ``source`` to ``destination``."""
     src_ref = _source_reference(source, settings)
     dst_ref = parse_reference(destination, store=settings.store)
+    if isinstance(dst_ref, LayoutReference):
+        check_store_path(dst_ref.path)
     if dst_ref.digest is not None:
         raise UsageError(
             f"push destination {destination!r} names a digest",
@@ -198,9 +200,15 @@ def push(
         if isinstance(src, LayoutRepository):
             src.store.require()
         digest = _digest_of(src, src_ref)
-        result = copy_artifact(
-            src, dst, digest, tag=dst_ref.tag, dry_run=dry_run, sightings=blob_sightings(settings)
-        )
+        with _writing(dst):
+            result = copy_artifact(
+                src,
+                dst,
+                digest,
+                tag=dst_ref.tag,
+                dry_run=dry_run,
+                sightings=blob_sightings(settings),
+            )
     return PushResult(
         source=_with_digest(src_ref, digest),
         destination=_with_digest(dst_ref, digest),
@@ -211,6 +219,7 @@ def push(
         bytes_sent=result.bytes_sent,
         referrers=result.referrers,
         dry_run=dry_run,
+        warnings=result.warnings,
     )
 
 
@@ -294,7 +303,10 @@ def pull(
             fetched, sent, warnings = written.blobs_fetched, written.bytes_fetched, []
             files = written.files
         else:
-            result = _into_store(src, local, digest, data, settings)
+            with _writing(local):
+                result = copy_artifact(
+                    src, local, digest, manifest_bytes=data, sightings=blob_sightings(settings)
+                )
             fetched, sent, warnings = result.blobs_sent, result.bytes_sent, list(result.warnings)
             files = ()
             if plan is not None:
@@ -325,22 +337,20 @@ def _pull_manifest(
     return digest, src.get_manifest(digest)[0]
 
 
-def _into_store(
-    src: Repository, local: LayoutRepository, digest: Digest, data: bytes, settings: Settings
-) -> CopyResult:
-    """Copy the artifact into the local store; a store this pull created and left empty is
-    removed again when the copy fails."""
-    existed = local.store.root.exists()
+@contextlib.contextmanager
+def _writing(repo: Repository) -> Iterator[None]:
+    """Guard a copy into ``repo``: when it is a layout, a filesystem failure becomes one line
+    (exit 2, e.g. "No space left on device") and a layout this copy created but left empty
+    is removed again, so a failed command leaves no empty store behind."""
+    store = repo.store if isinstance(repo, LayoutRepository) else None
+    existed = store is None or store.root.exists()
     try:
-        try:
-            return copy_artifact(
-                src, local, digest, manifest_bytes=data, sightings=blob_sightings(settings)
-            )
-        except OSError as e:
-            raise os_error(Path(e.filename or local.store.root), e) from e
-    except BaseException:
-        if not existed:
-            local.store.discard_if_unused()
+        yield
+    except BaseException as e:
+        if store is not None and not existed:
+            store.discard_if_unused()
+        if store is not None and isinstance(e, OSError):
+            raise os_error(Path(e.filename or store.root), e) from e
         raise
 
 
@@ -389,8 +399,8 @@ def _referrer_tree(
     nodes = []
     for descriptor in walk.children(repo, subject):
         if descriptor.media_type == MEDIA_TYPE_IMAGE_MANIFEST:
-            _, manifest = repo.get_manifest(descriptor.digest)
-            if not walk.accepts(manifest, descriptor.digest, subject):
+            found = walk.manifest(repo, descriptor.digest)
+            if found is None or not walk.accepts(found[1], descriptor.digest, subject):
                 continue
         nodes.append(
             ReferrerNode(descriptor, _referrer_tree(repo, descriptor.digest, depth + 1, walk))

@@ -98,7 +98,7 @@ def name_warnings(paths: Sequence[str]) -> list[str]:
         other = seen.setdefault(key, path)
         if other != path:
             out.append(
-                f"paths {_shown(other)} and {_shown(path)} differ only in case or Unicode "
+                f"paths {other!a} and {path!a} differ only in case or Unicode "
                 "normalisation: on some filesystems one replaces the other"
             )
     return out

@@ -57,12 +57,31 @@ class ReferrerWalk:
     own ``subject`` really is the digest asked about. ``warnings`` says what was left out.
     """
 
-    def __init__(self, root: Digest, limit: int = MAX_REFERRERS) -> None:
+    def __init__(self, root: Digest, limit: int | None = None) -> None:
         self.root = root
-        self.limit = limit
+        self.limit = MAX_REFERRERS if limit is None else limit
         self.visited: set[Digest] = {root}
-        self.warnings: list[str] = []
         self._capped = False
+        self._missing: list[Digest] = []
+        self._strays: list[tuple[Digest, Digest]] = []
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the walk left out, one line per kind (a hostile index may list thousands)."""
+        out = []
+        if self._strays:
+            digest, subject = self._strays[0]
+            more = f" (and {len(self._strays) - 1} more)" if len(self._strays) > 1 else ""
+            out.append(f"ignoring referrer {digest}{more}: its subject is not {subject}")
+        if self._missing:
+            more = f" (and {len(self._missing) - 1} more)" if len(self._missing) > 1 else ""
+            out.append(f"ignoring referrer {self._missing[0]}{more}: its manifest is not found")
+        if self._capped:
+            out.append(
+                f"{self.root} has more than {self.limit} referrers: "
+                f"only the first {self.limit} are followed"
+            )
+        return out
 
     def children(self, repo: Repository, subject: Digest) -> list[Descriptor]:
         """``subject``'s referrers not seen before, within the limit."""
@@ -71,22 +90,25 @@ class ReferrerWalk:
             if descriptor.digest in self.visited:
                 continue
             if len(self.visited) > self.limit:
-                if not self._capped:
-                    self._capped = True
-                    self.warnings.append(
-                        f"{self.root} has more than {self.limit} referrers: "
-                        f"only the first {self.limit} are followed"
-                    )
+                self._capped = True
                 break
             self.visited.add(descriptor.digest)
             found.append(descriptor)
         return found
 
+    def manifest(self, repo: Repository, digest: Digest) -> tuple[bytes, Manifest] | None:
+        """A listed referrer's manifest, or ``None`` (with a warning) when it is gone."""
+        try:
+            return repo.get_manifest(digest)
+        except NotFoundError:
+            self._missing.append(digest)
+            return None
+
     def accepts(self, manifest: Manifest, digest: Digest, subject: Digest) -> bool:
         """Whether ``manifest`` (listed as a referrer of ``subject``) names it as its subject."""
         if manifest.subject is not None and manifest.subject.digest == subject:
             return True
-        self.warnings.append(f"ignoring referrer {digest}: its subject is not {subject}")
+        self._strays.append((digest, subject))
         return False
 
 
@@ -241,10 +263,14 @@ def _copy(
     walk: ReferrerWalk,
     subject: Digest | None = None,
 ) -> CopyResult | None:
-    data = manifest_bytes or read_manifest(source, digest, target)
-    manifest = Manifest.from_bytes(data, digest)
-    if subject is not None and not walk.accepts(manifest, digest, subject):
-        return None
+    if subject is None:
+        data = manifest_bytes or read_manifest(source, digest, target)
+        manifest = Manifest.from_bytes(data, digest)
+    else:
+        found = walk.manifest(source, digest)
+        if found is None or not walk.accepts(found[1], digest, subject):
+            return None
+        data, manifest = found
     blobs = list({b.digest: b for b in (manifest.config, *manifest.layers)}.values())
     if dry_run:
         missing = [b for b in blobs if not target.has_blob(b.digest, b.size)]
