@@ -412,3 +412,18 @@ def test_case_and_normalisation_twins_and_bidi_names_are_warned_about(
     assert shown.code == 0, shown.err
     assert "\u202e" not in shown.out + shown.err
     assert "evil\\u202etxt.exe" in shown.out
+
+
+def test_inspect_escapes_remote_text_so_the_table_and_terminal_stay_intact(
+    transfer_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = {"a\nfake-row  x  1  sha256:0": b"a\n", "b\x1b[2Jclear": b"b\n", "c\\nd": b"c\n"}
+    digest = _layout(tmp_path / "src", files)
+    run = run_cli(["inspect", f"oci:{tmp_path / 'src'}@{digest}"], capsys)
+    assert run.code == 0, run.err
+    rows = [line for line in run.out.splitlines() if line.startswith(("a\\", "b\\", "c\\"))]
+    assert [row.split()[0] for row in rows] == [
+        "a\\nfake-row", "b\\x1b[2Jclear", "c\\\\nd"
+    ]  # fmt: skip
+    assert "\x1b" not in run.out
+    assert not any(line.startswith("fake-row") for line in run.out.splitlines())

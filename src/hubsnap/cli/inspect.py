@@ -29,7 +29,8 @@ def _safe(text: str) -> str:
     if all(c.isprintable() and c not in BIDI_CONTROLS and c != "\\" for c in text):
         return text
     return "".join(
-        c if c.isprintable() and c not in BIDI_CONTROLS else ascii(c)[1:-1] for c in text
+        c if c.isprintable() and c not in BIDI_CONTROLS and c != "\\" else ascii(c)[1:-1]
+        for c in text
     )
 
 
