@@ -22,6 +22,7 @@ from hubsnap.errors import IntegrityError
 __all__ = [
     "atomic_write_bytes",
     "atomic_writer",
+    "check_checkout_path",
     "check_relative_path",
     "ensure_dir_no_symlinks",
     "is_git_component",
@@ -43,8 +44,7 @@ def check_relative_path(name: str, what: str = "path") -> PurePosixPath:
     """Return ``name`` as a safe relative POSIX path, or raise :class:`IntegrityError`.
 
     Refused: empty names, absolute paths, ``..`` or ``.`` components, backslashes, drive
-    letters, NUL and control characters, and ``.git`` components (in any spelling git itself
-    refuses): a file written there, such as ``.git/config``, runs commands in a checkout.
+    letters, NUL and control characters.
     """
     problem = None
     if not name or "\x00" in name or any(ord(c) < 0x20 for c in name):
@@ -57,11 +57,22 @@ def check_relative_path(name: str, what: str = "path") -> PurePosixPath:
         parts = name.split("/")
         if any(part in ("", ".", "..") for part in parts):
             problem = "has an empty, '.' or '..' component"
-        elif any(is_git_component(part) for part in parts):
-            problem = "has a '.git' component"
     if problem:
         raise IntegrityError(f"refusing {what} {name!r}: it {problem}")
     return PurePosixPath(name)
+
+
+def check_checkout_path(name: str, what: str = "path") -> PurePosixPath:
+    """:func:`check_relative_path` for a file about to be written into a directory that may
+    be a git checkout: ``.git`` components are refused too, in every spelling git itself
+    refuses, since a file written there (``.git/config`` with ``core.fsmonitor``, a hook)
+    runs commands. An artifact may carry such paths (OMS signing skips them); writing them
+    out is what is refused.
+    """
+    relative = check_relative_path(name, what)
+    if any(is_git_component(part) for part in relative.parts):
+        raise IntegrityError(f"refusing {what} {name!r}: it has a '.git' component")
+    return relative
 
 
 def ensure_dir_no_symlinks(root: Path, relative: PurePosixPath) -> Path:

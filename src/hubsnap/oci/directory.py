@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from hubsnap.digest import StreamHasher, hash_file
-from hubsnap.errors import HubsnapError, IntegrityError, UsageError
+from hubsnap.errors import HubsnapError, IntegrityError, UsageError, from_os_error
+from hubsnap.fsutil import check_checkout_path
 from hubsnap.models import Descriptor
 
 __all__ = [
@@ -70,10 +71,9 @@ class DestinationPlan:
     warnings: tuple[str, ...]
 
 
-def os_error(path: Path, error: OSError, verb: str = "write") -> UsageError:
+def os_error(path: Path, error: OSError, verb: str = "write") -> HubsnapError:
     """A filesystem failure at a path the user chose, as one line (exit 2)."""
-    reason = error.strerror or os.strerror(error.errno or 0) or type(error).__name__
-    return UsageError(f"cannot {verb} {path}: {reason}")
+    return from_os_error(error, verb, path)
 
 
 def _shown(text: str) -> str:
@@ -185,6 +185,8 @@ def plan_destinations(
     to the verified store blob); otherwise an existing file is hashed to find out.
     """
     paths = [path for path, _ in layers]
+    for path in paths:
+        check_checkout_path(path, "layer path")
     _check_conflicts(paths)
     _check_lengths(directory, paths)
     warnings = name_warnings(paths)
