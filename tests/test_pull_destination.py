@@ -427,3 +427,19 @@ def test_inspect_escapes_remote_text_so_the_table_and_terminal_stay_intact(
     ]  # fmt: skip
     assert "\x1b" not in run.out
     assert not any(line.startswith("fake-row") for line in run.out.splitlines())
+
+
+def test_a_linked_re_pull_rechecks_the_blobs_it_finds_in_place(
+    transfer_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    digest = _layout(tmp_path / "src", FILES)
+    out = tmp_path / "out"
+    assert _pull(tmp_path / "src", digest, out, capsys, "--link").code == 0
+    blob = LayoutStore(transfer_env / "store").blob_path(sha256_bytes(FILES["sub/model.bin"]))
+    blob.chmod(0o644)
+    blob.write_bytes(b"X" * len(FILES["sub/model.bin"]))  # DIR's file is the same inode
+    run = _pull(tmp_path / "src", digest, out, capsys, "--link")
+    assert run.code == 6
+    (line,) = run.err.splitlines()
+    assert line.startswith(f"error: {out / 'sub' / 'model.bin'}: digest mismatch")
+    assert line.endswith(f"delete {blob} and pull again to repair it")

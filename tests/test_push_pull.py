@@ -406,3 +406,41 @@ def test_pulled_files_are_read_only_links_to_verified_store_blobs(
 def _file_digest(pull_json: str, path: str) -> str:
     (entry,) = [e for e in json.loads(pull_json)["files"] if e["path"] == path]
     return str(entry["digest"])
+
+
+def test_a_repository_that_lacks_a_stored_digest_is_not_found(
+    registry: RegistryServer,
+    repo_name: str,
+    transfer_env: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    digest = push_model(f"{registry.host}/{repo_name}", FILES, tmp_path, capsys)
+    stored = run_cli(["pull", f"{registry.host}/{repo_name}@{digest}"], capsys)
+    assert stored.code == 0, stored.err
+
+    elsewhere = f"{registry.host}/{repo_name}-nosuch@{digest}"
+    out_dir = tmp_path / "out"
+    missing = run_cli(["pull", elsewhere, "-o", str(out_dir)], capsys)
+    assert missing.code == 3, missing.err
+    assert missing.err.startswith("error: ")
+    assert len([line for line in missing.err.splitlines() if line.startswith("error:")]) == 1
+    assert not out_dir.exists()
+
+    cached = run_cli(["pull", elsewhere, "-o", str(out_dir), "--from-cache"], capsys)
+    assert cached.code == 0, cached.err
+    assert _tree(out_dir) == FILES
+
+
+def test_push_into_a_layout_under_a_file_is_exit_2_and_creates_nothing(
+    transfer_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    digest = build_model(tmp_path / "src", FILES)
+    (tmp_path / "file").write_bytes(b"x")
+    run = run_cli(
+        ["push", f"oci:{tmp_path / 'src'}@{digest}", f"oci:{tmp_path / 'file' / 'dst'}"], capsys
+    )
+    assert run.code == 2
+    dst, file = tmp_path / "file" / "dst", tmp_path / "file"
+    assert run.err.splitlines() == [f"error: cannot use store {dst}: {file} is not a directory"]
+    assert (tmp_path / "file").read_bytes() == b"x"

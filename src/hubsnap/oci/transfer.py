@@ -370,13 +370,25 @@ def damaged_blob(store: LayoutStore, digest: Digest) -> str:
 
 
 def linked_here(store: LayoutStore) -> Callable[[Path, Descriptor], bool]:
-    """Whether an existing file is already a hard link to the store's blob of its layer."""
+    """Whether an existing file is already a hard link to the store's blob of its layer.
+
+    Such a file *is* the blob, so it is hashed here: a damaged blob is reported as the
+    store's (with the repair), not as a file of the user's in the way.
+    """
 
     def same(target: Path, layer: Descriptor) -> bool:
         if not store.has_blob(layer.digest, layer.size):
             return False
         blob, existing = store.blob_path(layer.digest).stat(), target.stat()
-        return (blob.st_dev, blob.st_ino) == (existing.st_dev, existing.st_ino)
+        if (blob.st_dev, blob.st_ino) != (existing.st_dev, existing.st_ino):
+            return False
+        digests = hash_file(target)
+        if digests.sha256 != layer.digest or digests.size != layer.size:
+            raise IntegrityError(
+                f"{target}: digest mismatch (expected {layer.digest}, got {digests.sha256})"
+                + damaged_blob(store, layer.digest)
+            )
+        return True
 
     return same
 
