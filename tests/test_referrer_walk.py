@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hubsnap.api.transfer import _referrer_tree
+from hubsnap.api.inspect import _referrer_tree
 from hubsnap.digest import Digest, sha256_bytes
 from hubsnap.models import MEDIA_TYPE_IMAGE_MANIFEST, Descriptor, Manifest
 from hubsnap.oci import transfer

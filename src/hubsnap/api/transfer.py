@@ -1,4 +1,4 @@
-"""The transfer verbs: push, pull, inspect and login, and :func:`open_repository`.
+"""The transfer verbs: push, pull and login, and :func:`open_repository`.
 
 ``open_repository`` turns a parsed reference into a :class:`Repository` (a registry
 repository with credentials from the docker config, or an OCI image layout), so that every
@@ -11,41 +11,32 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hubsnap.config import Settings
 from hubsnap.digest import Digest
 from hubsnap.errors import NotFoundError, UsageError
-from hubsnap.models import MEDIA_TYPE_IMAGE_MANIFEST, Descriptor, Manifest
+from hubsnap.models import Manifest
 from hubsnap.oci.auth import Credentials, load_credentials, store_credentials
 from hubsnap.oci.client import RegistryClient, TransportOptions
-from hubsnap.oci.directory import name_warnings, os_error, plan_destinations
+from hubsnap.oci.directory import os_error, plan_destinations
 from hubsnap.oci.layout import LayoutStore, check_store_path
+from hubsnap.oci.materialise import PulledFile, file_layers, linked_here, materialise
 from hubsnap.oci.reference import LayoutReference, Reference, RegistryReference, parse_reference
 from hubsnap.oci.registry import RegistryRepository
 from hubsnap.oci.repository import LayoutRepository, Repository
 from hubsnap.oci.sightings import BlobSightings
-from hubsnap.oci.transfer import (
-    PulledFile,
-    ReferrerWalk,
-    copy_artifact,
-    file_layers,
-    linked_here,
-    materialise,
-)
+from hubsnap.oci.transfer import copy_artifact
 from hubsnap.snapshot import read_artifact_reference
 
 __all__ = [
-    "InspectResult",
     "LoginResult",
     "PullResult",
     "PushResult",
-    "ReferrerNode",
     "TransportOptions",
     "blob_sightings",
-    "inspect",
     "login",
     "open_repository",
     "pull",
@@ -55,7 +46,6 @@ __all__ = [
 ]
 
 _REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(?::\d{1,5})?$|^\[[0-9a-fA-F:]+\](?::\d{1,5})?$")
-_REFERRER_DEPTH = 4
 _SIGHTINGS_FILE = "blob-sightings.sqlite"
 
 
@@ -352,82 +342,6 @@ def _writing(repo: Repository) -> Iterator[None]:
         if store is not None and isinstance(e, OSError):
             raise os_error(Path(e.filename or store.root), e) from e
         raise
-
-
-# -- inspect ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ReferrerNode:
-    """A referrer and, recursively, its own referrers (signatures of attestations...)."""
-
-    descriptor: Descriptor
-    referrers: tuple[ReferrerNode, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        out = self.descriptor.to_json()
-        out["referrers"] = [r.to_json() for r in self.referrers]
-        return out
-
-
-@dataclass(frozen=True)
-class InspectResult:
-    """An artifact's manifest, where it was found, and its referrers tree."""
-
-    reference: str
-    digest: Digest
-    size: int
-    manifest: Manifest
-    referrers: tuple[ReferrerNode, ...] = field(default_factory=tuple)
-    warnings: tuple[str, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "reference": self.reference,
-            "digest": str(self.digest),
-            "size": self.size,
-            "manifest": self.manifest.to_json(),
-            "referrers": [r.to_json() for r in self.referrers],
-        }
-
-
-def _referrer_tree(
-    repo: Repository, subject: Digest, depth: int, walk: ReferrerWalk
-) -> tuple[ReferrerNode, ...]:
-    if depth >= _REFERRER_DEPTH:
-        return ()
-    nodes = []
-    for descriptor in walk.children(repo, subject):
-        if descriptor.media_type == MEDIA_TYPE_IMAGE_MANIFEST:
-            found = walk.manifest(repo, descriptor.digest)
-            if found is None or not walk.accepts(found[1], descriptor.digest, subject):
-                continue
-        nodes.append(
-            ReferrerNode(descriptor, _referrer_tree(repo, descriptor.digest, depth + 1, walk))
-        )
-    return tuple(nodes)
-
-
-def inspect(
-    settings: Settings, reference: str, *, transport: TransportOptions | None = None
-) -> InspectResult:
-    """Read a manifest (by digest or tag) and the referrers that point at it.
-
-    Referrers are walked once each, at most :data:`~hubsnap.oci.transfer.MAX_REFERRERS` in
-    all; one whose manifest names another subject is left out (``warnings`` says so), as
-    are names a reader could mistake for others.
-    """
-    ref = parse_reference(reference, store=settings.store)
-    with _opened(ref, settings, transport) as repo:
-        if isinstance(repo, LayoutRepository):
-            repo.store.require()
-        digest = _digest_of(repo, ref)
-        data, manifest = repo.get_manifest(digest)
-        walk = ReferrerWalk(digest)
-        tree = _referrer_tree(repo, digest, 0, walk)
-    paths = [layer.filepath for layer in manifest.layers if layer.filepath is not None]
-    warnings = (*name_warnings(paths), *walk.warnings)
-    return InspectResult(_with_digest(ref, digest), digest, len(data), manifest, tree, warnings)
 
 
 # -- login ------------------------------------------------------------------------------------

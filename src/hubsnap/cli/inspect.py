@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hubsnap.api.transfer import InspectResult, ReferrerNode, inspect
+from hubsnap.api.inspect import InspectResult, ReferrerNode, inspect
 from hubsnap.cli import app
 from hubsnap.cli._output import (
     CaFileOption,

@@ -3,12 +3,11 @@
 :func:`copy_artifact` copies blobs first (a few at once, skipping what the target has,
 mounting what the same registry holds in another repository, streaming the rest) and the
 manifest last, so a target never names a blob it lacks; referrers (signatures, provenance)
-follow their subject. Which repositories hold a blob is known from the source (when it is on
-the target's registry) and from :class:`~hubsnap.oci.sightings.BlobSightings`, which every
-copy to or from a registry fills. :func:`materialise` writes a stored model's files into a
-directory: every path is checked before the first write, a symlink at or above a destination
-is refused, and each file is verified against its layer digest while it is copied into a
-temp file that is only then renamed into place.
+follow their subject, each once and at most :data:`MAX_REFERRERS` of them (a referrers index
+is remote data and may loop or list thousands). Which repositories hold a blob is known from
+the source (when it is on the target's registry) and from
+:class:`~hubsnap.oci.sightings.BlobSightings`, which every copy to or from a registry fills.
+Writing an artifact's files into a directory is :mod:`hubsnap.oci.materialise`.
 """
 
 from __future__ import annotations
@@ -16,14 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from pathlib import Path
 
-from hubsnap.digest import Digest, hash_chunks, hash_file
-from hubsnap.errors import HubsnapError, IntegrityError, NotFoundError
+from hubsnap.digest import Digest
+from hubsnap.errors import HubsnapError, NotFoundError
 from hubsnap.models import MEDIA_TYPE_IMAGE_MANIFEST, Descriptor, Manifest
-from hubsnap.oci.artifact import checked_layer_paths, model_files
-from hubsnap.oci.directory import DestinationPlan, write_plan
-from hubsnap.oci.layout import LayoutStore
 from hubsnap.oci.registry import RegistryRepository
 from hubsnap.oci.repository import LayoutRepository, Repository
 from hubsnap.oci.sightings import BlobSightings
@@ -33,14 +28,8 @@ __all__ = [
     "DEFAULT_WORKERS",
     "MAX_REFERRERS",
     "CopyResult",
-    "Materialised",
-    "PulledFile",
     "ReferrerWalk",
     "copy_artifact",
-    "damaged_blob",
-    "file_layers",
-    "linked_here",
-    "materialise",
     "read_manifest",
 ]
 
@@ -324,134 +313,3 @@ def _copy(
         referrers=tuple(copied),
         sent=frozenset(b.digest for b in sent),
     )
-
-
-# -- into a directory -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PulledFile:
-    """One file a pull put (or found already) in its directory."""
-
-    path: str
-    digest: Digest
-    size: int
-
-
-@dataclass(frozen=True)
-class Materialised:
-    """What :func:`materialise` wrote; ``blobs_fetched`` / ``bytes_fetched`` count what came
-    from the source rather than from the local store."""
-
-    files: tuple[PulledFile, ...]
-    blobs_fetched: int
-    bytes_fetched: int
-
-
-def file_layers(manifest: Manifest) -> list[tuple[str, Descriptor]]:
-    """The ``(path, layer)`` pairs a pull writes, every path checked.
-
-    Model artifacts use the ModelPack path annotations; other artifacts (e.g. pushed by
-    oras) the layers that carry an ``org.opencontainers.image.title``.
-    """
-    if manifest.is_model:
-        return model_files(manifest)
-    return checked_layer_paths(
-        (layer.filepath, layer) for layer in manifest.layers if layer.filepath is not None
-    )
-
-
-def damaged_blob(store: LayoutStore, digest: Digest) -> str:
-    """The repair advice appended to a mismatch found in the store's copy of ``digest``."""
-    return (
-        f"; the local store's copy is damaged: delete {store.blob_path(digest)} "
-        "and pull again to repair it"
-    )
-
-
-def linked_here(store: LayoutStore) -> Callable[[Path, Descriptor], bool]:
-    """Whether an existing file is already a hard link to the store's blob of its layer.
-
-    Such a file *is* the blob, so it is hashed here: a damaged blob is reported as the
-    store's (with the repair), not as a file of the user's in the way.
-    """
-
-    def same(target: Path, layer: Descriptor) -> bool:
-        if not store.has_blob(layer.digest, layer.size):
-            return False
-        blob, existing = store.blob_path(layer.digest).stat(), target.stat()
-        if (blob.st_dev, blob.st_ino) != (existing.st_dev, existing.st_ino):
-            return False
-        digests = hash_file(target)
-        if digests.sha256 != layer.digest or digests.size != layer.size:
-            raise IntegrityError(
-                f"{target}: digest mismatch (expected {layer.digest}, got {digests.sha256})"
-                + damaged_blob(store, layer.digest)
-            )
-        return True
-
-    return same
-
-
-def materialise(
-    plan: DestinationPlan,
-    store: LayoutStore,
-    source: Repository | None,
-    *,
-    link: bool = False,
-    verified: frozenset[Digest] = frozenset(),
-    check: Descriptor | None = None,
-) -> Materialised:
-    """Write the planned files, each verified against its layer digest while it is written.
-
-    A blob the store holds is copied from there (never downloaded again); any other is
-    streamed from ``source`` straight into the directory, so each byte is written once.
-    With ``link`` a file is a hard link to its store blob where both share a filesystem; such
-    files share their bytes with the store and are read-only. Blobs in ``verified`` were
-    hashed as they arrived in this pull; any other blob is hashed again before it is linked,
-    since the store may have been changed behind hubsnap's back. ``check`` names a blob that
-    is not written but must be present and intact (the config), hashed as it streams past.
-    """
-    fetched: list[int] = []
-
-    def chunks(layer: Descriptor) -> Iterable[bytes]:
-        if store.has_blob(layer.digest, layer.size):
-            return store.iter_blob(layer.digest)
-        if source is None:
-            raise NotFoundError(f"blob {layer.digest} is not in the local store")
-        fetched.append(layer.size)
-        return source.iter_blob(layer.digest)
-
-    def stored(layer: Descriptor) -> str | None:
-        in_store = store.has_blob(layer.digest, layer.size)
-        return damaged_blob(store, layer.digest) if in_store else None
-
-    def linkable(layer: Descriptor) -> Path | None:
-        if not link or not store.has_blob(layer.digest, layer.size):
-            return None
-        blob = store.blob_path(layer.digest)
-        if layer.digest not in verified:
-            digests = hash_file(blob)
-            if digests.sha256 != layer.digest or digests.size != layer.size:
-                raise IntegrityError(
-                    f"{_path_of(plan, layer)}: digest mismatch (expected {layer.digest}, "
-                    f"got {digests.sha256}){damaged_blob(store, layer.digest)}"
-                )
-        return blob
-
-    if check is not None and not store.has_blob(check.digest, check.size):
-        if source is None:
-            raise NotFoundError(f"blob {check.digest} is not in the local store")
-        digests = hash_chunks(source.iter_blob(check.digest))
-        if digests.sha256 != check.digest or digests.size != check.size:
-            raise IntegrityError(
-                f"blob digest mismatch: expected {check.digest}, got {digests.sha256}"
-            )
-        fetched.append(check.size)
-    write_plan(plan, chunks, link=linkable, damaged_hint=stored)
-    files = tuple(PulledFile(f.path, f.layer.digest, f.layer.size) for f in plan.files)
-    return Materialised(files, len(fetched), sum(fetched))
-
-
-def _path_of(plan: DestinationPlan, layer: Descriptor) -> str:
-    return next(f.path for f in plan.files if f.layer.digest == layer.digest)
