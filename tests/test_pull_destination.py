@@ -443,3 +443,38 @@ def test_a_linked_re_pull_rechecks_the_blobs_it_finds_in_place(
     (line,) = run.err.splitlines()
     assert line.startswith(f"error: {out / 'sub' / 'model.bin'}: digest mismatch")
     assert line.endswith(f"delete {blob} and pull again to repair it")
+
+
+def test_a_pull_into_a_directory_shows_progress_on_a_terminal_only(
+    transfer_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    import sys
+
+    digest = _layout(tmp_path / "src", FILES)
+    bar = f"{digest.split(':')[1][:12]} →"
+    piped = _pull(tmp_path / "src", digest, tmp_path / "piped", capsys)
+    assert piped.code == 0, piped.err
+    assert bar not in piped.err
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    monkeypatch.setenv("TERM", "xterm")
+    shown = _pull(tmp_path / "src", digest, tmp_path / "tty", capsys)
+    assert shown.code == 0, shown.err
+    assert bar in shown.err
+
+
+def test_a_push_into_a_new_layout_that_fails_leaves_no_layout(
+    transfer_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    digest = _layout(tmp_path / "src", FILES)
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    run = run_cli(["push", f"oci:{tmp_path / 'src'}@{digest}", f"oci:{tmp_path / 'dst'}"], capsys)
+    assert run.code == 2
+    (line,) = run.err.splitlines()
+    assert line.startswith("error: cannot write ") and line.endswith(": No space left on device")
+    assert not (tmp_path / "dst").exists()

@@ -3,17 +3,21 @@ skip one whose subject is another artifact, and stop at a bounded number with a 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from hubsnap.api.inspect import _referrer_tree
+from hubsnap.canonical import canonical_json
 from hubsnap.digest import Digest, sha256_bytes
-from hubsnap.models import MEDIA_TYPE_IMAGE_MANIFEST, Descriptor, Manifest
+from hubsnap.models import MEDIA_TYPE_IMAGE_INDEX, MEDIA_TYPE_IMAGE_MANIFEST, Descriptor, Manifest
 from hubsnap.oci import transfer
 from hubsnap.oci.layout import LayoutStore
+from hubsnap.oci.registry import referrers_tag
 from hubsnap.oci.repository import LayoutRepository
 from hubsnap.oci.transfer import ReferrerWalk, copy_artifact
+from support.registry import RegistryServer, run_cli
 
 
 def _manifest(store: LayoutStore, payload: bytes, subject: Descriptor | None = None) -> Descriptor:
@@ -114,3 +118,53 @@ def test_thousands_of_listed_referrers_stop_at_the_cap_with_a_message(
     assert tree == ()
     assert walk.warnings[-1].endswith("more than 3 referrers: only the first 3 are followed")
     assert len(walk.visited) == 4
+
+
+@pytest.mark.registry
+def test_a_hostile_referrers_index_on_a_registry_is_walked_once_and_bounded(
+    registry: RegistryServer, repo_name: str, transfer_env: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    import httpx
+
+    store = LayoutStore(tmp_path / "src").ensure()
+    model = _manifest(store, b"model")
+    sig = _manifest(store, b"sig", Descriptor(model.media_type, model.digest, model.size))
+    other = _manifest(store, b"other")
+    stray = _manifest(store, b"stray", Descriptor(other.media_type, other.digest, other.size))
+    for pushed in (model, other):
+        run = run_cli(
+            ["push", f"oci:{tmp_path / 'src'}@{pushed.digest}", f"{registry.host}/{repo_name}"],
+            capsys,
+        )
+        assert run.code == 0, run.err
+    # A registry only indexes manifests it holds: the hostile index lists the subject itself,
+    # the real signature thousands of times and a referrer of another artifact.
+    listed = [model, sig, stray, *[sig] * 5000, model]
+    index = {
+        "schemaVersion": 2,
+        "mediaType": MEDIA_TYPE_IMAGE_INDEX,
+        "manifests": [_as_listed(d).to_json() for d in listed],
+    }
+    response = httpx.put(
+        f"{registry.url}/v2/{repo_name}/manifests/{referrers_tag(model.digest)}",
+        content=canonical_json(index),
+        headers={"Content-Type": MEDIA_TYPE_IMAGE_INDEX},
+    )
+    assert response.status_code == 201, response.text[:300]
+
+    ref = f"{registry.host}/{repo_name}@{model.digest}"
+    shown = run_cli(["inspect", ref, "--json"], capsys)
+    assert shown.code == 0, shown.err
+    assert [r["digest"] for r in json.loads(shown.out)["referrers"]] == [str(sig.digest)]
+    assert shown.err.splitlines() == [
+        f"warning: ignoring referrer {stray.digest}: its subject is not {model.digest}"
+    ]
+
+    pulled = run_cli(["pull", ref, "--json"], capsys)
+    assert pulled.code == 0, pulled.err
+    assert LayoutStore(transfer_env / "store").has_blob(sig.digest)
+    assert not LayoutStore(transfer_env / "store").has_blob(stray.digest)
+    assert f"warning: ignoring referrer {stray.digest}: its subject is not {model.digest}" in (
+        pulled.err.splitlines()
+    )

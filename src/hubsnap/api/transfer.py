@@ -289,7 +289,7 @@ def pull(
             else None
         )
         if plan is not None and not link:
-            written = materialise(plan, store, src, check=manifest.config)
+            written = materialise(plan, store, src, check=manifest.config, label=digest.hex[:12])
             fetched, sent, warnings = written.blobs_fetched, written.bytes_fetched, []
             files = written.files
         else:

@@ -8,7 +8,7 @@ store blob. A damaged store blob is named with the way to repair it whenever it 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from hubsnap.oci.artifact import checked_layer_paths, model_files
 from hubsnap.oci.directory import DestinationPlan, write_plan
 from hubsnap.oci.layout import LayoutStore
 from hubsnap.oci.repository import Repository
+from hubsnap.progress import Progress, transfer_progress
 
 __all__ = [
     "Materialised",
@@ -102,6 +103,7 @@ def materialise(
     link: bool = False,
     verified: frozenset[Digest] = frozenset(),
     check: Descriptor | None = None,
+    label: str = "",
 ) -> Materialised:
     """Write the planned files, each verified against its layer digest while it is written.
 
@@ -117,11 +119,11 @@ def materialise(
 
     def chunks(layer: Descriptor) -> Iterable[bytes]:
         if store.has_blob(layer.digest, layer.size):
-            return store.iter_blob(layer.digest)
+            return _metered(store.iter_blob(layer.digest), progress)
         if source is None:
             raise NotFoundError(f"blob {layer.digest} is not in the local store")
         fetched.append(layer.size)
-        return source.iter_blob(layer.digest)
+        return _metered(source.iter_blob(layer.digest), progress)
 
     def stored(layer: Descriptor) -> str | None:
         in_store = store.has_blob(layer.digest, layer.size)
@@ -149,10 +151,18 @@ def materialise(
                 f"blob digest mismatch: expected {check.digest}, got {digests.sha256}"
             )
         fetched.append(check.size)
-    write_plan(plan, chunks, link=linkable, damaged_hint=stored)
+    total = sum(f.layer.size for f in plan.files if not f.present)
+    with transfer_progress(f"{label} → {plan.directory}".lstrip(), total) as progress:
+        write_plan(plan, chunks, link=linkable, damaged_hint=stored)
     files = tuple(PulledFile(f.path, f.layer.digest, f.layer.size) for f in plan.files)
     return Materialised(files, len(fetched), sum(fetched))
 
 
 def _path_of(plan: DestinationPlan, layer: Descriptor) -> str:
     return next(f.path for f in plan.files if f.layer.digest == layer.digest)
+
+
+def _metered(chunks: Iterable[bytes], progress: Progress) -> Iterator[bytes]:
+    for chunk in chunks:
+        progress.advance(len(chunk))
+        yield chunk
