@@ -478,3 +478,28 @@ def test_a_push_into_a_new_layout_that_fails_leaves_no_layout(
     (line,) = run.err.splitlines()
     assert line.startswith("error: cannot write ") and line.endswith(": No space left on device")
     assert not (tmp_path / "dst").exists()
+
+
+def test_a_symlink_planted_after_the_plan_is_not_written_through(
+    transfer_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    from hubsnap.oci import directory
+
+    digest = _layout(tmp_path / "src", FILES)
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    (out / "sub").mkdir(parents=True)
+    elsewhere.mkdir()
+    real_plan = directory.plan_destinations
+
+    def plan_then_swap(*args: object, **kwargs: object) -> directory.DestinationPlan:
+        plan = real_plan(*args, **kwargs)  # type: ignore[arg-type]
+        (out / "sub").rmdir()
+        (out / "sub").symlink_to(elsewhere)  # swapped in between checking and writing
+        return plan
+
+    monkeypatch.setattr("hubsnap.api.transfer.plan_destinations", plan_then_swap)
+    run = _pull(tmp_path / "src", digest, out, capsys)
+    _one_line(run, 6, f"refusing to write through {out / 'sub'}: it moved")
+    assert list(elsewhere.iterdir()) == []
+    assert sorted(p.name for p in out.iterdir()) == ["sub"]

@@ -309,9 +309,11 @@ def write_plan(
                     raise
                 continue
             made.append(directory)
+        root = os.path.realpath(plan.directory)
         for file in plan.files:
             if file.present:
                 continue
+            _still_inside(root, plan.directory, file)
             blob = link(file.layer) if link is not None else None
             temp = _stage_link(file, blob) if blob is not None else None
             if temp is None:
@@ -337,6 +339,14 @@ def write_plan(
         if isinstance(e, OSError) and not isinstance(e, HubsnapError):
             raise os_error(Path(e.filename or plan.directory), e) from e
         raise
+
+
+def _still_inside(root: str, directory: Path, file: PlannedFile) -> None:
+    """Refuse a file whose directory stopped being where the plan saw it (a symlink planted
+    on the way since the plan was made)."""
+    relative = file.target.parent.relative_to(directory)
+    if Path(os.path.realpath(file.target.parent)) != Path(root) / relative:
+        raise IntegrityError(f"refusing to write through {file.target.parent}: it moved")
 
 
 def _fsync_dir(directory: Path) -> None:
