@@ -31,7 +31,10 @@ def pull_command(
     output: Annotated[
         Path | None,
         typer.Option(
-            "-o", "--output", help="Write the files here (else only into the local store)."
+            "-o",
+            "--output",
+            help="Write the artifact's files here, as independent copies; DIR is left as it "
+            "was if the pull fails (without -o the artifact goes into the local store).",
         ),
     ] = None,
     allow_tag: Annotated[
