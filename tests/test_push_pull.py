@@ -444,3 +444,29 @@ def test_push_into_a_layout_under_a_file_is_exit_2_and_creates_nothing(
     dst, file = tmp_path / "file" / "dst", tmp_path / "file"
     assert run.err.splitlines() == [f"error: cannot use store {dst}: {file} is not a directory"]
     assert (tmp_path / "file").read_bytes() == b"x"
+
+
+def test_pushing_a_damaged_store_blob_names_the_repair(
+    registry: RegistryServer,
+    repo_name: str,
+    transfer_env: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from hubsnap.digest import sha256_bytes
+    from hubsnap.oci.layout import LayoutStore
+
+    digest = build_model(transfer_env / "store", FILES)
+    weights = FILES["model.safetensors"]
+    blob = LayoutStore(transfer_env / "store").blob_path(sha256_bytes(weights))
+    blob.chmod(0o644)
+    blob.write_bytes(b"X" * len(weights))
+    for dest in (f"{registry.host}/{repo_name}", f"oci:{tmp_path / 'copy'}"):
+        run = run_cli(["push", digest, dest], capsys)
+        assert run.code == 6, run.err
+        (line,) = run.err.splitlines()
+        assert line.startswith(f"error: blob {sha256_bytes(weights)} in ")
+        assert line.endswith(f"delete {blob} and pull again to repair it")
+    copy = LayoutStore(tmp_path / "copy")
+    assert copy.entries() == []  # blobs that arrived may stay; no manifest names them
+    assert not copy.has_blob(sha256_bytes(weights))

@@ -35,7 +35,14 @@ from hubsnap.errors import IntegrityError, NotFoundError, UsageError
 from hubsnap.fsutil import atomic_write_bytes
 from hubsnap.models import MAX_MANIFEST_BYTES, MEDIA_TYPE_IMAGE_INDEX, Descriptor, Manifest
 
-__all__ = ["ANNOTATION_REF_NAME", "BlobWriter", "IndexEntry", "LayoutStore", "check_store_path"]
+__all__ = [
+    "ANNOTATION_REF_NAME",
+    "BlobWriter",
+    "IndexEntry",
+    "LayoutStore",
+    "check_store_path",
+    "damaged_blob",
+]
 
 ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
 _LAYOUT_FILE = b'{"imageLayoutVersion":"1.0.0"}'
@@ -62,6 +69,14 @@ def check_store_path(root: Path) -> Path:
         if exists or probe == probe.parent:
             return root
         probe = probe.parent
+
+
+def damaged_blob(store: LayoutStore, digest: Digest) -> str:
+    """The repair advice appended to a mismatch found in the store's copy of ``digest``."""
+    return (
+        f"; the local store's copy is damaged: delete {store.blob_path(digest)} "
+        "and pull again to repair it"
+    )
 
 
 def _real_dir(path: Path) -> Path:

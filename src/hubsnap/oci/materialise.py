@@ -17,14 +17,13 @@ from hubsnap.errors import IntegrityError, NotFoundError
 from hubsnap.models import Descriptor, Manifest
 from hubsnap.oci.artifact import checked_layer_paths, model_files
 from hubsnap.oci.directory import DestinationPlan, write_plan
-from hubsnap.oci.layout import LayoutStore
+from hubsnap.oci.layout import LayoutStore, damaged_blob
 from hubsnap.oci.repository import Repository
 from hubsnap.progress import Progress, transfer_progress
 
 __all__ = [
     "Materialised",
     "PulledFile",
-    "damaged_blob",
     "file_layers",
     "linked_here",
     "materialise",
@@ -60,14 +59,6 @@ def file_layers(manifest: Manifest) -> list[tuple[str, Descriptor]]:
         return model_files(manifest)
     return checked_layer_paths(
         (layer.filepath, layer) for layer in manifest.layers if layer.filepath is not None
-    )
-
-
-def damaged_blob(store: LayoutStore, digest: Digest) -> str:
-    """The repair advice appended to a mismatch found in the store's copy of ``digest``."""
-    return (
-        f"; the local store's copy is damaged: delete {store.blob_path(digest)} "
-        "and pull again to repair it"
     )
 
 

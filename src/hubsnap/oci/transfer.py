@@ -16,9 +16,10 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
-from hubsnap.digest import Digest
-from hubsnap.errors import HubsnapError, NotFoundError
+from hubsnap.digest import Digest, StreamHasher
+from hubsnap.errors import HubsnapError, IntegrityError, NotFoundError
 from hubsnap.models import MEDIA_TYPE_IMAGE_MANIFEST, Descriptor, Manifest
+from hubsnap.oci.layout import LayoutStore, damaged_blob
 from hubsnap.oci.registry import RegistryRepository
 from hubsnap.oci.repository import LayoutRepository, Repository
 from hubsnap.oci.sightings import BlobSightings
@@ -129,8 +130,29 @@ def read_manifest(source: Repository, digest: Digest, cache: Repository | None =
     return source.get_manifest(digest)[0]
 
 
-def _blob_opener(source: Repository, digest: Digest) -> Callable[[], Iterable[bytes]]:
-    return lambda: source.iter_blob(digest)
+def _blob_opener(source: Repository, blob: Descriptor) -> Callable[[], Iterable[bytes]]:
+    if isinstance(source, LayoutRepository):
+        return lambda: _checked_store_blob(source.store, blob)
+    return lambda: source.iter_blob(blob.digest)
+
+
+def _checked_store_blob(store: LayoutStore, blob: Descriptor) -> Iterator[bytes]:
+    """A layout's blob, hashed as it streams: a damaged one fails the copy, with the repair
+    named, before the end of its bytes is sent (a registry would refuse it, saying less)."""
+    hasher = StreamHasher()
+    try:
+        for chunk in store.iter_blob(blob.digest):
+            hasher.update(chunk)
+            yield chunk
+    except BaseException:
+        hasher.close()
+        raise
+    digests = hasher.finish()
+    if digests.sha256 != blob.digest or digests.size != blob.size:
+        raise IntegrityError(
+            f"blob {blob.digest} in {store.root}: digest mismatch (got {digests.sha256})"
+            + damaged_blob(store, blob.digest)
+        )
 
 
 def _metered(chunks: Iterable[bytes], progress: Progress) -> Iterator[bytes]:
@@ -187,11 +209,11 @@ def _copy_blob(
     if isinstance(target, RegistryRepository):
         if _mount(target, blob, source, sightings):
             return "mounted"
-        target.upload_blob(blob.digest, blob.size, _blob_opener(source, blob.digest), progress)
+        target.upload_blob(blob.digest, blob.size, _blob_opener(source, blob), progress)
         return "sent"
     if isinstance(target, LayoutRepository):
         with target.store.writer() as writer:
-            for chunk in _metered(source.iter_blob(blob.digest), progress):
+            for chunk in _metered(_blob_opener(source, blob)(), progress):
                 writer.write(chunk)
             writer.commit(blob.digest, blob.size)  # checks digest and size, then renames
         return "sent"
