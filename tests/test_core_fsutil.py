@@ -108,3 +108,9 @@ def test_git_directories_in_any_spelling_are_refused_for_checkouts(name: str) ->
 )
 def test_names_that_only_look_like_git_are_accepted(name: str) -> None:
     assert check_checkout_path(name) == PurePosixPath(name)
+
+
+@pytest.mark.parametrize("name", ["del\x7fete", "c1\x85line", "esc\x1b[2J"])
+def test_every_control_character_is_refused(name: str) -> None:
+    with pytest.raises(IntegrityError, match="control characters"):
+        check_relative_path(name)

@@ -503,3 +503,17 @@ def test_a_symlink_planted_after_the_plan_is_not_written_through(
     _one_line(run, 6, f"refusing to write through {out / 'sub'}: it moved")
     assert list(elsewhere.iterdir()) == []
     assert sorted(p.name for p in out.iterdir()) == ["sub"]
+
+
+def test_a_refusal_naming_a_bidi_path_prints_it_escaped(
+    transfer_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = "x\u202egnp.exe"
+    digest = _layout(tmp_path / "src", {name: b"new\n"})
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / name).write_bytes(b"mine\n")
+    run = _pull(tmp_path / "src", digest, out, capsys)
+    assert run.code == 2
+    assert "\u202e" not in run.err
+    assert "\\u202e" in run.err.splitlines()[0]

@@ -13,6 +13,7 @@ import contextlib
 import os
 import re
 import tempfile
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -47,7 +48,7 @@ def check_relative_path(name: str, what: str = "path") -> PurePosixPath:
     letters, NUL and control characters.
     """
     problem = None
-    if not name or "\x00" in name or any(ord(c) < 0x20 for c in name):
+    if not name or any(unicodedata.category(c) == "Cc" for c in name):
         problem = "is empty or has control characters"
     elif "\\" in name:
         problem = "contains a backslash"

@@ -76,6 +76,14 @@ def os_error(path: Path, error: OSError, verb: str = "write") -> HubsnapError:
     return from_os_error(error, verb, path)
 
 
+def _plain(text: object) -> str:
+    """``text`` as is when it is safe for a terminal, else escaped (``ascii``)."""
+    value = str(text)
+    return (
+        value if all(c.isprintable() and c not in BIDI_CONTROLS for c in value) else (ascii(value))
+    )
+
+
 def _shown(text: str) -> str:
     """``text`` quoted with control and bidi characters escaped, safe for a terminal."""
     return (
@@ -202,17 +210,17 @@ def plan_destinations(
                 continue
             checked.add(current)
             if current.is_symlink():
-                raise IntegrityError(f"refusing to write through symlink {current}")
+                raise IntegrityError(f"refusing to write through symlink {_plain(current)}")
             if not current.exists() or current in new_dirs:
                 new_dirs.append(current)
             elif not current.is_dir():
-                raise UsageError(f"refusing to replace {current}: it is not a directory")
+                raise UsageError(f"refusing to replace {_plain(current)}: it is not a directory")
         target = directory / relative
         present = False
         if target.is_symlink():
-            raise IntegrityError(f"refusing to replace symlink {target}")
+            raise IntegrityError(f"refusing to replace symlink {_plain(target)}")
         if target.is_dir():
-            raise UsageError(f"refusing to replace directory {target}")
+            raise UsageError(f"refusing to replace directory {_plain(target)}")
         if target.exists():
             try:
                 present = (same_file is not None and same_file(target, layer)) or _identical(
@@ -222,7 +230,8 @@ def plan_destinations(
                 raise os_error(target, e, "read") from e
             if not present and not force:
                 raise UsageError(
-                    f"refusing to replace {target}: it is not the artifact's {_shown(path)}",
+                    f"refusing to replace {_plain(target)}: "
+                    f"it is not the artifact's {_shown(path)}",
                     hint="pass --force to overwrite files that differ",
                 )
         planned.append(PlannedFile(path, layer, target, present))
@@ -267,7 +276,7 @@ def _stage_stream(file: PlannedFile, chunks: Iterable[bytes], damaged_hint: str 
         temp.unlink(missing_ok=True)
         if damaged_hint is None:
             raise IntegrityError(f"blob {problem} (layer {file.path!r})")
-        raise IntegrityError(f"{file.path}: {problem}{damaged_hint}")
+        raise IntegrityError(f"{_plain(file.path)}: {problem}{damaged_hint}")
     return temp
 
 
@@ -301,7 +310,7 @@ def write_plan(
     try:
         for directory in plan.new_dirs:
             if directory.is_symlink():
-                raise IntegrityError(f"refusing to write through symlink {directory}")
+                raise IntegrityError(f"refusing to write through symlink {_plain(directory)}")
             try:
                 directory.mkdir()
             except FileExistsError:
@@ -322,7 +331,7 @@ def write_plan(
         for item in staged:
             existed = item.file.target.exists() or item.file.target.is_symlink()
             if item.file.target.is_symlink() or item.file.target.is_dir():
-                raise IntegrityError(f"refusing to replace {item.file.target}: it changed")
+                raise IntegrityError(f"refusing to replace {_plain(item.file.target)}: it changed")
             item.temp.replace(item.file.target)
             if not existed:
                 placed.append(item.file.target)
@@ -346,7 +355,7 @@ def _still_inside(root: str, directory: Path, file: PlannedFile) -> None:
     on the way since the plan was made)."""
     relative = file.target.parent.relative_to(directory)
     if Path(os.path.realpath(file.target.parent)) != Path(root) / relative:
-        raise IntegrityError(f"refusing to write through {file.target.parent}: it moved")
+        raise IntegrityError(f"refusing to write through {_plain(file.target.parent)}: it moved")
 
 
 def _fsync_dir(directory: Path) -> None:
