@@ -517,3 +517,17 @@ def test_a_refusal_naming_a_bidi_path_prints_it_escaped(
     assert run.code == 2
     assert "\u202e" not in run.err
     assert "\\u202e" in run.err.splitlines()[0]
+
+
+@pytest.mark.parametrize("verb", ["push", "inspect"])
+def test_a_store_option_naming_a_file_is_exit_2_for_every_verb(
+    transfer_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], verb: str
+) -> None:
+    plain = tmp_path / "plain-file"
+    plain.write_bytes(b"x")
+    argv = [verb, "sha256:" + "0" * 64, "--store", str(plain)]
+    if verb == "push":
+        argv.insert(2, f"oci:{tmp_path / 'dst'}")
+    run = run_cli(argv, capsys)
+    _one_line(run, 2, f"cannot use store {plain}: it is not a directory")
+    assert not (tmp_path / "dst").exists()

@@ -87,7 +87,7 @@ def open_repository(
     returned registry repository holds a connection pool (call ``close()`` when done).
     """
     if isinstance(ref, LayoutReference):
-        return LayoutRepository(LayoutStore(ref.path))
+        return LayoutRepository(LayoutStore(check_store_path(ref.path)))
     credentials = load_credentials(settings.docker_config, ref.registry)
     client = _client(ref.registry, settings, transport, credentials, ref.is_loopback)
     return RegistryRepository(client, ref.repository)
