@@ -531,3 +531,25 @@ def test_a_store_option_naming_a_file_is_exit_2_for_every_verb(
     run = run_cli(argv, capsys)
     _one_line(run, 2, f"cannot use store {plain}: it is not a directory")
     assert not (tmp_path / "dst").exists()
+
+
+@pytest.mark.parametrize("into", ["dir", "store"])
+def test_a_blob_longer_than_its_descriptor_is_cut_off_while_it_streams(
+    transfer_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], into: str
+) -> None:
+    digest = _layout(tmp_path / "src", FILES)
+    layer = sha256_bytes(FILES["sub/model.bin"])
+    blob = LayoutStore(tmp_path / "src").blob_path(layer)
+    blob.chmod(0o644)
+    with blob.open("ab") as grow:  # the right bytes, then 8 MiB more
+        grow.write(b"\0" * (8 << 20))
+    out = tmp_path / "out"
+    argv = ["pull", f"oci:{tmp_path / 'src'}@{digest}"] + (
+        ["-o", str(out)] if into == "dir" else []
+    )
+    run = run_cli(argv, capsys)
+    expected = f"blob {layer} is larger than the {len(FILES['sub/model.bin'])} bytes"
+    _one_line(run, 6, expected + " its descriptor says")
+    assert not out.exists()
+    assert list((transfer_env / "store").glob("ingest/*")) == []
+    assert not LayoutStore(transfer_env / "store").has_blob(layer)

@@ -19,7 +19,7 @@ import os
 import secrets
 import tempfile
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -32,6 +32,7 @@ __all__ = [
     "BIDI_CONTROLS",
     "DestinationPlan",
     "PlannedFile",
+    "capped",
     "name_warnings",
     "os_error",
     "plan_destinations",
@@ -69,6 +70,20 @@ class DestinationPlan:
     files: tuple[PlannedFile, ...]
     new_dirs: tuple[Path, ...]
     warnings: tuple[str, ...]
+
+
+def capped(chunks: Iterable[bytes], layer: Descriptor) -> Iterator[bytes]:
+    """``chunks`` cut off with an error as soon as they pass ``layer.size``: a source that
+    sends more than its descriptor says must not fill the disk before the digest is checked.
+    """
+    seen = 0
+    for chunk in chunks:
+        seen += len(chunk)
+        if seen > layer.size:
+            raise IntegrityError(
+                f"blob {layer.digest} is larger than the {layer.size} bytes its descriptor says"
+            )
+        yield chunk
 
 
 def os_error(path: Path, error: OSError, verb: str = "write") -> HubsnapError:
@@ -255,7 +270,7 @@ def _stage_stream(file: PlannedFile, chunks: Iterable[bytes], damaged_hint: str 
     try:
         os.fchmod(fd, 0o644)
         with os.fdopen(fd, "wb") as out:
-            for chunk in chunks:
+            for chunk in capped(chunks, file.layer):
                 out.write(chunk)
                 hasher.update(chunk)
             out.flush()

@@ -16,7 +16,7 @@ from hubsnap.digest import Digest, hash_chunks, hash_file
 from hubsnap.errors import IntegrityError, NotFoundError
 from hubsnap.models import Descriptor, Manifest
 from hubsnap.oci.artifact import checked_layer_paths, model_files
-from hubsnap.oci.directory import DestinationPlan, write_plan
+from hubsnap.oci.directory import DestinationPlan, capped, write_plan
 from hubsnap.oci.layout import LayoutStore, damaged_blob
 from hubsnap.oci.repository import Repository
 from hubsnap.progress import Progress, transfer_progress
@@ -136,7 +136,7 @@ def materialise(
     if check is not None and not store.has_blob(check.digest, check.size):
         if source is None:
             raise NotFoundError(f"blob {check.digest} is not in the local store")
-        digests = hash_chunks(source.iter_blob(check.digest))
+        digests = hash_chunks(capped(source.iter_blob(check.digest), check))
         if digests.sha256 != check.digest or digests.size != check.size:
             raise IntegrityError(
                 f"blob digest mismatch: expected {check.digest}, got {digests.sha256}"

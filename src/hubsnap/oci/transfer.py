@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from hubsnap.digest import Digest, StreamHasher
 from hubsnap.errors import HubsnapError, IntegrityError, NotFoundError
 from hubsnap.models import MEDIA_TYPE_IMAGE_MANIFEST, Descriptor, Manifest
+from hubsnap.oci.directory import capped
 from hubsnap.oci.layout import LayoutStore, damaged_blob
 from hubsnap.oci.registry import RegistryRepository
 from hubsnap.oci.repository import LayoutRepository, Repository
@@ -213,7 +214,7 @@ def _copy_blob(
         return "sent"
     if isinstance(target, LayoutRepository):
         with target.store.writer() as writer:
-            for chunk in _metered(_blob_opener(source, blob)(), progress):
+            for chunk in _metered(capped(_blob_opener(source, blob)(), blob), progress):
                 writer.write(chunk)
             writer.commit(blob.digest, blob.size)  # checks digest and size, then renames
         return "sent"
