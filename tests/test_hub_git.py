@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -391,3 +392,29 @@ def test_upload_pack_accepts_gzip_and_chunked_request_bodies(hub: HubEmulator) -
         url, content=b"not gzip", headers=headers | {"Content-Encoding": "gzip"}, timeout=60
     )
     assert broken.status_code == 400
+
+
+def test_the_emulator_removes_its_git_repositories_when_stopped(
+    git_env: dict[str, str], tmp_path: Path
+) -> None:
+    from support.hub import SCRIPT, _await_ready, _data_dir
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPT), "--port", "0", "--data", str(_data_dir())],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=os.environ | {"TMPDIR": str(scratch)},
+    )
+    try:
+        url = _await_ready(proc)
+        git(git_env, "ls-remote", f"{url}/{FINETUNED}")
+        (served,) = scratch.iterdir()
+        assert (served / f"{FINETUNED}.git" / "HEAD").is_file()
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=60) == 0
+        if proc.stdout:
+            proc.stdout.close()
+    assert list(scratch.iterdir()) == []
