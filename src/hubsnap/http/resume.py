@@ -30,11 +30,12 @@ def body_offset(response: httpx.Response, asked: int, what: str) -> int:
     """Where in the whole the body of ``response`` to ``Range: bytes=asked-`` starts."""
     if response.status_code != 206:
         return 0
-    match = _CONTENT_RANGE.match(response.headers.get("Content-Range", "").strip())
+    header = response.headers.get("Content-Range")
+    if header is None:  # taken to start where asked, as servers that omit it mean
+        return asked
+    match = _CONTENT_RANGE.match(header.strip())
     if match is None:
-        if asked == 0:
-            return 0
-        raise RemoteError(f"{what}: the server sent part of the body without a Content-Range")
+        raise RemoteError(f"{what}: the server sent an unreadable Content-Range")
     start = int(match.group(1))
     if start != asked:
         raise RemoteError(f"{what}: asked for bytes from {asked}, the server sent from {start}")
