@@ -102,7 +102,7 @@ def test_retry_after_with_non_ascii_digits_falls_back_to_backoff() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         calls.append(request)
         return httpx.Response(
-            503 if len(calls) == 1 else 200, headers={"Retry-After": "²".encode()}
+            503 if len(calls) == 1 else 200, headers={b"Retry-After": "²".encode()}
         )
 
     policy = RetryPolicy(attempts=3, base_delay=0.25, max_delay=1.0, sleep=slept.append)

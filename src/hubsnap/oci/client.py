@@ -173,8 +173,8 @@ class RegistryClient:
                 # The bytes are decoded already: a copy without Content-Encoding holds them.
                 kept = [
                     (key, value)
-                    for key, value in response.headers.multi_items()
-                    if key.lower() != "content-encoding"
+                    for key, value in response.headers.raw  # as sent: may not be ASCII
+                    if key.lower() != b"content-encoding"
                 ]
                 return httpx.Response(
                     response.status_code,
