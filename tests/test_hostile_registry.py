@@ -13,6 +13,7 @@ import os
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -117,6 +118,19 @@ def _pull(server: HostileServer, digest: str, out: Path, capsys: pytest.CaptureF
     return run.code, run.err, time.monotonic() - started
 
 
+def _model_with_layer_body(
+    server: HostileServer, honest: HonestRoutes, size: int, body: Callable[[], Iterator[bytes]]
+) -> tuple[str, str]:
+    """A model whose one layer of ``size`` bytes is served as ``body()``; both digests."""
+    weights = os.urandom(size)
+    digest = honest.add_model({"model.bin": weights})
+    layer = str(sha256_bytes(weights))
+    server.route = _with(
+        honest, lambda s: Reply(200, body=body()) if s.path.endswith(layer) else None
+    )
+    return digest, layer
+
+
 def _one_line(err: str) -> str:
     lines = [line for line in err.splitlines() if not line.startswith("hint:")]
     assert len(lines) == 1, err
@@ -136,19 +150,36 @@ def _assert_nothing_kept(home: Path, out: Path, *digests: str) -> None:
 # -- bodies that never end ---------------------------------------------------------------------
 
 
-def test_an_endless_manifest_exits_6_near_the_cap(
-    transfer_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-    server: HostileServer, honest: HonestRoutes,
+@dataclass(frozen=True)
+class ManifestCase:
+    body: Callable[[], Iterator[bytes]]
+    timeout: str
+    code: int
+    says: str
+
+
+@pytest.mark.usefixtures("transfer_env")
+@pytest.mark.parametrize(
+    "case",
+    [
+        ManifestCase(endless, "5s", 6, "is larger than the 4 MiB manifest limit"),
+        ManifestCase(lambda: trickle(2), "1s", 5, "not done within 1s"),
+    ],
+    ids=["endless", "trickled"],
+)
+def test_a_manifest_body_stops_at_its_cap_or_the_timeout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], server: HostileServer,
+    honest: HonestRoutes, case: ManifestCase,
 ) -> None:  # fmt: skip
     digest = "sha256:" + "a" * 64
     server.route = _with(
-        honest, lambda s: Reply(200, body=endless()) if "/manifests/" in s.path else None
+        honest, lambda s: Reply(200, body=case.body()) if "/manifests/" in s.path else None
     )
-    code, err, took = _pull(server, digest, tmp_path / "out", capsys)
-    assert code == 6
-    assert "larger than the 4 MiB manifest limit" in _one_line(err)
+    code, err, took = _pull(server, digest, tmp_path / "out", capsys, timeout=case.timeout)
+    assert code == case.code
+    assert _one_line(err).endswith(case.says)
     assert took < NO_HANG
-    _assert_nothing_kept(transfer_env, tmp_path / "out", digest)
+    _assert_nothing_kept(_home(), tmp_path / "out", digest)
 
 
 @pytest.mark.parametrize(("status", "code"), [(404, 3), (500, 5), (401, 4), (403, 4)])
@@ -206,12 +237,7 @@ def test_an_endless_blob_stops_at_its_descriptor_size_and_exits_6(
     transfer_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
     server: HostileServer, honest: HonestRoutes,
 ) -> None:  # fmt: skip
-    weights = os.urandom(2 << 20)
-    digest = honest.add_model({"model.bin": weights})
-    layer = str(sha256_bytes(weights))
-    server.route = _with(
-        honest, lambda s: Reply(200, body=endless()) if s.path.endswith(layer) else None
-    )
+    digest, layer = _model_with_layer_body(server, honest, 2 << 20, endless)
     code, err, took = _pull(server, digest, tmp_path / "out", capsys)
     assert code == 6, err
     assert f"the server sent more than the {2 << 20} bytes expected" in _one_line(err)
@@ -230,31 +256,11 @@ def test_a_blob_read_stops_at_the_size_it_is_given(server: HostileServer) -> Non
 # -- bodies that trickle -----------------------------------------------------------------------
 
 
-def test_a_trickled_manifest_fails_at_the_timeout(
-    transfer_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-    server: HostileServer, honest: HonestRoutes,
-) -> None:  # fmt: skip
-    digest = "sha256:" + "c" * 64
-    server.route = _with(
-        honest, lambda s: Reply(200, body=trickle(2)) if "/manifests/" in s.path else None
-    )
-    code, err, took = _pull(server, digest, tmp_path / "out", capsys, timeout="1s")
-    assert code == 5
-    assert _one_line(err).endswith("not done within 1s")
-    assert took < NO_HANG
-    _assert_nothing_kept(transfer_env, tmp_path / "out")
-
-
 def test_a_trickled_blob_fails_under_the_rate_floor(
     transfer_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
     server: HostileServer, honest: HonestRoutes,
 ) -> None:  # fmt: skip
-    weights = os.urandom(64 << 10)
-    digest = honest.add_model({"model.bin": weights})
-    layer = str(sha256_bytes(weights))
-    server.route = _with(
-        honest, lambda s: Reply(200, body=trickle(2)) if s.path.endswith(layer) else None
-    )
+    digest, layer = _model_with_layer_body(server, honest, 64 << 10, lambda: trickle(2))
     code, err, took = _pull(server, digest, tmp_path / "out", capsys, timeout="1s")
     assert code == 5
     assert "the transfer stalled" in _one_line(err)
