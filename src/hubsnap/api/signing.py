@@ -36,7 +36,7 @@ import yaml
 from hubsnap.api.transfer import TransportOptions, open_repository
 from hubsnap.config import Settings
 from hubsnap.digest import Digest
-from hubsnap.errors import IntegrityError, UsageError
+from hubsnap.errors import IntegrityError, UsageError, from_os_error
 from hubsnap.fsutil import atomic_write_bytes
 from hubsnap.models import (
     ANNOTATION_REVISION,
@@ -144,7 +144,10 @@ def keygen(
                 "--encrypt needs a password typed at a terminal",
                 hint="run interactively, or pass --password-env VAR",
             )
-    return save_key_pair(generate_key(curve), output, password=password)
+    try:
+        return save_key_pair(generate_key(curve), output, password=password)
+    except OSError as e:
+        raise from_os_error(e, "write the key", output) from e
 
 
 @dataclass(frozen=True)
