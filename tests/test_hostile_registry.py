@@ -37,6 +37,7 @@ from support.hostile_registry import (
     Seen,
     endless,
     hostile_server,
+    self_signed,
     trickle,
 )
 from support.registry import build_model, run_cli
@@ -466,6 +467,29 @@ def test_tls_against_a_plain_http_server_is_not_retried_and_says_so(server: Host
     assert info.value.exit_code == 5
     assert info.value.message == f"TLS to {server.host} failed: the server answers plain HTTP"
     assert info.value.hint == "pass --plain-http if the server has no TLS"
+
+
+@pytest.mark.parametrize(
+    ("trust", "says", "hint"),
+    [
+        (False, "its certificate is signed by an unknown authority", "pass --ca-file"),
+        (True, "its certificate is for another host name", "connect by the name"),
+    ],
+)
+def test_certificate_failures_name_their_cause_and_are_not_retried(
+    tmp_path: Path, trust: bool, says: str, hint: str
+) -> None:
+    cert, context = self_signed(tmp_path, "other.example")
+    with hostile_server(lambda seen: Reply(200, body=b"{}"), tls=context) as server:
+        options = TransportOptions(
+            timeout=5, retry=RetryPolicy(attempts=3), ca_file=cert if trust else None
+        )
+        client = RegistryClient(server.host, options=options, plain_http=False)
+        with pytest.raises(TLSFailure) as info:
+            client.ping()
+    assert info.value.message == f"TLS to {server.host} failed: {says}"
+    assert (info.value.hint or "").startswith(hint)
+    assert server.seen == []  # no request went out over the untrusted connection
 
 
 @pytest.mark.parametrize(

@@ -17,11 +17,14 @@ from __future__ import annotations
 import contextlib
 import http.server
 import re
+import ssl
+import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from hubsnap.canonical import canonical_json
 from hubsnap.digest import sha256_bytes
@@ -34,6 +37,7 @@ __all__ = [
     "Seen",
     "endless",
     "hostile_server",
+    "self_signed",
     "trickle",
 ]
 
@@ -149,15 +153,17 @@ class _Server(http.server.ThreadingHTTPServer):
 class HostileServer:
     """A running server: ``host`` is ``127.0.0.1:PORT``; set ``route`` to script it."""
 
-    def __init__(self, route: Route | None = None) -> None:
+    def __init__(self, route: Route | None = None, *, tls: ssl.SSLContext | None = None) -> None:
         self.route: Route = route or (lambda seen: Reply(404))
         self.seen: list[Seen] = []
         self.bytes_sent = 0
         self.stopped = threading.Event()
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.owner = self
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self.host = f"127.0.0.1:{self._server.server_address[1]}"
-        self.url = f"http://{self.host}"
+        self.url = f"{'https' if tls else 'http'}://{self.host}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
@@ -173,12 +179,29 @@ class HostileServer:
 
 
 @contextlib.contextmanager
-def hostile_server(route: Route | None = None) -> Iterator[HostileServer]:
-    server = HostileServer(route)
+def hostile_server(
+    route: Route | None = None, *, tls: ssl.SSLContext | None = None
+) -> Iterator[HostileServer]:
+    server = HostileServer(route, tls=tls)
     try:
         yield server
     finally:
         server.stop()
+
+
+def self_signed(directory: Path, name: str) -> tuple[Path, ssl.SSLContext]:
+    """A self-signed certificate for ``name`` (written to ``directory/cert.pem``) and a
+    server context that presents it."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", f"/CN={name}",
+         "-addext", f"subjectAltName=DNS:{name}"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return cert, context
 
 
 _MANIFEST = re.compile(r"^/v2/(?P<repo>.+)/manifests/(?P<ref>[^/]+)$")

@@ -20,7 +20,24 @@ these few pieces, so that they fail, retry, time out and guard credentials the s
   belongs to; redirects and foreign ``Location`` URLs get no credentials.
 
 Nothing here knows about registries or the Hub; errors name the ``what`` and ``where`` the
-caller passes, and never a header's value.
+caller passes, and never a header's value. A JSON answer, for example::
+
+    deadline = Deadline(timeout)
+    response = send_with_retry(
+        client, lambda: client.build_request("GET", url, headers=headers),
+        policy=retry_policy, where=host, deadline=deadline,
+    )
+    with contextlib.closing(response):
+        ...  # map response.status_code to an error
+        data = read_capped(response, 4 << 20, what, deadline=deadline)
+
+and a file body that resumes after breaks, stopping at its listed size::
+
+    def open_at(start: int) -> httpx.Response:
+        ...  # send_with_retry with "Range: bytes={start}-", check the status, return it open
+    for chunk in iter_resumable(open_at, what=what, policy=retry_policy, size=size,
+                                floor_window=timeout):
+        writer.write(chunk)
 """
 
 from __future__ import annotations
