@@ -312,7 +312,7 @@ def test_a_401_from_a_redirect_target_is_not_answered_with_the_registrys_credent
     code, err, _ = _pull(server, digest, tmp_path / "out", capsys)
     assert code == 4
     assert _one_line(err) == (
-        f"error: 127.0.0.1, where {server.host} sent the request, refused access"
+        f"error: {other.host}, where {server.host} redirected the request, refused access"
     )
     assert other.authorizations() == []
     assert [s.path for s in other.seen] == [f"/storage/{layer}"]  # never its token realm
@@ -339,6 +339,24 @@ def test_an_http_token_realm_for_an_https_registry_gets_nothing() -> None:
     assert info.value.exit_code == 4
     assert "over plain HTTP (http://auth.example)" in info.value.message
     assert all(url.startswith("https://reg.example/") for url in asked)
+
+
+def test_an_https_registry_may_not_send_an_upload_to_plain_http() -> None:
+    asked: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(f"{request.method} {request.url}")
+        if request.method == "HEAD":
+            return httpx.Response(404)
+        return httpx.Response(202, headers={"Location": "http://storage.example/u/1"})
+
+    repo = RegistryRepository(_https_client(handler), "m/x")
+    with pytest.raises(RemoteError) as info:
+        repo.put_blob_bytes(b"private weights")
+    assert info.value.message == (
+        "upload to reg.example/m/x: the registry sent an upload Location over plain HTTP"
+    )
+    assert not any("storage.example" in line for line in asked)
 
 
 @pytest.mark.parametrize("realm", ["http://[bad", "/relative/token", "ftp://auth.example/t"])

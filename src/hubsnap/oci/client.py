@@ -169,7 +169,9 @@ class RegistryClient:
                 # error): read within the attempt, so a break is retried, and capped.
                 what = f"{method} {httpx.URL(url).path} on {self.registry}"
                 with contextlib.closing(response):
-                    data = read_capped(response, MAX_ANSWER_BYTES, what, deadline=self.deadline())
+                    data = read_capped(
+                        response, MAX_ANSWER_BYTES, what, deadline=deadline or self.deadline()
+                    )
                 # The bytes are decoded already: a copy without Content-Encoding holds them.
                 kept = [
                     (key, value)
@@ -208,8 +210,9 @@ class RegistryClient:
         if Origin.of(answered_by) != self.origin:
             # Storage the registry redirected to wants credentials: ours are not for it.
             raise AuthError(
-                f"{answered_by.host}, where {self.registry} sent the request, refused access",
-                hint="the registry's storage does not accept its redirect",
+                f"{answered_by.netloc.decode('ascii', 'replace')}, where {self.registry} "
+                "redirected the request, refused access",
+                hint="the registry's credentials are not sent to another host",
             )
         # First contact, or an expired token: answer the challenge once and resend.
         authorization = self._answer(challenge, scope, deadline)
