@@ -8,6 +8,7 @@ reached a final path, and that no credential reached another origin.
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import os
 import time
@@ -252,6 +253,20 @@ def test_a_blob_read_stops_at_the_size_it_is_given(server: HostileServer) -> Non
     digest = sha256_bytes(b"small")
     with pytest.raises(IntegrityError, match="more than the 5 bytes expected"):
         b"".join(_repo(server).iter_blob(digest, size=5))
+
+
+def test_a_blob_labelled_gzip_is_taken_as_sent_and_never_inflated(server: HostileServer) -> None:
+    stored = gzip.compress(b"\0" * (64 << 20))  # a 64 MiB bomb in about 64 KiB
+    server.route = lambda seen: Reply(200, [("Content-Encoding", "gzip")], stored)
+    tracemalloc.start()
+    try:
+        data = _repo(server).get_blob_bytes(sha256_bytes(stored), len(stored))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert data == stored
+    assert peak < 8 << 20
+    assert server.seen[0].headers["accept-encoding"] == "identity"
 
 
 # -- bodies that trickle -----------------------------------------------------------------------

@@ -40,16 +40,26 @@ def iter_body(
     chunk_size: int | None = None,
     error: type[HubsnapError] = RemoteError,
     limit_text: str | None = None,
+    decode: bool = True,
 ) -> Iterator[bytes]:
     """The chunks of a streamed body, as they arrive.
 
     Raises ``error`` as soon as more than ``limit`` bytes came, :class:`RemoteError` when
     ``deadline`` passes or the body falls below ``floor``, and :class:`BodyInterrupted` (a
     :class:`RemoteError`) when the connection breaks off. The caller closes ``response``.
+
+    ``decode=False`` gives the bytes as sent, whatever ``Content-Encoding`` says: right for
+    content addressed by its digest, and no decompression bomb can inflate a chunk.
     """
     received = 0
+    if response.is_stream_consumed:  # read before: its bytes are held (httpx's own caching)
+        chunks: Iterator[bytes] = iter([response.content])
+    elif decode:
+        chunks = response.iter_bytes(chunk_size)
+    else:
+        chunks = response.iter_raw(chunk_size)
     try:
-        for chunk in response.iter_bytes(chunk_size):
+        for chunk in chunks:
             received += len(chunk)
             if limit is not None and received > limit:
                 raise error(f"{what} is larger than {limit_text or size_text(limit)}")
@@ -75,11 +85,16 @@ def read_capped(
     deadline: Deadline | None = None,
     error: type[HubsnapError] = RemoteError,
     limit_text: str | None = None,
+    decode: bool = True,
 ) -> bytes:
-    """A streamed body read whole, refused (``error``) once it passes ``limit`` bytes."""
+    """A streamed body read whole, refused (``error``) once it passes ``limit`` bytes.
+
+    ``decode`` is :func:`iter_body`'s.
+    """
     data = bytearray()
     for chunk in iter_body(
-        response, what=what, limit=limit, deadline=deadline, error=error, limit_text=limit_text
-    ):
+        response, what=what, limit=limit, deadline=deadline, error=error,
+        limit_text=limit_text, decode=decode,
+    ):  # fmt: skip
         data += chunk
     return bytes(data)

@@ -82,7 +82,9 @@ def _registry_error(response: httpx.Response) -> str:
     characters are dropped: the text ends up on a terminal.
     """
     try:
-        data = read_capped(response, MAX_ERROR_BYTES, "error body", deadline=Deadline(5.0))
+        data = read_capped(
+            response, MAX_ERROR_BYTES, "error body", deadline=Deadline(5.0), decode=False
+        )
         first = loads_object(data, "error").get("errors", [{}])[0]
         code, message = str(first.get("code", "")), str(first.get("message", ""))
     except (HubsnapError, ValueError, AttributeError, IndexError, TypeError, RecursionError):
@@ -121,7 +123,7 @@ class RegistryClient:
             verify=verify,
             follow_redirects=False,
             transport=self.options.transport,
-            # Bodies are hashed and capped as they come; no decompression in between.
+            # Bodies are hashed and capped as sent (read raw): ask for them unencoded.
             headers={"Accept-Encoding": "identity"},
         )
 
@@ -170,9 +172,10 @@ class RegistryClient:
                 what = f"{method} {httpx.URL(url).path} on {self.registry}"
                 with contextlib.closing(response):
                     data = read_capped(
-                        response, MAX_ANSWER_BYTES, what, deadline=deadline or self.deadline()
-                    )
-                # The bytes are decoded already: a copy without Content-Encoding holds them.
+                        response, MAX_ANSWER_BYTES, what,
+                        deadline=deadline or self.deadline(), decode=False,
+                    )  # fmt: skip
+                # A copy holding the bytes as sent, and saying so (no Content-Encoding).
                 kept = [
                     (key, value)
                     for key, value in response.headers.raw  # as sent: may not be ASCII
@@ -323,7 +326,7 @@ class RegistryClient:
                 )
             if response.status_code != 200:
                 raise RemoteError(f"{what} answered {response.status_code}")
-            data = read_capped(response, MAX_TOKEN_BYTES, what, deadline=deadline)
+            data = read_capped(response, MAX_TOKEN_BYTES, what, deadline=deadline, decode=False)
         return parse_token_response(data).value
 
     def ping(self, scope: tuple[str, ...] = ()) -> None:

@@ -112,7 +112,7 @@ class RegistryRepository:
             check_status(response, what, (200,))
             data = read_capped(
                 response, MAX_MANIFEST_BYTES, what, deadline=deadline,
-                error=IntegrityError, limit_text=_MANIFEST_LIMIT,
+                error=IntegrityError, limit_text=_MANIFEST_LIMIT, decode=False,
             )  # fmt: skip
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
         return data, media_type
@@ -128,8 +128,9 @@ class RegistryRepository:
                 return []
             check_status(response, what, (200,))
             data = read_capped(
-                response, _MAX_TAG_LIST_BYTES, what, deadline=deadline, error=IntegrityError
-            )
+                response, _MAX_TAG_LIST_BYTES, what, deadline=deadline,
+                error=IntegrityError, decode=False,
+            )  # fmt: skip
         try:
             tags = loads_object(data, "tag list").get("tags") or []
         except (ValueError, RecursionError) as e:
@@ -239,6 +240,7 @@ class RegistryRepository:
             policy=self.client.options.retry,
             size=expected,
             floor_window=self.client.options.timeout,
+            decode=False,  # a blob is the bytes as stored, even if labelled gzip
         )
         for chunk in chunks:
             if progress is not None:
@@ -309,7 +311,7 @@ class RegistryRepository:
                 check_status(response, what, (200,))
                 data = read_capped(
                     response, MAX_MANIFEST_BYTES, what, deadline=deadline,
-                    error=IntegrityError, limit_text=_MANIFEST_LIMIT,
+                    error=IntegrityError, limit_text=_MANIFEST_LIMIT, decode=False,
                 )  # fmt: skip
         if missing:  # no referrers API: the tag schema
             found = self._referrers_index(subject)
