@@ -247,3 +247,27 @@ def test_a_partial_answer_from_the_wrong_offset_is_refused() -> None:
 
     with pytest.raises(RemoteError, match="asked for bytes from 2, the server sent from 0"):
         b"".join(iter_resumable(wrong, what="b", policy=RetryPolicy(sleep=lambda _: None), size=4))
+
+
+def test_a_preloaded_answer_broken_off_while_read_is_sent_again() -> None:
+    calls: list[httpx.Request] = []
+
+    class Broken(httpx.SyncByteStream):
+        def __iter__(self) -> Iterator[bytes]:
+            yield b'{"par'
+            raise httpx.ReadError("peer closed connection mid-body")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        if len(calls) == 1:
+            return httpx.Response(200, stream=Broken())
+        return httpx.Response(200, json={"whole": True}, headers={"Content-Encoding": "identity"})
+
+    client = _client(handler)
+    response = send_with_retry(
+        client, lambda: client.build_request("GET", "https://h.example/"),
+        policy=RetryPolicy(sleep=lambda _: None), where="h.example", preload=1024, what="list",
+    )  # fmt: skip
+    assert response.json() == {"whole": True}
+    assert len(calls) == 2
+    assert response.is_closed

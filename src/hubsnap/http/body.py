@@ -9,6 +9,7 @@ descriptor promised are bad content, not a network fault.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 import httpx
@@ -17,7 +18,7 @@ from hubsnap.errors import HubsnapError, RemoteError
 from hubsnap.http.deadline import Deadline, RateFloor
 from hubsnap.http.failures import BodyInterrupted
 
-__all__ = ["DEFAULT_CHUNK", "iter_body", "read_capped", "size_text"]
+__all__ = ["DEFAULT_CHUNK", "buffered", "iter_body", "read_capped", "size_text"]
 
 DEFAULT_CHUNK = 64 * 1024
 
@@ -98,3 +99,26 @@ def read_capped(
     ):  # fmt: skip
         data += chunk
     return bytes(data)
+
+
+def buffered(
+    response: httpx.Response,
+    limit: int,
+    what: str,
+    *,
+    deadline: Deadline | None = None,
+    error: type[HubsnapError] = RemoteError,
+    decode: bool = True,
+) -> httpx.Response:
+    """``response`` with its body read (as :func:`read_capped`) and the connection closed.
+
+    The copy holds the bytes as read and no ``Content-Encoding``, so ``.content``,
+    ``.json()`` and :func:`read_capped` work on it; status, headers (as sent) and request
+    are the original's.
+    """
+    with contextlib.closing(response):
+        data = read_capped(response, limit, what, deadline=deadline, error=error, decode=decode)
+    kept = [(k, v) for k, v in response.headers.raw if k.lower() != b"content-encoding"]
+    return httpx.Response(
+        response.status_code, headers=kept, content=data, request=response.request
+    )

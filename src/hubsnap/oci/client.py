@@ -30,6 +30,7 @@ from hubsnap.http import (
     Deadline,
     Origin,
     bound_timeout,
+    buffered,
     read_capped,
     resolve_location,
     retrying,
@@ -170,23 +171,10 @@ class RegistryClient:
                 # Answers not streamed are small (an upload session, a stored manifest, an
                 # error): read within the attempt, so a break is retried, and capped.
                 what = f"{method} {httpx.URL(url).path} on {self.registry}"
-                with contextlib.closing(response):
-                    data = read_capped(
-                        response, MAX_ANSWER_BYTES, what,
-                        deadline=deadline or self.deadline(), decode=False,
-                    )  # fmt: skip
-                # A copy holding the bytes as sent, and saying so (no Content-Encoding).
-                kept = [
-                    (key, value)
-                    for key, value in response.headers.raw  # as sent: may not be ASCII
-                    if key.lower() != b"content-encoding"
-                ]
-                return httpx.Response(
-                    response.status_code,
-                    headers=kept,
-                    content=data,
-                    request=response.request,
-                )
+                return buffered(
+                    response, MAX_ANSWER_BYTES, what, deadline=deadline or self.deadline(),
+                    decode=False,
+                )  # fmt: skip
             return response
 
         return retrying(attempt, policy=policy, where=self.registry, deadline=deadline)

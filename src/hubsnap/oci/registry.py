@@ -273,24 +273,13 @@ class RegistryRepository:
         return digest
 
     def mount_blob(self, digest: Digest, source_repository: str) -> bool:
-        """Ask the registry to link ``digest`` from another of its repositories (no bytes sent).
-
-        Returns ``False`` when the registry declines; the caller then uploads.
-        """
+        """Link a blob from another repository (see :meth:`.BlobUploads.mount`)."""
         return self._uploads.mount(digest, source_repository)
 
     def upload_blob(
-        self,
-        digest: Digest,
-        size: int,
-        open_body: BodyFactory,
-        progress: Progress | None = None,
+        self, digest: Digest, size: int, open_body: BodyFactory, progress: Progress | None = None
     ) -> None:
-        """Upload ``size`` bytes that must hash to ``digest``, streamed from ``open_body()``.
-
-        The body is produced afresh for each attempt; a failed attempt starts a new upload
-        session, since a half-written session cannot be trusted.
-        """
+        """Send a blob (see :meth:`.BlobUploads.upload`)."""
         self._uploads.upload(digest, size, open_body, progress)
 
     # -- referrers ----------------------------------------------------------------------------
