@@ -278,6 +278,25 @@ def test_a_blob_labelled_gzip_is_taken_as_sent_and_never_inflated(server: Hostil
 
 
 @pytest.mark.registry
+def test_a_trickled_token_answer_fails_at_the_timeout_even_for_a_blob_stream(
+    server: HostileServer,
+) -> None:
+    realm = f"{server.url}/token"
+
+    def route(seen: Seen) -> Reply:
+        if seen.path == "/token":
+            return Reply(200, body=trickle(2))
+        return Reply(401, [("WWW-Authenticate", f'Bearer realm="{realm}"')])
+
+    server.route = route
+    started = time.monotonic()
+    with pytest.raises(RemoteError) as info:
+        b"".join(_repo(server, timeout=1).iter_blob(sha256_bytes(b"x")))
+    assert info.value.message == f"the token service of {server.host}: not done within 1s"
+    assert time.monotonic() - started < NO_HANG
+
+
+@pytest.mark.registry
 def test_a_trickled_blob_fails_under_the_rate_floor(
     transfer_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
     server: HostileServer, honest: HonestRoutes,
