@@ -26,7 +26,7 @@ from hubsnap.errors import HubsnapError, IntegrityError, RemoteError
 from hubsnap.fsutil import atomic_write_bytes
 from hubsnap.hub import BodyInterruptedError, HubClient, HubFile
 from hubsnap.oci.layout import BlobWriter, LayoutStore
-from hubsnap.progress import transfer_progress
+from hubsnap.progress import Progress, transfer_progress
 
 __all__ = ["FetchedFile", "GitBlobMap", "fetch_files"]
 
@@ -85,7 +85,8 @@ def _receive(
     writer: BlobWriter | None = None
     received = 0
     failures = 0
-    with transfer_progress(file.path, file.size) as progress:
+    bar = transfer_progress(file.path, file.size) if client.progress else _no_progress()
+    with bar as progress:
         while True:
             try:
                 with client.open_file(repo_id, commit, file.path, start=received) as body:
@@ -117,6 +118,17 @@ def _receive(
                         hint="check the connection and retry",
                     ) from e
                 client.retry.wait(failures)
+
+
+class _NoProgress:
+    def advance(self, nbytes: int) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def _no_progress() -> Iterator[Progress]:
+    """No bar at all (``HF_HUB_DISABLE_PROGRESS_BARS``), even on a terminal."""
+    yield _NoProgress()
 
 
 def _verify(file: HubFile, digests: FileDigests, what: str) -> None:
