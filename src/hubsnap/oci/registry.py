@@ -12,13 +12,15 @@ referrers API or, where a registry lacks it, from the ``sha256-<hex>`` tag schem
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterable, Iterator
 
 import httpx
 
 from hubsnap.canonical import canonical_json, loads_object
 from hubsnap.digest import CHUNK_SIZE, Digest, sha256_bytes
-from hubsnap.errors import HubsnapError, IntegrityError, NotFoundError, RemoteError
+from hubsnap.errors import HubsnapError, IntegrityError, NotFoundError, RemoteError, UsageError
+from hubsnap.http import iter_resumable, pause, read_capped, resolve_location
 from hubsnap.models import (
     MAX_MANIFEST_BYTES,
     MEDIA_TYPE_IMAGE_INDEX,
@@ -29,6 +31,7 @@ from hubsnap.models import (
 from hubsnap.oci.auth import repository_scope
 from hubsnap.oci.client import BodyFactory, RegistryClient, check_status
 from hubsnap.oci.reference import RegistryReference
+from hubsnap.oci.referrers import index_descriptors, referrers_tag
 from hubsnap.progress import Progress
 
 __all__ = ["RegistryRepository", "referrers_tag"]
@@ -46,24 +49,18 @@ _MONOLITHIC_REFUSED = frozenset({400, 405, 413, 416, 501})
 _REFERRERS_MERGE_ATTEMPTS = 3
 # A tag list is a small JSON object; more than this is not a registry answering honestly.
 _MAX_TAG_LIST_BYTES = 1024 * 1024
+_MANIFEST_LIMIT = "the 4 MiB manifest limit"
+_LENGTH = re.compile(r"^[0-9]{1,19}$", re.ASCII)
+#: Sizes remembered from manifests read, to stop blob reads that run past them.
+_MAX_KNOWN_SIZES = 100_000
 
 
-def _read_capped(response: httpx.Response, limit: int, what: str, limit_text: str) -> bytes:
-    """A streamed body read whole, refused once it passes ``limit`` bytes."""
-    data = bytearray()
+def _parse_manifest(data: bytes, digest: Digest, where: str) -> Manifest:
+    """Manifest bytes from a registry, checked against ``digest``; bad content is exit 6."""
     try:
-        for chunk in response.iter_bytes(CHUNK_SIZE):
-            data += chunk
-            if len(data) > limit:
-                raise IntegrityError(f"{what} is larger than {limit_text}")
-    except httpx.TransportError as e:
-        raise RemoteError(f"{what}: connection dropped while reading") from e
-    return bytes(data)
-
-
-def referrers_tag(subject: Digest) -> str:
-    """The tag under which the referrers tag schema keeps ``subject``'s referrers index."""
-    return f"{subject.algorithm}-{subject.hex}"
+        return Manifest.from_bytes(data, digest)
+    except UsageError as e:  # e.g. a malformed digest inside it
+        raise IntegrityError(f"malformed manifest {digest} from {where}: {e.message}") from e
 
 
 class RegistryRepository:
@@ -74,6 +71,7 @@ class RegistryRepository:
         self.repository = repository
         self._pull: tuple[str, ...] = (repository_scope(repository, "pull"),)
         self._push: tuple[str, ...] = (repository_scope(repository, "pull,push"),)
+        self._sizes: dict[Digest, int] = {}
 
     @property
     def registry(self) -> str:
@@ -98,18 +96,21 @@ class RegistryRepository:
     def _fetch_manifest(self, reference: str) -> tuple[bytes, str]:
         """Raw manifest bytes (at most the cap + 1 read) and the media type they came as."""
         what = f"manifest {self.describe()}:{reference}"
+        deadline = self.client.deadline()
         response = self.client.request(
             "GET",
             self._url("manifests", reference),
             scope=self._pull,
             headers={"Accept": _MANIFEST_ACCEPT},
             stream=True,
+            deadline=deadline,
         )
-        try:
+        with contextlib.closing(response):
             check_status(response, what, (200,))
-            data = _read_capped(response, MAX_MANIFEST_BYTES, what, "the 4 MiB manifest limit")
-        finally:
-            response.close()
+            data = read_capped(
+                response, MAX_MANIFEST_BYTES, what, deadline=deadline,
+                error=IntegrityError, limit_text=_MANIFEST_LIMIT,
+            )  # fmt: skip
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
         return data, media_type
 
@@ -117,17 +118,18 @@ class RegistryRepository:
         """Up to ``limit`` of the repository's tags; none if the repository does not exist."""
         what = f"tags of {self.describe()}"
         url = f"{self._url('tags', 'list')}?n={limit}"
-        response = self.client.request("GET", url, scope=self._pull, stream=True)
-        try:
+        deadline = self.client.deadline()
+        response = self.client.request("GET", url, scope=self._pull, stream=True, deadline=deadline)
+        with contextlib.closing(response):
             if response.status_code == 404:
                 return []
             check_status(response, what, (200,))
-            data = _read_capped(response, _MAX_TAG_LIST_BYTES, what, "1 MiB")
-        finally:
-            response.close()
+            data = read_capped(
+                response, _MAX_TAG_LIST_BYTES, what, deadline=deadline, error=IntegrityError
+            )
         try:
             tags = loads_object(data, "tag list").get("tags") or []
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:
             raise IntegrityError(f"{self.describe()} sent a malformed tag list: {e}") from e
         if not isinstance(tags, list):
             raise IntegrityError(f"{self.describe()} sent a malformed tag list")
@@ -143,14 +145,21 @@ class RegistryRepository:
             )
         artifact_type = None
         if media_type in ("", MEDIA_TYPE_IMAGE_MANIFEST):
-            manifest = Manifest.from_bytes(data, digest)
+            manifest = self._remember_sizes(_parse_manifest(data, digest, self.describe()))
             media_type = manifest.media_type
             artifact_type = manifest.artifact_type or manifest.config.media_type
         return Descriptor(media_type, digest, len(data), {}, artifact_type)
 
     def get_manifest(self, digest: Digest) -> tuple[bytes, Manifest]:
         data, _ = self._fetch_manifest(str(digest))
-        return data, Manifest.from_bytes(data, digest)
+        return data, self._remember_sizes(_parse_manifest(data, digest, self.describe()))
+
+    def _remember_sizes(self, manifest: Manifest) -> Manifest:
+        """Note the sizes ``manifest`` gives its blobs: reads of them stop there."""
+        if len(self._sizes) < _MAX_KNOWN_SIZES:
+            for blob in (manifest.config, *manifest.layers):
+                self._sizes.setdefault(blob.digest, blob.size)
+        return manifest
 
     def put_manifest(self, data: bytes, tag: str | None = None) -> Digest:
         manifest = Manifest.from_bytes(data)
@@ -193,54 +202,54 @@ class RegistryRepository:
     # -- blobs --------------------------------------------------------------------------------
 
     def has_blob(self, digest: Digest, size: int | None = None) -> bool:
-        response = self.client.request("HEAD", self._url("blobs", str(digest)), scope=self._pull)
+        what = f"blob {digest} in {self.describe()}"
+        response = self.client.request(
+            "HEAD", self._url("blobs", str(digest)), scope=self._pull,
+            deadline=self.client.deadline(),
+        )  # fmt: skip
         with contextlib.closing(response):
             if response.status_code == 404:
                 return False
-            check_status(response, f"blob {digest} in {self.describe()}", (200,))
+            check_status(response, what, (200,))
             length = response.headers.get("Content-Length")
-        return size is None or length is None or int(length) == size
+        if size is None or length is None:
+            return True
+        if not _LENGTH.match(length.strip()):
+            raise RemoteError(f"{what}: the registry sent an invalid Content-Length")
+        return int(length) == size
 
-    def iter_blob(self, digest: Digest, progress: Progress | None = None) -> Iterator[bytes]:
+    def iter_blob(
+        self, digest: Digest, progress: Progress | None = None, *, size: int | None = None
+    ) -> Iterator[bytes]:
         """Stream a blob; a dropped connection resumes with ``Range`` where the server allows,
         otherwise restarts and skips what was already delivered. Callers hash what they keep.
+
+        The stream stops with :class:`IntegrityError` (6) as soon as it passes ``size`` (by
+        default the size a manifest read from this repository gave the blob), and with
+        :class:`RemoteError` (5) when it moves slower than the transport's rate floor.
         """
         what = f"blob {digest} from {self.describe()}"
-        policy = self.client.options.retry
-        delivered = 0
-        failures = 0
-        while True:
-            headers = {"Range": f"bytes={delivered}-"} if delivered else {}
-            response = self.client.request(
-                "GET", self._url("blobs", str(digest)), scope=self._pull, headers=headers,
-                stream=True,
-            )  # fmt: skip
-            try:
-                check_status(response, what, (200, 206))
-                skip = delivered if response.status_code == 200 else 0
-                # Chunks as they arrive (not re-buffered), so that a drop loses little.
-                for chunk in response.iter_bytes():
-                    piece = chunk
-                    if skip:
-                        dropped = min(skip, len(piece))
-                        piece, skip = piece[dropped:], skip - dropped
-                        if not piece:
-                            continue
-                    delivered += len(piece)
-                    if progress is not None:
-                        progress.advance(len(piece))
-                    yield piece
-                return
-            except httpx.TransportError as e:
-                failures += 1
-                if failures >= policy.attempts:
-                    raise RemoteError(
-                        f"{what}: connection dropped after {delivered} bytes",
-                        hint="retry; a later pull resumes from the local store",
-                    ) from e
-                policy.wait(failures)
-            finally:
-                response.close()
+        expected = size if size is not None else self._sizes.get(digest)
+        chunks = iter_resumable(
+            lambda start: self._open_blob(digest, start, what),
+            what=what,
+            policy=self.client.options.retry,
+            size=expected,
+            floor_window=self.client.options.timeout,
+        )
+        for chunk in chunks:
+            if progress is not None:
+                progress.advance(len(chunk))
+            yield chunk
+
+    def _open_blob(self, digest: Digest, start: int, what: str) -> httpx.Response:
+        headers = {"Range": f"bytes={start}-"} if start else {}
+        response = self.client.request(
+            "GET", self._url("blobs", str(digest)), scope=self._pull, headers=headers,
+            stream=True,
+        )  # fmt: skip
+        check_status(response, what, (200, 206))
+        return response
 
     def get_blob_bytes(self, digest: Digest, limit: int) -> bytes:
         data = bytearray()
@@ -274,7 +283,7 @@ class RegistryRepository:
             check_status(response, f"mounting blob {digest} into {self.describe()}", (202,))
             location = response.headers.get("Location")
         if location:  # the registry opened an ordinary upload instead; do not leave it open
-            self.client.request("DELETE", self.client.url(location), scope=scope).close()
+            self._cancel(self._upload_url(location))
         return False
 
     def upload_blob(
@@ -289,8 +298,9 @@ class RegistryRepository:
         The body is produced afresh for each attempt; a failed attempt starts a new upload
         session, since a half-written session cannot be trusted.
         """
-        policy = self.client.options.retry
-        for attempt in range(1, policy.attempts + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 monolithic = self.client.options.chunk_size is None
                 if monolithic and self._upload_monolithic(digest, size, open_body, progress):
@@ -298,9 +308,8 @@ class RegistryRepository:
                 self._upload_chunked(digest, size, open_body, progress)
                 return
             except RemoteError:
-                if attempt >= policy.attempts:
+                if not pause(self.client.options.retry, attempt, None):
                     raise
-                policy.wait(attempt)
 
     def _start_upload(self) -> str:
         url = self.client.url(f"/v2/{self.repository}/blobs/uploads/")
@@ -309,7 +318,17 @@ class RegistryRepository:
             location = response.headers.get("Location")
         if not location:
             raise RemoteError(f"{self.describe()} opened an upload without a Location")
-        return self.client.url(location) if location.startswith("/") else location
+        return self._upload_url(location)
+
+    def _upload_url(self, location: str, base: str | None = None) -> str:
+        """An upload session's ``Location``, resolved. It may be on another host (which then
+        gets no credentials), but not on plain HTTP when the registry uses HTTPS.
+        """
+        where = f"upload to {self.describe()}"
+        url = resolve_location(base or self.client.base_url + "/", location, where)
+        if self.client.origin.scheme == "https" and url.scheme != "https":
+            raise RemoteError(f"{where}: the registry sent an upload Location over plain HTTP")
+        return str(url)
 
     def _upload_monolithic(
         self, digest: Digest, size: int, open_body: BodyFactory, progress: Progress | None
@@ -349,10 +368,9 @@ class RegistryRepository:
             )
             with contextlib.closing(response):
                 check_status(response, f"uploading blob {digest} to {self.describe()}", (202,))
-                next_location = response.headers.get("Location", location)
-            location = (
-                self.client.url(next_location) if next_location.startswith("/") else (next_location)
-            )
+                next_location = response.headers.get("Location")
+            if next_location:
+                location = self._upload_url(next_location, location)
             offset += len(piece)
             if progress is not None:
                 progress.advance(len(piece))
@@ -378,15 +396,24 @@ class RegistryRepository:
         url = self._url("referrers", str(subject))
         if artifact_type:
             url += "?" + str(httpx.QueryParams({"artifactType": artifact_type}))
+        what = f"referrers of {subject} in {self.describe()}"
+        deadline = self.client.deadline()
         response = self.client.request(
-            "GET", url, scope=self._pull, headers={"Accept": MEDIA_TYPE_IMAGE_INDEX}
-        )
+            "GET", url, scope=self._pull, headers={"Accept": MEDIA_TYPE_IMAGE_INDEX},
+            stream=True, deadline=deadline,
+        )  # fmt: skip
         with contextlib.closing(response):
-            if response.status_code == 404:
-                found = self._referrers_index(subject)
-            else:
-                check_status(response, f"referrers of {subject} in {self.describe()}", (200,))
-                found = _index_descriptors(response.read()[: MAX_MANIFEST_BYTES + 1])
+            missing = response.status_code == 404
+            if not missing:
+                check_status(response, what, (200,))
+                data = read_capped(
+                    response, MAX_MANIFEST_BYTES, what, deadline=deadline,
+                    error=IntegrityError, limit_text=_MANIFEST_LIMIT,
+                )  # fmt: skip
+        if missing:  # no referrers API: the tag schema
+            found = self._referrers_index(subject)
+        else:
+            found = index_descriptors(data, subject, "referrers index")
         if artifact_type:  # servers may ignore the filter; apply it here regardless
             found = [d for d in found if d.artifact_type == artifact_type]
         return found
@@ -396,7 +423,7 @@ class RegistryRepository:
             data, _ = self._fetch_manifest(referrers_tag(subject))
         except NotFoundError:
             return []
-        return _index_descriptors(data)
+        return index_descriptors(data, subject, f"referrers index {referrers_tag(subject)}")
 
     def _add_to_referrers_index(self, subject: Digest, descriptor: Descriptor) -> None:
         """Add ``descriptor`` to the tag-schema index of ``subject``.
@@ -425,19 +452,6 @@ class RegistryRepository:
                 "to concurrent writers",
                 hint="retry once the other writers are done",
             )
-
-
-def _index_descriptors(data: bytes) -> list[Descriptor]:
-    if len(data) > MAX_MANIFEST_BYTES:
-        raise IntegrityError("referrers index is larger than the 4 MiB manifest limit")
-    try:
-        index = loads_object(data, "referrers index")
-        manifests = index.get("manifests", [])
-        if not isinstance(manifests, list):
-            raise ValueError("manifests must be a list")
-        return [Descriptor.from_json(m) for m in manifests]
-    except ValueError as e:
-        raise IntegrityError(f"malformed referrers index: {e}") from e
 
 
 def _counted(open_body: BodyFactory, progress: Progress | None) -> BodyFactory:
