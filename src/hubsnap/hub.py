@@ -1,12 +1,13 @@
 """The Hugging Face Hub as hubsnap sees it: revisions pinned to commits, file bodies, and the
 one transport every Hub request takes (listings, in :mod:`hubsnap.hublist`, included).
 
-Requests go over ``httpx`` (a declared dependency). ``huggingface_hub`` keeps what it owns of
-the Hub's semantics: the ``resolve`` URLs and where a saved token is found (``hf auth
-login``); the user agent names it as its own builder would. It reads its environment when
-imported, so it is imported only by the commands that talk to the Hub (in
-:meth:`HubClient.from_settings`), after hubsnap has checked ``HF_ENDPOINT`` itself; a
-variable it cannot read is one line and exit 2, not a traceback.
+Requests go over :mod:`hubsnap.http`, the HTTP stack the registry client shares: one retry
+loop, one ``Range``-resuming download loop, capped reads and origin-bound credentials.
+``huggingface_hub`` keeps what it owns of the Hub's semantics: the ``resolve`` URLs and where
+a saved token is found (``hf auth login``); the user agent names it as its own builder
+would. It reads its environment when imported, so it is imported only by the commands that
+talk to the Hub (in :meth:`HubClient.from_settings`), after hubsnap has checked
+``HF_ENDPOINT`` itself; a variable it cannot read is one line and exit 2, not a traceback.
 
 Every call has a timeout, is retried with :class:`~hubsnap.retry.RetryPolicy` (429, 5xx,
 dropped connections, honouring ``Retry-After``), can be made conditional (``If-None-Match``)
@@ -18,11 +19,9 @@ error message. Hub answers are parsed into :mod:`hubsnap.hubtypes` values.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import platform
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from importlib import metadata
@@ -35,6 +34,16 @@ import httpx
 from hubsnap import __version__
 from hubsnap.config import DEFAULT_HUB_URL, Settings, clean_token, hub_base_url
 from hubsnap.errors import AuthError, IntegrityError, NotFoundError, RemoteError, UsageError
+from hubsnap.http import (
+    BodyInterrupted,
+    Deadline,
+    Origin,
+    TLSFailure,
+    iter_resumable,
+    read_capped,
+    retrying,
+    send_following,
+)
 from hubsnap.hubtypes import (
     HubFile,
     RepoRevision,
@@ -47,19 +56,15 @@ from hubsnap.retry import RETRY_STATUSES, RetryPolicy
 
 __all__ = [
     "JSON_LIMIT",
-    "BodyInterruptedError",
-    "FileBody",
     "HubClient",
     "HubFile",
     "HubResponse",
     "RepoRevision",
     "hub_timestamp",
-    "same_origin",
 ]
 
 #: The most bytes a Hub JSON answer may have (a revision with 20,000 files is ~4 MiB).
 JSON_LIMIT = 8 * 1024 * 1024
-_ERROR_BODY_LIMIT = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -70,15 +75,6 @@ class HubResponse:
     data: Any
     etag: str | None
     next_url: str | None
-
-
-def same_origin(a: str, b: str) -> bool:
-    """Whether two URLs share scheme, host and port."""
-    try:
-        first, second = httpx.URL(a), httpx.URL(b)
-    except (httpx.InvalidURL, ValueError):
-        return False
-    return (first.scheme, first.host, first.port) == (second.scheme, second.host, second.port)
 
 
 def _huggingface_hub() -> ModuleType:
@@ -173,7 +169,7 @@ class HubClient:
 
     def _client(self) -> httpx.Client:
         if self._session is None:
-            self._session = httpx.Client(follow_redirects=True)
+            self._session = httpx.Client()  # redirects are followed by send_following
         return self._session
 
     def close(self) -> None:
@@ -188,72 +184,75 @@ class HubClient:
     ) -> None:
         self.close()
 
-    def _headers(self, url: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Headers for every request; ``Authorization`` is added by send_following, only
+        on the endpoint's origin (a next link or redirect elsewhere goes without it)."""
         if self._base_headers is None:
             self._base_headers = {"User-Agent": _user_agent()}
-        headers = dict(self._base_headers)
-        if self._token is not None and same_origin(url, self.endpoint):
-            headers["Authorization"] = f"Bearer {self._token}"
-        headers.update(extra or {})
-        return headers
+        return {**self._base_headers, **(extra or {})}
 
     # -- transport ----------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _open(
+    def _get(
         self, url: str, what: str, *, params: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None, preload: int | None = None,
-    ) -> Iterator[tuple[httpx.Response, bytes]]:  # fmt: skip
-        """A GET that succeeded (2xx or 304) and its body, after retries; closed on exit.
+        headers: Mapping[str, str] | None = None, limit: int | None = None,
+    ) -> tuple[httpx.Response, bytes]:  # fmt: skip
+        """A GET answered 2xx or 304, through :mod:`hubsnap.http`'s one retry loop.
 
-        The body is streamed (``b""`` here) unless ``preload`` (a byte limit): then it is read
-        here, capped and within the timeout, so that a connection lost while reading it is
-        retried like one lost before the answer.
+        With ``limit`` the body is read in the attempt (capped, within the timeout, so a
+        connection lost while reading it is retried like one lost before the answer) and the
+        response is closed; without, it is returned open for streaming and ``b""``.
         """
-        attempt = 0
-        while True:
-            attempt += 1
-            retry_after: str | None = None
-            try:
-                request = self._client().build_request(
-                    "GET", url, params=params, headers=self._headers(url, headers),
-                    timeout=self.timeout,
-                )  # fmt: skip
-                response = self._client().send(request, stream=True)
-                body = b""
-                if preload is not None or response.status_code >= 400:
-                    try:
-                        limit = _ERROR_BODY_LIMIT if response.status_code >= 400 else preload
-                        body = _read_capped(response, limit or 0, what, self.timeout)
-                    finally:
-                        response.close()
-            except httpx.TimeoutException as e:
-                failure: RemoteError = RemoteError(
-                    f"{what}: no answer from {self.endpoint} within {self.timeout:g}s",
-                    hint="raise --timeout or check the connection",
-                )
-                cause: BaseException = e
-            except httpx.TransportError as e:
-                failure = RemoteError(f"{what}: cannot reach {self.endpoint} ({type(e).__name__})")
-                cause = e
-            else:
-                if response.status_code < 400:
-                    try:
-                        yield response, body
-                    finally:
-                        response.close()
-                    return
-                if response.status_code not in RETRY_STATUSES:
-                    raise self._status_error(response, what)
-                retry_after = response.headers.get("Retry-After")
-                failure = RemoteError(
-                    f"{what}: the Hub answered {response.status_code} "
-                    f"after {attempt} attempt{'s' if attempt > 1 else ''}"
-                )
-                cause = RemoteError(str(response.status_code))
-            if attempt >= self.retry.attempts:
-                raise failure from cause
-            self.retry.wait(attempt, retry_after)
+        target = httpx.URL(url, params=params) if params else httpx.URL(url)
+        authorization = f"Bearer {self._token}" if self._token is not None else None
+        body = b""
+
+        def attempt() -> httpx.Response:
+            nonlocal body
+            response = send_following(
+                self._client(), "GET", target, headers=self._headers(headers),
+                authorization=authorization, credential_origin=Origin.of(self.endpoint),
+                stream=True, what=what, timeout=self.timeout,
+            )  # fmt: skip
+            if limit is not None and response.status_code < 300:
+                try:
+                    body = read_capped(
+                        response, limit, f"{what}: the Hub's answer", error=IntegrityError,
+                        deadline=Deadline(self.timeout),
+                    )  # fmt: skip
+                finally:
+                    response.close()
+            return response
+
+        try:
+            response = retrying(attempt, policy=self.retry, where=self.endpoint)
+        except RemoteError as e:
+            raise self._transport_error(e, what) from e.__cause__ or e
+        status = response.status_code
+        if status < 300 or status == 304:
+            return response, body
+        response.close()
+        if status in RETRY_STATUSES:
+            attempts = self.retry.attempts
+            raise RemoteError(
+                f"{what}: the Hub answered {status} after {attempts} attempt"
+                + ("s" if attempts > 1 else "")
+            )
+        raise self._status_error(response, what)
+
+    def _transport_error(self, error: RemoteError, what: str) -> RemoteError:
+        """The one-line error for a request that never got an answer."""
+        cause = error.__cause__
+        if isinstance(error, TLSFailure):
+            return RemoteError(f"{what}: {error.message}", hint=error.hint)
+        if isinstance(cause, httpx.TimeoutException):
+            return RemoteError(
+                f"{what}: no answer from {self.endpoint} within {self.timeout:g}s",
+                hint="raise --timeout or check the connection",
+            )
+        if isinstance(cause, httpx.TransportError):
+            return RemoteError(f"{what}: cannot reach {self.endpoint} ({type(cause).__name__})")
+        return error
 
     def _status_error(self, response: httpx.Response, what: str) -> Exception:
         code = response.headers.get("X-Error-Code", "")
@@ -285,6 +284,8 @@ class HubClient:
                     hint="the repository may be private or gated: set HF_TOKEN",
                 )
             return AuthError(f"{what}: the token was refused or lacks access ({status})")
+        if status < 400:
+            return RemoteError(f"{what}: unexpected answer {status} from the Hub")
         if status == 404:
             if code == "RevisionNotFound":
                 return NotFoundError(f"{what}: revision not found")
@@ -299,13 +300,12 @@ class HubClient:
     ) -> HubResponse:  # fmt: skip
         """A JSON answer of at most ``limit`` bytes, read within the timeout."""
         headers = {"If-None-Match": etag} if etag else None
-        with self._open(url, what, params=params, headers=headers, preload=limit) as answer:
-            response, body = answer
-            next_url = response.links.get("next", {}).get("url")
-            if response.status_code == 304:
-                return HubResponse(304, None, etag, next_url)
-            data = _parse_json(body, what)
-            return HubResponse(response.status_code, data, response.headers.get("ETag"), next_url)
+        response, body = self._get(url, what, params=params, headers=headers, limit=limit)
+        next_url = response.links.get("next", {}).get("url")
+        if response.status_code == 304:
+            return HubResponse(304, None, etag, next_url)
+        data = _parse_json(body, what)
+        return HubResponse(response.status_code, data, response.headers.get("ETag"), next_url)
 
     # -- revisions ----------------------------------------------------------------------------
 
@@ -354,36 +354,38 @@ class HubClient:
 
     # -- file bodies --------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def open_file(self, repo_id: str, commit: str, path: str, start: int = 0) -> Iterator[FileBody]:
-        """Stream a file of ``commit`` (never a branch name) from byte ``start`` on."""
+    def file_chunks(self, repo_id: str, commit: str, path: str, size: int) -> Iterator[bytes]:
+        """The ``size`` bytes of a file of ``commit`` (never a branch name), as they arrive.
+
+        A body that breaks off or ends short is resumed with ``Range`` by
+        :func:`hubsnap.http.iter_resumable`, the download loop registry pulls use too; more
+        bytes than ``size`` are :class:`IntegrityError`. Nothing is requested until the first
+        chunk is asked for.
+        """
         if not is_commit(commit):
             raise ValueError(f"downloads are by commit sha, not {commit!r}")
         url = _huggingface_hub().hf_hub_url(repo_id, path, revision=commit, endpoint=self.endpoint)
-        headers = {"Accept-Encoding": "identity"}
-        if start:
-            headers["Range"] = f"bytes={start}-"
-        with self._open(url, f"{repo_id}/{path}", headers=headers) as (response, _):
-            yield FileBody(response, start if response.status_code == 206 else 0)
+        what = f"{repo_id}/{path}"
 
+        def open_at(start: int) -> httpx.Response:
+            headers = {"Accept-Encoding": "identity"}
+            if start:
+                headers["Range"] = f"bytes={start}-"
+            return self._get(url, what, headers=headers)[0]
 
-def _read_capped(response: httpx.Response, limit: int, what: str, timeout: float) -> bytes:
-    """The body, refusing more than ``limit`` bytes or a body still arriving ``timeout``
-    seconds after the answer began (a trickle that each read's timeout would let through)."""
-    deadline = time.monotonic() + timeout
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in response.iter_bytes():
-        size += len(chunk)
-        if size > limit:
-            raise IntegrityError(f"{what}: the Hub's answer is larger than {limit} bytes")
-        if time.monotonic() > deadline:
+        chunks = iter_resumable(
+            open_at, what=what, policy=self.retry, size=size, floor_window=self.timeout,
+            error=IntegrityError,
+        )  # fmt: skip
+        try:
+            yield from chunks
+        except RemoteError as e:
+            if not isinstance(e.__cause__, BodyInterrupted):
+                raise
             raise RemoteError(
-                f"{what}: the Hub did not finish its answer within {timeout:g}s",
-                hint="raise --timeout or check the connection",
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
+                f"{what}: download broke off {self.retry.attempts} times ({e.__cause__.message})",
+                hint="check the connection and retry",
+            ) from e
 
 
 def _parse_json(body: bytes, what: str) -> Any:
@@ -394,28 +396,3 @@ def _parse_json(body: bytes, what: str) -> Any:
         raise IntegrityError(f"{what}: the Hub's answer is nested too deeply") from e
     except ValueError as e:
         raise RemoteError(f"{what}: the Hub answered with invalid JSON") from e
-
-
-class FileBody:
-    """A file body being received; ``offset`` is where its first byte sits in the file."""
-
-    def __init__(self, response: httpx.Response, offset: int) -> None:
-        self._response = response
-        self.offset = offset
-
-    def chunks(self) -> Iterator[bytes]:
-        """Yield chunks as they arrive; a dropped body raises :class:`BodyInterruptedError`.
-
-        Chunks are not re-buffered into larger ones: whatever arrived before a connection
-        broke is kept, and the download resumes right after it.
-        """
-        try:
-            yield from self._response.iter_bytes()
-        except httpx.TimeoutException as e:
-            raise BodyInterruptedError("the Hub stopped sending (timeout)") from e
-        except httpx.TransportError as e:
-            raise BodyInterruptedError(f"the connection broke ({type(e).__name__})") from e
-
-
-class BodyInterruptedError(Exception):
-    """A file body ended early; the download may resume from what was received."""
