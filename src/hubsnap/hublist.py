@@ -6,8 +6,8 @@ supplies the ETag of a page seen before; the Hub's 304 then reuses the kept copy
 
 A hostile or broken Hub cannot keep a listing going for ever: a next link back to a page
 already read, or more than :data:`MAX_PAGES` pages, is refused, and an empty page ends the
-listing. A next link to another origin is followed without the token (see
-:meth:`hubsnap.hub.HubClient._headers`).
+listing. A next link to another origin is followed without the token (hubsnap.http's
+:func:`~hubsnap.http.send_following` keeps it on the endpoint's origin).
 """
 
 from __future__ import annotations
