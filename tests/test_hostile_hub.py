@@ -323,6 +323,15 @@ def test_malformed_hf_variables_are_one_line_and_exit_2(
     assert hostile.seen == []
 
 
+@pytest.mark.parametrize("value", ["ftp://hub.example", "https://[", "https://u:p@hub.example"])
+def test_a_malformed_hub_url_is_one_line_and_exit_2(
+    hostile: _Server, tmp_path: Path, value: str
+) -> None:
+    done = _hubsnap(tmp_path, hostile.url, "discover", HUBSNAP_HUB_URL=value)
+    line = _one_line(done, 2, "HUBSNAP_HUB_URL is not a valid Hub URL")
+    assert "u:p" not in line and hostile.seen == []
+
+
 @pytest.mark.parametrize("padding", [" ", "\t", "\r", "\n", "\r\n"])
 def test_a_token_with_surrounding_whitespace_is_stripped(
     hostile: _Server, tmp_path: Path, padding: str
