@@ -43,6 +43,19 @@ def _stream(handler: Handler, url: str = "https://h.example/x") -> httpx.Respons
     return client.send(client.build_request("GET", url), stream=True)
 
 
+def _get(
+    handler: Handler, *, attempts: int = 5, deadline: Deadline | None = None,
+    sleep: Callable[[float], None] = lambda _: None, base_delay: float = 0.5,
+) -> httpx.Response:  # fmt: skip
+    """``GET https://h.example/`` through :func:`send_with_retry`."""
+    client = _client(handler)
+    policy = RetryPolicy(attempts=attempts, base_delay=base_delay, sleep=sleep)
+    return send_with_retry(
+        client, lambda: client.build_request("GET", "https://h.example/"), policy=policy,
+        where="h.example", deadline=deadline,
+    )  # fmt: skip
+
+
 def _endless(served: list[int], piece: bytes = b"x" * 65536) -> Iterator[bytes]:
     while True:
         served.append(len(piece))
@@ -102,15 +115,10 @@ def test_retry_after_with_non_ascii_digits_falls_back_to_backoff() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         calls.append(request)
         return httpx.Response(
-            503 if len(calls) == 1 else 200, headers={"Retry-After": "²".encode()}
+            503 if len(calls) == 1 else 200, headers={b"Retry-After": "²".encode()}
         )
 
-    policy = RetryPolicy(attempts=3, base_delay=0.25, max_delay=1.0, sleep=slept.append)
-    client = _client(handler)
-    response = send_with_retry(
-        client, lambda: client.build_request("GET", "https://h.example/"), policy=policy,
-        where="h.example",
-    )  # fmt: skip
+    response = _get(handler, attempts=3, base_delay=0.25, sleep=slept.append)
     assert response.status_code == 200
     assert len(slept) == 1 and 0.125 <= slept[0] <= 0.25
 
@@ -122,12 +130,8 @@ def test_transport_failures_are_retried_then_a_remote_error() -> None:
         calls.append(request)
         raise httpx.ReadTimeout("slow", request=request)
 
-    client = _client(handler)
     with pytest.raises(RemoteError) as info:
-        send_with_retry(
-            client, lambda: client.build_request("GET", "https://h.example/"),
-            policy=RetryPolicy(attempts=3, sleep=lambda _: None), where="h.example",
-        )  # fmt: skip
+        _get(handler, attempts=3)
     assert info.value.message == "cannot reach h.example: ReadTimeout"
     assert len(calls) == 3
 
@@ -139,12 +143,7 @@ def test_no_retry_is_started_that_would_outlast_the_deadline() -> None:
         calls.append(request)
         return httpx.Response(429, headers={"Retry-After": "30"})
 
-    client = _client(handler)
-    response = send_with_retry(
-        client, lambda: client.build_request("GET", "https://h.example/"),
-        policy=RetryPolicy(attempts=5, sleep=lambda _: None), where="h.example",
-        deadline=Deadline(5),
-    )  # fmt: skip
+    response = _get(handler, deadline=Deadline(5))
     assert response.status_code == 429 and len(calls) == 1
 
 
@@ -166,12 +165,8 @@ def test_certificate_failures_are_not_retried_and_say_what_failed(
         cause.verify_code = code
         raise httpx.ConnectError("certificate verify failed", request=request) from cause
 
-    client = _client(handler)
     with pytest.raises(TLSFailure) as info:
-        send_with_retry(
-            client, lambda: client.build_request("GET", "https://h.example/"),
-            policy=RetryPolicy(attempts=5, sleep=lambda _: None), where="h.example",
-        )  # fmt: skip
+        _get(handler)
     assert len(calls) == 1
     assert info.value.exit_code == 5
     assert info.value.message == f"TLS to h.example failed: its certificate is {says}"
@@ -252,3 +247,27 @@ def test_a_partial_answer_from_the_wrong_offset_is_refused() -> None:
 
     with pytest.raises(RemoteError, match="asked for bytes from 2, the server sent from 0"):
         b"".join(iter_resumable(wrong, what="b", policy=RetryPolicy(sleep=lambda _: None), size=4))
+
+
+def test_a_preloaded_answer_broken_off_while_read_is_sent_again() -> None:
+    calls: list[httpx.Request] = []
+
+    class Broken(httpx.SyncByteStream):
+        def __iter__(self) -> Iterator[bytes]:
+            yield b'{"par'
+            raise httpx.ReadError("peer closed connection mid-body")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        if len(calls) == 1:
+            return httpx.Response(200, stream=Broken())
+        return httpx.Response(200, json={"whole": True}, headers={"Content-Encoding": "identity"})
+
+    client = _client(handler)
+    response = send_with_retry(
+        client, lambda: client.build_request("GET", "https://h.example/"),
+        policy=RetryPolicy(sleep=lambda _: None), where="h.example", preload=1024, what="list",
+    )  # fmt: skip
+    assert response.json() == {"whole": True}
+    assert len(calls) == 2
+    assert response.is_closed

@@ -9,6 +9,7 @@ descriptor promised are bad content, not a network fault.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 import httpx
@@ -17,7 +18,7 @@ from hubsnap.errors import HubsnapError, RemoteError
 from hubsnap.http.deadline import Deadline, RateFloor
 from hubsnap.http.failures import BodyInterrupted
 
-__all__ = ["DEFAULT_CHUNK", "iter_body", "read_capped", "size_text"]
+__all__ = ["DEFAULT_CHUNK", "buffered", "iter_body", "read_capped", "size_text"]
 
 DEFAULT_CHUNK = 64 * 1024
 
@@ -40,16 +41,26 @@ def iter_body(
     chunk_size: int | None = None,
     error: type[HubsnapError] = RemoteError,
     limit_text: str | None = None,
+    decode: bool = True,
 ) -> Iterator[bytes]:
     """The chunks of a streamed body, as they arrive.
 
     Raises ``error`` as soon as more than ``limit`` bytes came, :class:`RemoteError` when
     ``deadline`` passes or the body falls below ``floor``, and :class:`BodyInterrupted` (a
     :class:`RemoteError`) when the connection breaks off. The caller closes ``response``.
+
+    ``decode=False`` gives the bytes as sent, whatever ``Content-Encoding`` says: right for
+    content addressed by its digest, and no decompression bomb can inflate a chunk.
     """
     received = 0
+    if response.is_stream_consumed:  # read before: its bytes are held (httpx's own caching)
+        chunks: Iterator[bytes] = iter([response.content])
+    elif decode:
+        chunks = response.iter_bytes(chunk_size)
+    else:
+        chunks = response.iter_raw(chunk_size)
     try:
-        for chunk in response.iter_bytes(chunk_size):
+        for chunk in chunks:
             received += len(chunk)
             if limit is not None and received > limit:
                 raise error(f"{what} is larger than {limit_text or size_text(limit)}")
@@ -75,11 +86,39 @@ def read_capped(
     deadline: Deadline | None = None,
     error: type[HubsnapError] = RemoteError,
     limit_text: str | None = None,
+    decode: bool = True,
 ) -> bytes:
-    """A streamed body read whole, refused (``error``) once it passes ``limit`` bytes."""
+    """A streamed body read whole, refused (``error``) once it passes ``limit`` bytes.
+
+    ``decode`` is :func:`iter_body`'s.
+    """
     data = bytearray()
     for chunk in iter_body(
-        response, what=what, limit=limit, deadline=deadline, error=error, limit_text=limit_text
-    ):
+        response, what=what, limit=limit, deadline=deadline, error=error,
+        limit_text=limit_text, decode=decode,
+    ):  # fmt: skip
         data += chunk
     return bytes(data)
+
+
+def buffered(
+    response: httpx.Response,
+    limit: int,
+    what: str,
+    *,
+    deadline: Deadline | None = None,
+    error: type[HubsnapError] = RemoteError,
+    decode: bool = True,
+) -> httpx.Response:
+    """``response`` with its body read (as :func:`read_capped`) and the connection closed.
+
+    The copy holds the bytes as read and no ``Content-Encoding``, so ``.content``,
+    ``.json()`` and :func:`read_capped` work on it; status, headers (as sent) and request
+    are the original's.
+    """
+    with contextlib.closing(response):
+        data = read_capped(response, limit, what, deadline=deadline, error=error, decode=decode)
+    kept = [(k, v) for k, v in response.headers.raw if k.lower() != b"content-encoding"]
+    return httpx.Response(
+        response.status_code, headers=kept, content=data, request=response.request
+    )

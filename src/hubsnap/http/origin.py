@@ -7,6 +7,8 @@ A registry or the Hub may send us elsewhere: a redirect to object storage, an up
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -18,6 +20,7 @@ __all__ = ["REDIRECT_STATUSES", "Content", "Origin", "resolve_location", "send_f
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_HOSTNAME = re.compile(r"^[a-z0-9_](?:[a-z0-9_.-]{0,252}[a-z0-9_])?$", re.ASCII)
 #: A body: bytes, or a factory giving a fresh stream for each send (redirects resend it).
 Content = bytes | Callable[[], Iterable[bytes]] | None
 
@@ -40,12 +43,25 @@ class Origin:
         scheme = parsed.scheme.lower()
         if scheme not in _DEFAULT_PORTS or not parsed.host:
             raise ValueError("not an absolute http(s) URL")
-        return cls(scheme, parsed.host.lower(), parsed.port or _DEFAULT_PORTS[scheme])
+        host = parsed.raw_host.decode("ascii", "replace").lower()
+        if not _valid_host(host):
+            raise ValueError("invalid host in URL")
+        return cls(scheme, host, parsed.port or _DEFAULT_PORTS[scheme])
 
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         default = _DEFAULT_PORTS[self.scheme] == self.port
         return f"{self.scheme}://{host}" + ("" if default else f":{self.port}")
+
+
+def _valid_host(host: str) -> bool:
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return False
+        return True
+    return _HOSTNAME.match(host) is not None
 
 
 def resolve_location(base: str | httpx.URL, location: str, what: str) -> httpx.URL:

@@ -50,12 +50,14 @@ def iter_resumable(
     size: int | None = None,
     floor_window: float | None = None,
     error: type[HubsnapError] = IntegrityError,
+    decode: bool = True,
 ) -> Iterator[bytes]:
     """The body's chunks, resumed after breaks, at most ``size`` bytes in all.
 
     ``open_at(start)`` sends the request (with ``Range: bytes=start-`` when ``start`` is
     not 0), checks its status and returns the open streamed response; this closes it.
-    ``floor_window`` enforces :class:`RateFloor` (``--timeout`` as a window) on each body.
+    ``floor_window`` enforces :class:`RateFloor` (``--timeout`` as a window) on each body;
+    ``decode`` is :func:`~hubsnap.http.body.iter_body`'s.
     """
     delivered = 0
     failures = 0
@@ -64,7 +66,7 @@ def iter_resumable(
         try:
             skip = delivered - body_offset(response, delivered, what)
             floor = RateFloor(floor_window) if floor_window else None
-            for chunk in iter_body(response, what=what, floor=floor):
+            for chunk in iter_body(response, what=what, floor=floor, decode=decode):
                 piece = chunk
                 if skip:
                     dropped = min(skip, len(piece))

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import httpx
 
+from hubsnap.http.body import buffered
 from hubsnap.http.deadline import Deadline
 from hubsnap.http.failures import BodyInterrupted, TLSFailure, transport_failure
 from hubsnap.retry import RETRY_STATUSES, RetryPolicy
@@ -102,18 +103,24 @@ def send_with_retry(
     policy: RetryPolicy,
     where: str,
     deadline: Deadline | None = None,
-    stream: bool = True,
     follow_redirects: bool = False,
+    preload: int | None = None,
+    what: str = "answer",
 ) -> httpx.Response:
-    """``client.send(build_request())`` under :func:`retrying`.
+    """``client.send(build_request())`` under :func:`retrying`, streamed.
 
     ``build_request`` is called for every attempt, so that a streamed body is produced
-    afresh. With ``stream`` (the default) the caller reads the body (see
-    :func:`~hubsnap.http.body.read_capped`) and closes the response.
+    afresh. The caller reads the body (see :func:`~hubsnap.http.body.read_capped`) and
+    closes the response, unless ``preload`` is a byte cap: then the body (``what``) is read
+    within each attempt, so that a connection lost while reading it is retried too, and the
+    response returned is :func:`~hubsnap.http.body.buffered`.
     """
 
     def attempt() -> httpx.Response:
         request = bound_timeout(build_request(), deadline)
-        return client.send(request, stream=stream, follow_redirects=follow_redirects)
+        response = client.send(request, stream=True, follow_redirects=follow_redirects)
+        if preload is None:
+            return response
+        return buffered(response, preload, what, deadline=deadline)
 
     return retrying(attempt, policy=policy, where=where, deadline=deadline)

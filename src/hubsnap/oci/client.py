@@ -30,6 +30,7 @@ from hubsnap.http import (
     Deadline,
     Origin,
     bound_timeout,
+    buffered,
     read_capped,
     resolve_location,
     retrying,
@@ -82,7 +83,9 @@ def _registry_error(response: httpx.Response) -> str:
     characters are dropped: the text ends up on a terminal.
     """
     try:
-        data = read_capped(response, MAX_ERROR_BYTES, "error body", deadline=Deadline(5.0))
+        data = read_capped(
+            response, MAX_ERROR_BYTES, "error body", deadline=Deadline(5.0), decode=False
+        )
         first = loads_object(data, "error").get("errors", [{}])[0]
         code, message = str(first.get("code", "")), str(first.get("message", ""))
     except (HubsnapError, ValueError, AttributeError, IndexError, TypeError, RecursionError):
@@ -121,7 +124,7 @@ class RegistryClient:
             verify=verify,
             follow_redirects=False,
             transport=self.options.transport,
-            # Bodies are hashed and capped as they come; no decompression in between.
+            # Bodies are hashed and capped as sent (read raw): ask for them unencoded.
             headers={"Accept-Encoding": "identity"},
         )
 
@@ -168,20 +171,10 @@ class RegistryClient:
                 # Answers not streamed are small (an upload session, a stored manifest, an
                 # error): read within the attempt, so a break is retried, and capped.
                 what = f"{method} {httpx.URL(url).path} on {self.registry}"
-                with contextlib.closing(response):
-                    data = read_capped(response, MAX_ANSWER_BYTES, what, deadline=self.deadline())
-                # The bytes are decoded already: a copy without Content-Encoding holds them.
-                kept = [
-                    (key, value)
-                    for key, value in response.headers.multi_items()
-                    if key.lower() != "content-encoding"
-                ]
-                return httpx.Response(
-                    response.status_code,
-                    headers=kept,
-                    content=data,
-                    request=response.request,
-                )
+                return buffered(
+                    response, MAX_ANSWER_BYTES, what, deadline=deadline or self.deadline(),
+                    decode=False,
+                )  # fmt: skip
             return response
 
         return retrying(attempt, policy=policy, where=self.registry, deadline=deadline)
@@ -208,8 +201,9 @@ class RegistryClient:
         if Origin.of(answered_by) != self.origin:
             # Storage the registry redirected to wants credentials: ours are not for it.
             raise AuthError(
-                f"{answered_by.host}, where {self.registry} sent the request, refused access",
-                hint="the registry's storage does not accept its redirect",
+                f"{answered_by.netloc.decode('ascii', 'replace')}, where {self.registry} "
+                "redirected the request, refused access",
+                hint="the registry's credentials are not sent to another host",
             )
         # First contact, or an expired token: answer the challenge once and resend.
         authorization = self._answer(challenge, scope, deadline)
@@ -320,7 +314,7 @@ class RegistryClient:
                 )
             if response.status_code != 200:
                 raise RemoteError(f"{what} answered {response.status_code}")
-            data = read_capped(response, MAX_TOKEN_BYTES, what, deadline=deadline)
+            data = read_capped(response, MAX_TOKEN_BYTES, what, deadline=deadline, decode=False)
         return parse_token_response(data).value
 
     def ping(self, scope: tuple[str, ...] = ()) -> None:

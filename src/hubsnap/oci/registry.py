@@ -1,26 +1,28 @@
 """OCI registry repositories (distribution spec 1.1) as a :class:`Repository`.
 
-Built on :class:`hubsnap.oci.client.RegistryClient` (auth, retries, redirects). Manifests are
-read with a 4 MiB cap and checked against the digest asked for before parsing; blobs stream in
-both directions and are never read whole; downloads resume with ``Range`` after a dropped
-connection; uploads are one streamed ``POST`` + ``PUT`` with a chunked ``PATCH`` fallback,
-and blobs the registry has elsewhere are mounted instead of sent. Referrers come from the
+Built on :class:`hubsnap.oci.client.RegistryClient` (auth, retries, redirects). Everything a
+registry sends is capped while it is read: manifests and referrers indexes at 4 MiB (checked
+against the digest asked for before parsing), tag lists at 1 MiB, and a blob at the size its
+descriptor gives (passed in, or remembered from a manifest read here). Blobs stream in both
+directions and are never read whole; downloads resume with ``Range`` after a dropped
+connection; uploads and mounts are :mod:`hubsnap.oci.upload`'s. Referrers come from the
 referrers API or, where a registry lacks it, from the ``sha256-<hex>`` tag schema, which
-:meth:`RegistryRepository.put_manifest` maintains for every manifest with a ``subject``.
+:meth:`RegistryRepository.put_manifest` maintains for every manifest with a ``subject``
+(:mod:`hubsnap.oci.referrers` checks what an index lists).
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 import httpx
 
 from hubsnap.canonical import canonical_json, loads_object
-from hubsnap.digest import CHUNK_SIZE, Digest, sha256_bytes
-from hubsnap.errors import HubsnapError, IntegrityError, NotFoundError, RemoteError, UsageError
-from hubsnap.http import iter_resumable, pause, read_capped, resolve_location
+from hubsnap.digest import Digest, sha256_bytes
+from hubsnap.errors import IntegrityError, NotFoundError, RemoteError, UsageError
+from hubsnap.http import iter_resumable, read_capped
 from hubsnap.models import (
     MAX_MANIFEST_BYTES,
     MEDIA_TYPE_IMAGE_INDEX,
@@ -32,6 +34,7 @@ from hubsnap.oci.auth import repository_scope
 from hubsnap.oci.client import BodyFactory, RegistryClient, check_status
 from hubsnap.oci.reference import RegistryReference
 from hubsnap.oci.referrers import index_descriptors, referrers_tag
+from hubsnap.oci.upload import BlobUploads
 from hubsnap.progress import Progress
 
 __all__ = ["RegistryRepository", "referrers_tag"]
@@ -44,7 +47,6 @@ _MANIFEST_ACCEPT = ", ".join(
         "application/vnd.docker.distribution.manifest.list.v2+json",
     )
 )
-_MONOLITHIC_REFUSED = frozenset({400, 405, 413, 416, 501})
 #: Writes of a tag-schema referrers index before giving up on concurrent writers.
 _REFERRERS_MERGE_ATTEMPTS = 3
 # A tag list is a small JSON object; more than this is not a registry answering honestly.
@@ -72,6 +74,7 @@ class RegistryRepository:
         self._pull: tuple[str, ...] = (repository_scope(repository, "pull"),)
         self._push: tuple[str, ...] = (repository_scope(repository, "pull,push"),)
         self._sizes: dict[Digest, int] = {}
+        self._uploads = BlobUploads(client, repository, self.describe())
 
     @property
     def registry(self) -> str:
@@ -109,7 +112,7 @@ class RegistryRepository:
             check_status(response, what, (200,))
             data = read_capped(
                 response, MAX_MANIFEST_BYTES, what, deadline=deadline,
-                error=IntegrityError, limit_text=_MANIFEST_LIMIT,
+                error=IntegrityError, limit_text=_MANIFEST_LIMIT, decode=False,
             )  # fmt: skip
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
         return data, media_type
@@ -125,8 +128,9 @@ class RegistryRepository:
                 return []
             check_status(response, what, (200,))
             data = read_capped(
-                response, _MAX_TAG_LIST_BYTES, what, deadline=deadline, error=IntegrityError
-            )
+                response, _MAX_TAG_LIST_BYTES, what, deadline=deadline,
+                error=IntegrityError, decode=False,
+            )  # fmt: skip
         try:
             tags = loads_object(data, "tag list").get("tags") or []
         except (ValueError, RecursionError) as e:
@@ -236,6 +240,7 @@ class RegistryRepository:
             policy=self.client.options.retry,
             size=expected,
             floor_window=self.client.options.timeout,
+            decode=False,  # a blob is the bytes as stored, even if labelled gzip
         )
         for chunk in chunks:
             if progress is not None:
@@ -268,127 +273,14 @@ class RegistryRepository:
         return digest
 
     def mount_blob(self, digest: Digest, source_repository: str) -> bool:
-        """Ask the registry to link ``digest`` from another of its repositories (no bytes sent).
-
-        Returns ``False`` when the registry declines; the caller then uploads.
-        """
-        scope = (*self._push, repository_scope(source_repository, "pull"))
-        url = self.client.url(f"/v2/{self.repository}/blobs/uploads/")
-        response = self.client.request(
-            "POST", url + f"?mount={digest}&from={source_repository}", scope=scope
-        )
-        with contextlib.closing(response):
-            if response.status_code == 201:
-                return True
-            check_status(response, f"mounting blob {digest} into {self.describe()}", (202,))
-            location = response.headers.get("Location")
-        if location:  # the registry opened an ordinary upload instead; do not leave it open
-            self._cancel(self._upload_url(location))
-        return False
+        """Link a blob from another repository (see :meth:`.BlobUploads.mount`)."""
+        return self._uploads.mount(digest, source_repository)
 
     def upload_blob(
-        self,
-        digest: Digest,
-        size: int,
-        open_body: BodyFactory,
-        progress: Progress | None = None,
+        self, digest: Digest, size: int, open_body: BodyFactory, progress: Progress | None = None
     ) -> None:
-        """Upload ``size`` bytes that must hash to ``digest``, streamed from ``open_body()``.
-
-        The body is produced afresh for each attempt; a failed attempt starts a new upload
-        session, since a half-written session cannot be trusted.
-        """
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                monolithic = self.client.options.chunk_size is None
-                if monolithic and self._upload_monolithic(digest, size, open_body, progress):
-                    return
-                self._upload_chunked(digest, size, open_body, progress)
-                return
-            except RemoteError:
-                if not pause(self.client.options.retry, attempt, None):
-                    raise
-
-    def _start_upload(self) -> str:
-        url = self.client.url(f"/v2/{self.repository}/blobs/uploads/")
-        with contextlib.closing(self.client.request("POST", url, scope=self._push)) as response:
-            check_status(response, f"starting an upload to {self.describe()}", (202,))
-            location = response.headers.get("Location")
-        if not location:
-            raise RemoteError(f"{self.describe()} opened an upload without a Location")
-        return self._upload_url(location)
-
-    def _upload_url(self, location: str, base: str | None = None) -> str:
-        """An upload session's ``Location``, resolved. It may be on another host (which then
-        gets no credentials), but not on plain HTTP when the registry uses HTTPS.
-        """
-        where = f"upload to {self.describe()}"
-        url = resolve_location(base or self.client.base_url + "/", location, where)
-        if self.client.origin.scheme == "https" and url.scheme != "https":
-            raise RemoteError(f"{where}: the registry sent an upload Location over plain HTTP")
-        return str(url)
-
-    def _upload_monolithic(
-        self, digest: Digest, size: int, open_body: BodyFactory, progress: Progress | None
-    ) -> bool:
-        location = self._start_upload()
-        url = httpx.URL(location).copy_merge_params({"digest": str(digest)})
-        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
-        body = _counted(open_body, progress)
-        try:
-            response = self.client.request(
-                "PUT", str(url), scope=self._push, headers=headers, body=body, retry=False
-            )
-        except RemoteError:
-            self._cancel(location)
-            raise
-        with contextlib.closing(response):
-            if response.status_code in _MONOLITHIC_REFUSED:
-                self._cancel(location)
-                return False
-            check_status(response, f"uploading blob {digest} to {self.describe()}", (201,))
-        return True
-
-    def _upload_chunked(
-        self, digest: Digest, size: int, open_body: BodyFactory, progress: Progress | None
-    ) -> None:
-        location = self._start_upload()
-        chunk_size = self.client.options.chunk_size or 8 * CHUNK_SIZE
-        offset = 0
-        for piece in _rechunk(open_body(), chunk_size):
-            headers = {
-                "Content-Type": "application/octet-stream",
-                "Content-Range": f"{offset}-{offset + len(piece) - 1}",
-                "Content-Length": str(len(piece)),
-            }
-            response = self.client.request(
-                "PATCH", location, scope=self._push, headers=headers, body=piece, retry=False
-            )
-            with contextlib.closing(response):
-                check_status(response, f"uploading blob {digest} to {self.describe()}", (202,))
-                next_location = response.headers.get("Location")
-            if next_location:
-                location = self._upload_url(next_location, location)
-            offset += len(piece)
-            if progress is not None:
-                progress.advance(len(piece))
-        if offset != size:
-            raise IntegrityError(f"blob {digest}: source gave {offset} bytes, expected {size}")
-        url = httpx.URL(location).copy_merge_params({"digest": str(digest)})
-        response = self.client.request(
-            "PUT", str(url), scope=self._push, headers={"Content-Length": "0"}, retry=False
-        )
-        with contextlib.closing(response):
-            check_status(
-                response, f"finishing upload of blob {digest} to {self.describe()}", (201,)
-            )
-
-    def _cancel(self, location: str) -> None:
-        # Best effort: registries expire abandoned uploads themselves.
-        with contextlib.suppress(HubsnapError):
-            self.client.request("DELETE", location, scope=self._push, retry=False).close()
+        """Send a blob (see :meth:`.BlobUploads.upload`)."""
+        self._uploads.upload(digest, size, open_body, progress)
 
     # -- referrers ----------------------------------------------------------------------------
 
@@ -408,7 +300,7 @@ class RegistryRepository:
                 check_status(response, what, (200,))
                 data = read_capped(
                     response, MAX_MANIFEST_BYTES, what, deadline=deadline,
-                    error=IntegrityError, limit_text=_MANIFEST_LIMIT,
+                    error=IntegrityError, limit_text=_MANIFEST_LIMIT, decode=False,
                 )  # fmt: skip
         if missing:  # no referrers API: the tag schema
             found = self._referrers_index(subject)
@@ -452,26 +344,3 @@ class RegistryRepository:
                 "to concurrent writers",
                 hint="retry once the other writers are done",
             )
-
-
-def _counted(open_body: BodyFactory, progress: Progress | None) -> BodyFactory:
-    if progress is None:
-        return open_body
-
-    def counted() -> Iterator[bytes]:
-        for chunk in open_body():
-            progress.advance(len(chunk))
-            yield chunk
-
-    return counted
-
-
-def _rechunk(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
-    buffer = bytearray()
-    for chunk in chunks:
-        buffer += chunk
-        while len(buffer) >= size:
-            yield bytes(buffer[:size])
-            del buffer[:size]
-    if buffer:
-        yield bytes(buffer)
