@@ -43,8 +43,6 @@ from support.hostile_registry import (
 )
 from support.registry import build_model, run_cli
 
-pytestmark = pytest.mark.registry
-
 SECRET = "pw-" + "s3cr3t" * 4
 CREDENTIALS = Credentials("alice", SECRET)
 BASIC = "Basic " + base64.b64encode(f"alice:{SECRET}".encode()).decode()
@@ -169,6 +167,7 @@ class ManifestCase:
     ],
     ids=["endless", "trickled"],
 )
+@pytest.mark.registry
 def test_a_manifest_body_stops_at_its_cap_or_the_timeout(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], server: HostileServer,
     honest: HonestRoutes, case: ManifestCase,
@@ -185,6 +184,7 @@ def test_a_manifest_body_stops_at_its_cap_or_the_timeout(
 
 
 @pytest.mark.parametrize(("status", "code"), [(404, 3), (500, 5), (401, 4), (403, 4)])
+@pytest.mark.registry
 def test_an_endless_error_body_is_read_to_16_kib_at_most(
     server: HostileServer, status: int, code: int
 ) -> None:
@@ -200,6 +200,7 @@ def test_an_endless_error_body_is_read_to_16_kib_at_most(
     assert peak < 8 << 20
 
 
+@pytest.mark.registry
 def test_an_endless_token_answer_is_refused_near_32_kib(server: HostileServer) -> None:
     realm = f"{server.url}/token"
 
@@ -221,6 +222,7 @@ def test_an_endless_token_answer_is_refused_near_32_kib(server: HostileServer) -
     assert peak < 8 << 20
 
 
+@pytest.mark.registry
 def test_an_oversize_token_is_refused(server: HostileServer) -> None:
     realm = f"{server.url}/token"
     big = canonical_json({"token": "t" * (40 << 10)})
@@ -235,6 +237,7 @@ def test_an_oversize_token_is_refused(server: HostileServer) -> None:
         _repo(server).has_blob(sha256_bytes(b"x"))
 
 
+@pytest.mark.registry
 def test_an_endless_blob_stops_at_its_descriptor_size_and_exits_6(
     transfer_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
     server: HostileServer, honest: HonestRoutes,
@@ -248,6 +251,7 @@ def test_an_endless_blob_stops_at_its_descriptor_size_and_exits_6(
     _assert_nothing_kept(transfer_env, tmp_path / "out", layer)
 
 
+@pytest.mark.registry
 def test_a_blob_read_stops_at_the_size_it_is_given(server: HostileServer) -> None:
     server.route = lambda seen: Reply(200, body=endless())
     digest = sha256_bytes(b"small")
@@ -255,6 +259,7 @@ def test_a_blob_read_stops_at_the_size_it_is_given(server: HostileServer) -> Non
         b"".join(_repo(server).iter_blob(digest, size=5))
 
 
+@pytest.mark.registry
 def test_a_blob_labelled_gzip_is_taken_as_sent_and_never_inflated(server: HostileServer) -> None:
     stored = gzip.compress(b"\0" * (64 << 20))  # a 64 MiB bomb in about 64 KiB
     server.route = lambda seen: Reply(200, [("Content-Encoding", "gzip")], stored)
@@ -272,6 +277,26 @@ def test_a_blob_labelled_gzip_is_taken_as_sent_and_never_inflated(server: Hostil
 # -- bodies that trickle -----------------------------------------------------------------------
 
 
+@pytest.mark.registry
+def test_a_trickled_token_answer_fails_at_the_timeout_even_for_a_blob_stream(
+    server: HostileServer,
+) -> None:
+    realm = f"{server.url}/token"
+
+    def route(seen: Seen) -> Reply:
+        if seen.path == "/token":
+            return Reply(200, body=trickle(2))
+        return Reply(401, [("WWW-Authenticate", f'Bearer realm="{realm}"')])
+
+    server.route = route
+    started = time.monotonic()
+    with pytest.raises(RemoteError) as info:
+        b"".join(_repo(server, timeout=1).iter_blob(sha256_bytes(b"x")))
+    assert info.value.message == f"the token service of {server.host}: not done within 1s"
+    assert time.monotonic() - started < NO_HANG
+
+
+@pytest.mark.registry
 def test_a_trickled_blob_fails_under_the_rate_floor(
     transfer_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
     server: HostileServer, honest: HonestRoutes,
@@ -288,6 +313,7 @@ def test_a_trickled_blob_fails_under_the_rate_floor(
 
 
 @pytest.mark.usefixtures("transfer_env")
+@pytest.mark.registry
 def test_a_foreign_upload_location_gets_no_credentials(
     tmp_path: Path, capsys: pytest.CaptureFixture[str],
     server: HostileServer, other: HostileServer, honest: HonestRoutes,
@@ -306,6 +332,7 @@ def test_a_foreign_upload_location_gets_no_credentials(
 
 
 @pytest.mark.usefixtures("transfer_env")
+@pytest.mark.registry
 def test_a_401_from_a_redirect_target_is_not_answered_with_the_registrys_credentials(
     tmp_path: Path, capsys: pytest.CaptureFixture[str],
     server: HostileServer, other: HostileServer, honest: HonestRoutes,
@@ -383,6 +410,7 @@ def test_a_token_realm_that_is_not_an_http_url_is_a_remote_error(realm: str) -> 
         _https_client(handler).ping()
 
 
+@pytest.mark.registry
 def test_a_non_ascii_bearer_token_is_refused_cleanly(server: HostileServer) -> None:
     realm = f"{server.url}/token"
 
@@ -399,6 +427,7 @@ def test_a_non_ascii_bearer_token_is_refused_cleanly(server: HostileServer) -> N
 # -- malformed answers -------------------------------------------------------------------------
 
 
+@pytest.mark.registry
 def test_retry_after_with_a_superscript_digit_is_retried_by_backoff(
     server: HostileServer, honest: HonestRoutes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -421,6 +450,7 @@ def test_retry_after_with_a_superscript_digit_is_retried_by_backoff(
     assert len(slept) == 1 and slept[0] <= 0.01  # backoff, not the unreadable header
 
 
+@pytest.mark.registry
 def test_a_bad_content_length_on_head_is_a_remote_error(server: HostileServer) -> None:
     # Over a socket, h11 refuses the header itself; behind a proxy or another transport it
     # reaches hubsnap, which must not crash on it either.
@@ -434,6 +464,7 @@ def test_a_bad_content_length_on_head_is_a_remote_error(server: HostileServer) -
     assert info.value.message.endswith("the registry sent an invalid Content-Length")
 
 
+@pytest.mark.registry
 def test_a_malformed_digest_inside_a_remote_manifest_exits_6(
     transfer_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
     server: HostileServer, honest: HonestRoutes,
@@ -461,17 +492,26 @@ def _entry(digest: Digest, **extra: object) -> dict[str, object]:
     return {"mediaType": MEDIA_TYPE_IMAGE_MANIFEST, "digest": str(digest), "size": 10, **extra}
 
 
-def test_a_referrers_index_of_5000_entries_is_refused(server: HostileServer) -> None:
+@pytest.mark.registry
+def test_a_referrers_index_of_5000_distinct_entries_is_refused(server: HostileServer) -> None:
     subject = sha256_bytes(b"subject")
     entries = [_entry(sha256_bytes(str(i).encode())) for i in range(5000)]
     server.route = lambda seen: Reply(200, body=_index(entries))
     with pytest.raises(IntegrityError) as info:
         _repo(server).referrers(subject)
-    assert info.value.message == (
-        f"referrers index lists 5000 referrers of {subject}, more than the 1000 hubsnap accepts"
-    )
+    assert info.value.message == f"referrers index lists more than 1000 referrers of {subject}"
 
 
+@pytest.mark.registry
+def test_a_malformed_digest_in_a_referrers_index_exits_6(server: HostileServer) -> None:
+    bad = {"mediaType": MEDIA_TYPE_IMAGE_MANIFEST, "digest": "sha256:zz", "size": 1}
+    server.route = lambda seen: Reply(200, body=_index([bad]))
+    with pytest.raises(IntegrityError) as info:
+        _repo(server).referrers(sha256_bytes(b"subject"))
+    assert info.value.message == "malformed referrers index: invalid digest sha256:zz"
+
+
+@pytest.mark.registry
 def test_referrers_drop_self_references_other_subjects_and_duplicates(
     server: HostileServer,
 ) -> None:
@@ -492,6 +532,7 @@ def test_referrers_drop_self_references_other_subjects_and_duplicates(
 # -- transport, config and helpers -------------------------------------------------------------
 
 
+@pytest.mark.registry
 def test_tls_against_a_plain_http_server_is_not_retried_and_says_so(server: HostileServer) -> None:
     options = TransportOptions(timeout=5, retry=RetryPolicy(attempts=3))
     client = RegistryClient(server.host, options=options, plain_http=False)
@@ -509,6 +550,7 @@ def test_tls_against_a_plain_http_server_is_not_retried_and_says_so(server: Host
         (True, "its certificate is for another host name", "connect by the name"),
     ],
 )
+@pytest.mark.registry
 def test_certificate_failures_name_their_cause_and_are_not_retried(
     tmp_path: Path, trust: bool, says: str, hint: str
 ) -> None:
@@ -543,6 +585,7 @@ def test_only_real_loopback_hosts_get_plain_http(host: str, loopback: bool) -> N
     assert RegistryReference(host, "m").is_loopback is loopback
 
 
+@pytest.mark.registry
 def test_a_non_ascii_auth_in_the_docker_config_exits_2(
     transfer_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], server: HostileServer,
 ) -> None:  # fmt: skip

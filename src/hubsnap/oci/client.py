@@ -195,27 +195,34 @@ class RegistryClient:
         )
         if response.status_code != 401:
             return response
-        answered_by = response.request.url
         challenge = Challenge.parse(response.headers.get("WWW-Authenticate"))
+        self._refuse_foreign_challenge(response)
+        # First contact, or an expired token: answer the challenge once and resend.
+        authorization = self._answer(challenge, scope, deadline or self.deadline())
+        response = self._send(
+            method, url, headers=headers, authorization=authorization, body=body, deadline=deadline
+        )
+        if response.status_code == 401:
+            self._refuse_foreign_challenge(response)
+            raise AuthError(
+                f"{self.registry} refused the credentials", hint=_login_hint(self.registry)
+            )
+        return response
+
+    def _refuse_foreign_challenge(self, response: httpx.Response) -> None:
+        """Close a 401; raise if it came from a host the registry redirected to.
+
+        Storage that wants credentials of its own gets none of the registry's: neither its
+        ``Authorization`` nor an answer to the challenge it names.
+        """
         response.close()
+        answered_by = response.request.url
         if Origin.of(answered_by) != self.origin:
-            # Storage the registry redirected to wants credentials: ours are not for it.
             raise AuthError(
                 f"{answered_by.netloc.decode('ascii', 'replace')}, where {self.registry} "
                 "redirected the request, refused access",
                 hint="the registry's credentials are not sent to another host",
             )
-        # First contact, or an expired token: answer the challenge once and resend.
-        authorization = self._answer(challenge, scope, deadline)
-        response = self._send(
-            method, url, headers=headers, authorization=authorization, body=body, deadline=deadline
-        )
-        if response.status_code == 401:
-            response.close()
-            raise AuthError(
-                f"{self.registry} refused the credentials", hint=_login_hint(self.registry)
-            )
-        return response
 
     def _send(
         self,
@@ -241,7 +248,7 @@ class RegistryClient:
             return self._tokens.get(scope)
 
     def _answer(
-        self, challenge: Challenge | None, scope: tuple[str, ...], deadline: Deadline | None
+        self, challenge: Challenge | None, scope: tuple[str, ...], deadline: Deadline
     ) -> str:
         if challenge is not None and challenge.scheme == "bearer" and challenge.realm:
             token = self._fetch_token(challenge, scope, deadline)
@@ -273,9 +280,7 @@ class RegistryClient:
             )
         return url
 
-    def _fetch_token(
-        self, challenge: Challenge, scope: tuple[str, ...], deadline: Deadline | None
-    ) -> str:
+    def _fetch_token(self, challenge: Challenge, scope: tuple[str, ...], deadline: Deadline) -> str:
         realm = self._realm(challenge)
         service = challenge.params.get("service")
         creds = self._credentials

@@ -1,9 +1,10 @@
 """Referrers indexes read from a registry, trusted no further than their subject.
 
 An index (from the referrers API or the ``sha256-<hex>`` tag schema) is remote content: it
-is capped at 4 MiB while read (by the caller) and at :data:`MAX_REFERRERS` entries here;
-entries that name another subject, or the subject itself, are dropped, and each referrer is
-listed once. A malformed entry (a bad digest, a negative size) makes the index exit 6.
+is capped at 4 MiB while read (by the caller) and at :data:`MAX_REFERRERS` distinct
+referrers here; entries that name another subject, or the subject itself, are dropped, and
+each referrer is listed once. A malformed entry (a bad digest, a negative size) makes the
+index exit 6.
 """
 
 from __future__ import annotations
@@ -42,12 +43,6 @@ def index_descriptors(data: bytes, subject: Digest, what: str) -> list[Descripto
             raise ValueError("manifests must be a list")
     except (ValueError, RecursionError) as e:
         raise IntegrityError(f"malformed {what}: {e}") from e
-    if len(manifests) > MAX_REFERRERS:
-        raise IntegrityError(
-            f"{what} lists {len(manifests)} referrers of {subject}, "
-            f"more than the {MAX_REFERRERS} hubsnap accepts",
-            hint="the registry's index is corrupt or hostile",
-        )
     found: dict[Digest, Descriptor] = {}
     for entry in manifests:
         try:
@@ -57,4 +52,9 @@ def index_descriptors(data: bytes, subject: Digest, what: str) -> list[Descripto
         if descriptor.digest == subject or _names_other_subject(entry, subject):
             continue
         found.setdefault(descriptor.digest, descriptor)
+        if len(found) > MAX_REFERRERS:
+            raise IntegrityError(
+                f"{what} lists more than {MAX_REFERRERS} referrers of {subject}",
+                hint="the registry's index is corrupt or hostile",
+            )
     return list(found.values())
