@@ -187,6 +187,22 @@ def test_listing_is_lazy_and_parses_entries() -> None:
     assert len(calls) == 2
 
 
+def test_an_endless_run_of_fresh_pages_stops_at_the_page_cap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("hubsnap.hublist.MAX_PAGES", 7)
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(str(request.url))
+        link = f'<{ENDPOINT}/api/models?cursor={len(calls)}>; rel="next"'
+        return httpx.Response(200, json=[{"id": f"org/m{len(calls)}"}], headers={"Link": link})
+
+    with pytest.raises(IntegrityError, match="more than 7 pages") as caught:
+        list(list_models(client(handler), ModelQuery()))
+    assert caught.value.exit_code == 6 and len(calls) == 7
+
+
 def test_query_filters_flags() -> None:
     model = ListedModel("a/b", None, None, 0, 0, None, private=False, gated=False, disabled=True)
     assert not DiscoverQuery().wants(model)
