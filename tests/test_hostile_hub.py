@@ -138,7 +138,7 @@ def test_a_next_link_to_itself_is_a_loop_refused(hostile: _Server, tmp_path: Pat
 
     hostile.script = script
     done = _hubsnap(tmp_path, hostile.url, "discover", "--limit", "50")
-    _one_line(done, 6, "leads back to a page")
+    _one_line(done, 5, "leads back to a page")
     assert len(hostile.seen) == 1
 
 
@@ -151,7 +151,7 @@ def test_a_next_link_cycle_across_pages_is_refused(hostile: _Server, tmp_path: P
 
     hostile.script = script
     done = _hubsnap(tmp_path, hostile.url, "discover", "--limit", "50")
-    _one_line(done, 6, "leads back to a page")
+    _one_line(done, 5, "leads back to a page")
     assert len(hostile.seen) == 3  # first page, page b, page a; page b again is refused
 
 
@@ -210,15 +210,15 @@ def test_an_endless_json_body_is_cut_off_while_read(hostile: _Server, tmp_path: 
 
     hostile.script = script
     done = _hubsnap(tmp_path, hostile.url, "discover")
-    _one_line(done, 6, "larger than")
+    _one_line(done, 5, "larger than")
 
 
 def test_deeply_nested_json_is_refused_cleanly(hostile: _Server, tmp_path: Path) -> None:
     hostile.script = lambda h: h.answer(b"[" * 100_000 + b"]" * 100_000)
     done = _hubsnap(tmp_path, hostile.url, "discover")
-    _one_line(done, 6, "nested too deeply")
+    _one_line(done, 5, "nested too deeply")
     done = _hubsnap(tmp_path, hostile.url, "snapshot", "org/model")
-    _one_line(done, 6, "nested too deeply")
+    _one_line(done, 5, "nested too deeply")
 
 
 def test_a_trickled_body_fails_at_the_timeout(hostile: _Server, tmp_path: Path) -> None:

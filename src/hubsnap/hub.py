@@ -217,7 +217,7 @@ class HubClient:
             if limit is not None and response.status_code < 300:
                 try:
                     body = read_capped(
-                        response, limit, f"{what}: the Hub's answer", error=IntegrityError,
+                        response, limit, f"{what}: the Hub's answer",
                         deadline=Deadline(self.timeout),
                     )  # fmt: skip
                 finally:
@@ -389,10 +389,11 @@ class HubClient:
 
 
 def _parse_json(body: bytes, what: str) -> Any:
-    """JSON from the Hub: invalid is exit 5, nested beyond Python's reach exit 6."""
+    """JSON from the Hub; invalid or nested beyond Python's reach is exit 5, like any
+    protocol answer that cannot be read (an over-long one too)."""
     try:
         return json.loads(body)
     except RecursionError as e:
-        raise IntegrityError(f"{what}: the Hub's answer is nested too deeply") from e
+        raise RemoteError(f"{what}: the Hub's answer is nested too deeply") from e
     except ValueError as e:
         raise RemoteError(f"{what}: the Hub answered with invalid JSON") from e

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlencode, urljoin
 
-from hubsnap.errors import IntegrityError, RemoteError
+from hubsnap.errors import RemoteError
 from hubsnap.hub import HubClient, hub_timestamp
 
 __all__ = [
@@ -108,9 +108,9 @@ def list_models(
     seen: set[str] = set()
     while url is not None:
         if url in seen:
-            raise IntegrityError("model listing: the Hub's next link leads back to a page it sent")
+            raise RemoteError("model listing: the Hub's next link leads back to a page it sent")
         if len(seen) >= MAX_PAGES:
-            raise IntegrityError(f"model listing: the Hub sent more than {MAX_PAGES} pages")
+            raise RemoteError(f"model listing: the Hub sent more than {MAX_PAGES} pages")
         seen.add(url)
         cached = cache.lookup(url) if cache is not None else None
         answer = client.get_json(url, "model listing", etag=cached.etag if cached else None)
