@@ -131,6 +131,25 @@ def _model_with_layer_body(
     return digest, layer
 
 
+def _token_service(
+    server: HostileServer,
+    body: Callable[[], bytes | Iterator[bytes]],
+    content_type: str | None = None,
+) -> None:
+    """Challenge every request for a bearer token from ``/token``, which answers ``body()``."""
+    realm = f"{server.url}/token"
+    headers: list[tuple[str, str | bytes]] = (
+        [("Content-Type", content_type)] if content_type else []
+    )
+
+    def route(seen: Seen) -> Reply:
+        if seen.path == "/token":
+            return Reply(200, headers, body())
+        return Reply(401, [("WWW-Authenticate", f'Bearer realm="{realm}",service="s"')])
+
+    server.route = route
+
+
 def _one_line(err: str) -> str:
     lines = [line for line in err.splitlines() if not line.startswith("hint:")]
     assert len(lines) == 1, err
@@ -202,14 +221,7 @@ def test_an_endless_error_body_is_read_to_16_kib_at_most(
 
 @pytest.mark.registry
 def test_an_endless_token_answer_is_refused_near_32_kib(server: HostileServer) -> None:
-    realm = f"{server.url}/token"
-
-    def route(seen: Seen) -> Reply:
-        if seen.path == "/token":
-            return Reply(200, [("Content-Type", "application/json")], endless(b'{"t":' * 4096))
-        return Reply(401, [("WWW-Authenticate", f'Bearer realm="{realm}",service="s"')])
-
-    server.route = route
+    _token_service(server, lambda: endless(b'{"t":' * 4096), content_type="application/json")
     tracemalloc.start()
     try:
         with pytest.raises(RemoteError) as info:
@@ -224,15 +236,8 @@ def test_an_endless_token_answer_is_refused_near_32_kib(server: HostileServer) -
 
 @pytest.mark.registry
 def test_an_oversize_token_is_refused(server: HostileServer) -> None:
-    realm = f"{server.url}/token"
     big = canonical_json({"token": "t" * (40 << 10)})
-
-    def route(seen: Seen) -> Reply:
-        if seen.path == "/token":
-            return Reply(200, body=big)
-        return Reply(401, [("WWW-Authenticate", f'Bearer realm="{realm}"')])
-
-    server.route = route
+    _token_service(server, lambda: big)
     with pytest.raises(RemoteError, match="larger than 32 KiB"):
         _repo(server).has_blob(sha256_bytes(b"x"))
 
@@ -281,14 +286,7 @@ def test_a_blob_labelled_gzip_is_taken_as_sent_and_never_inflated(server: Hostil
 def test_a_trickled_token_answer_fails_at_the_timeout_even_for_a_blob_stream(
     server: HostileServer,
 ) -> None:
-    realm = f"{server.url}/token"
-
-    def route(seen: Seen) -> Reply:
-        if seen.path == "/token":
-            return Reply(200, body=trickle(2))
-        return Reply(401, [("WWW-Authenticate", f'Bearer realm="{realm}"')])
-
-    server.route = route
+    _token_service(server, lambda: trickle(2))
     started = time.monotonic()
     with pytest.raises(RemoteError) as info:
         b"".join(_repo(server, timeout=1).iter_blob(sha256_bytes(b"x")))
@@ -412,14 +410,7 @@ def test_a_token_realm_that_is_not_an_http_url_is_a_remote_error(realm: str) -> 
 
 @pytest.mark.registry
 def test_a_non_ascii_bearer_token_is_refused_cleanly(server: HostileServer) -> None:
-    realm = f"{server.url}/token"
-
-    def route(seen: Seen) -> Reply:
-        if seen.path == "/token":
-            return Reply(200, body=json.dumps({"token": "tök\u00e9n"}).encode())
-        return Reply(401, [("WWW-Authenticate", f'Bearer realm="{realm}"')])
-
-    server.route = route
+    _token_service(server, lambda: json.dumps({"token": "tök\u00e9n"}).encode())
     with pytest.raises(AuthError, match="token that is not printable ASCII"):
         _repo(server).has_blob(sha256_bytes(b"x"))
 
