@@ -60,8 +60,9 @@ def servers(running: tuple[HostileServer, HostileServer]) -> Servers:
     return base, b, target, t
 
 
-def side(spec: str, role: str, **options: object) -> Predictor:
-    return endpoint(spec, role=role, exchange=JsonExchange(policy=FAST), **options)  # type: ignore[arg-type]
+def side(spec: str, role: str, *, revision: str | None = None, batch_size: int = 32) -> Predictor:
+    exchange = JsonExchange(policy=FAST)
+    return endpoint(spec, role=role, revision=revision, exchange=exchange, batch_size=batch_size)
 
 
 def run(base: Predictor, target: Predictor, task: Task, texts: bytes = TEXTS,

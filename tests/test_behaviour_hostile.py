@@ -32,10 +32,11 @@ def running() -> Iterator[tuple[HostileServer, HostileServer]]:
         yield b, t
 
 
+Pair = tuple[InferenceRoutes, HostileServer, HostileServer]
+
+
 @pytest.fixture
-def pair(
-    running: tuple[HostileServer, HostileServer],
-) -> tuple[InferenceRoutes, HostileServer, HostileServer]:
+def pair(running: tuple[HostileServer, HostileServer]) -> Pair:
     """Base (hostile on demand: its ``faults``) and an honest target."""
     b, t = running
     b.route = routes = InferenceRoutes(ToyModel(1))
@@ -61,7 +62,7 @@ def one_line(error: HubsnapError, code: ExitCode) -> str:
     return message
 
 
-def test_server_error_then_success(pair) -> None:  # type: ignore[no-untyped-def]
+def test_server_error_then_success(pair: Pair) -> None:
     routes, b, t = pair
     routes.faults["POST " + HF] = [Reply(500), Reply(503, [("Retry-After", "0")])]
     compare(b, t)
@@ -69,7 +70,7 @@ def test_server_error_then_success(pair) -> None:  # type: ignore[no-untyped-def
     assert routes.batches == [(HF, 3)]
 
 
-def test_persistent_server_error(pair) -> None:  # type: ignore[no-untyped-def]
+def test_persistent_server_error(pair: Pair) -> None:
     routes, b, t = pair
     routes.faults["POST " + HF] = [json_reply({"error": "Model is \x1b[31mloading"}, 503)] * 3
     with pytest.raises(RemoteError) as info:
@@ -78,7 +79,7 @@ def test_persistent_server_error(pair) -> None:  # type: ignore[no-untyped-def]
     assert message == f"baseline endpoint {b.url}{HF} answered 503: Model is ?[31mloading"
 
 
-def test_refused_credentials(pair) -> None:  # type: ignore[no-untyped-def]
+def test_refused_credentials(pair: Pair) -> None:
     routes, b, t = pair
     routes.faults["POST " + HF] = [Reply(401)]
     with pytest.raises(AuthError) as info:
@@ -115,7 +116,7 @@ def label_batch(*records: object) -> bytes:
         (label_batch({"label": "x" * 300, "score": 1}), '"label" is not a string'),
     ],
 )
-def test_malformed_classification(pair, body: bytes, fault: str) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_classification(pair: Pair, body: bytes, fault: str) -> None:
     routes, b, t = pair
     routes.faults["POST " + HF] = [Reply(200, [("Content-Type", "application/json")], body)]
     with pytest.raises(RemoteError) as info:
@@ -144,7 +145,7 @@ def test_malformed_classification(pair, body: bytes, fault: str) -> None:  # typ
          "token vectors of an input differ"),
     ],
 )  # fmt: skip
-def test_malformed_other_tasks(pair, path: str, task: Task, body: object, fault: str) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_other_tasks(pair: Pair, path: str, task: Task, body: object, fault: str) -> None:
     routes, b, t = pair
     routes.faults["POST " + path] = [json_reply(body)]
     with pytest.raises(RemoteError) as info:
@@ -161,7 +162,7 @@ def test_malformed_other_tasks(pair, path: str, task: Task, body: object, fault:
         ({"data": [{"index": 0, "embedding": [1.0]}]}, "1 embeddings for 3 inputs"),
     ],
 )
-def test_malformed_openai(pair, body: object, fault: str) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_openai(pair: Pair, body: object, fault: str) -> None:
     routes, b, t = pair
     routes.faults["POST /v1/embeddings"] = [json_reply(body)]
     base = endpoint(f"openai+{b.url}", role="baseline", exchange=JsonExchange(policy=FAST))
@@ -175,7 +176,7 @@ def test_malformed_openai(pair, body: object, fault: str) -> None:  # type: igno
     ("info_body", "fault"),
     [([1, 2], "/info is not a JSON object"), ({"model_sha": 12}, "model_sha that is not a string")],
 )
-def test_malformed_tei_info(pair, info_body: object, fault: str) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_tei_info(pair: Pair, info_body: object, fault: str) -> None:
     routes, b, t = pair
     routes.faults["GET /info"] = [json_reply(info_body)]
     base = endpoint(f"tei+{b.url}", role="baseline", revision="1" * 40,
@@ -186,7 +187,7 @@ def test_malformed_tei_info(pair, info_body: object, fault: str) -> None:  # typ
     assert fault in one_line(info.value, ExitCode.REMOTE)
 
 
-def test_oversized_and_endless_answers_are_capped(pair) -> None:  # type: ignore[no-untyped-def]
+def test_oversized_and_endless_answers_are_capped(pair: Pair) -> None:
     routes, b, t = pair
     routes.faults["POST " + HF] = [json_reply([[{"label": "A" * 100, "score": 1}] * 100] * 3)]
     with pytest.raises(RemoteError) as info:
@@ -201,7 +202,7 @@ def test_oversized_and_endless_answers_are_capped(pair) -> None:  # type: ignore
     assert b.bytes_sent - sent < 64 << 20  # stopped reading near the cap, not at the end
 
 
-def test_trickling_answer_is_bounded_by_the_timeout(pair) -> None:  # type: ignore[no-untyped-def]
+def test_trickling_answer_is_bounded_by_the_timeout(pair: Pair) -> None:
     routes, b, t = pair
     routes.faults["POST " + HF] = [Reply(200, body=trickle(2, 10_000))] * 3
     started = time.monotonic()
@@ -211,7 +212,7 @@ def test_trickling_answer_is_bounded_by_the_timeout(pair) -> None:  # type: igno
     assert time.monotonic() - started < 30  # generous: proves it does not hang
 
 
-def test_unreachable_endpoint(pair) -> None:  # type: ignore[no-untyped-def]
+def test_unreachable_endpoint(pair: Pair) -> None:
     _, _, t = pair
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

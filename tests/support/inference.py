@@ -7,7 +7,8 @@ speaks every protocol ``hubsnap diff`` calls, from one :class:`Model`:
   ``/hf/text-classification-top`` (one top label per input), ``/hf/token-classification``,
   ``/hf/feature-extraction`` (one vector per input) and ``/hf/feature-extraction-tokens``
   (a vector per token); a GET there answers 405, as a POST-only route does;
-- Text Embeddings Inference: ``GET /info``, ``POST /predict``, ``POST /embed``;
+- Text Embeddings Inference: ``GET /info``, ``POST /predict`` (reading its inputs as TEI
+  does: two bare strings are one sentence pair, a batch is ``[[text], …]``), ``POST /embed``;
 - OpenAI-compatible: ``GET /v1/models``, ``POST /v1/embeddings`` (data in reverse order, as
   the protocol allows: ``index`` says which input each is).
 
@@ -146,6 +147,8 @@ class InferenceRoutes:
         except ValueError:
             return json_reply({"error": "not JSON"}, 400)
         texts = request.get("inputs", request.get("input"))
+        if seen.path == "/predict":
+            return self._tei_predict(texts)
         if not isinstance(texts, list):
             texts = [texts]
         self.batches.append((seen.path, len(texts)))
@@ -170,9 +173,29 @@ class InferenceRoutes:
             return Reply(405, [("Allow", "POST")])
         return Reply(404)
 
+    def _tei_predict(self, inputs: Any) -> Reply:
+        # As TEI reads /predict inputs: a string or ["a"] is one text, ["a", "b"] one sentence
+        # pair (answered as one input), more bare strings an error; a batch is [["a"], ...].
+        if isinstance(inputs, str) or (
+            isinstance(inputs, list) and inputs and all(isinstance(x, str) for x in inputs)
+        ):
+            items = [inputs] if isinstance(inputs, str) else inputs
+            if len(items) > 2:
+                return json_reply({"error": "invalid length 3", "error_type": "Validation"}, 422)
+            self.batches.append(("/predict", 1))
+            return json_reply(self.model.classify(" ".join(items)))
+        if not isinstance(inputs, list) or not all(
+            isinstance(x, list) and len(x) == 1 for x in inputs
+        ):
+            return json_reply({"error": "not a batch of single texts"}, 422)
+        self.batches.append(("/predict", len(inputs)))
+        if len(inputs) > self.max_batch:
+            return json_reply({"error": f"batch over {self.max_batch}"}, 413)
+        return json_reply([self.model.classify(x[0]) for x in inputs])
+
     def _post(self, path: str, texts: list[str], request: dict[str, Any]) -> Reply:
         m = self.model
-        if path in ("/hf/text-classification", "/predict"):
+        if path == "/hf/text-classification":
             return json_reply([m.classify(t) for t in texts])
         if path == "/hf/text-classification-top":
             return json_reply([m.classify(t)[0] for t in texts])

@@ -4,8 +4,9 @@ An endpoint is named by a URL whose scheme says the protocol:
 
 - ``http(s)://HOST/PATH`` (or ``hf+http(s)://``): Hugging Face task JSON, ``POST URL
   {"inputs": [texts]}``, for all three tasks;
-- ``tei+http(s)://HOST``: Text Embeddings Inference, ``/predict`` (text classification) and
-  ``/embed`` (feature extraction); ``/info`` says which model it serves, and a ``model_sha``
+- ``tei+http(s)://HOST``: Text Embeddings Inference, ``/predict`` (text classification, a
+  batch sent as ``[[text], …]``: two bare strings are one sentence pair there) and ``/embed``
+  (feature extraction); ``/info`` says which model it serves, and a ``model_sha``
   that is not the artifact's commit is an :class:`~hubsnap.errors.IntegrityError` (6);
 - ``openai+http(s)://HOST[/v1][?model=NAME]``: OpenAI-compatible ``/v1/embeddings`` (feature
   extraction); without ``model=`` the one model ``/v1/models`` lists is used.
@@ -24,7 +25,7 @@ from typing import ClassVar
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from hubsnap.diff.behaviour import answers
-from hubsnap.diff.behaviour.model import Prediction, Predictor, Task
+from hubsnap.diff.behaviour.model import Prediction, Task
 from hubsnap.errors import AuthError, IntegrityError, RemoteError, UsageError
 from hubsnap.http import JsonExchange
 
@@ -75,6 +76,7 @@ class Endpoint(ABC):
         self.url = url
         self.role = role
         self.revision = revision
+        self._owns_exchange = exchange is None
         self.exchange = exchange or JsonExchange()
         self.batch_size = max(1, batch_size)
         self.limit = limit
@@ -85,6 +87,11 @@ class Endpoint(ABC):
     @property
     def name(self) -> str:
         return f"{self.role} endpoint {self.shown}"
+
+    def close(self) -> None:
+        """Close the connections this endpoint opened (not those of a shared exchange)."""
+        if self._owns_exchange:
+            self.exchange.close()
 
     @abstractmethod
     def check(self, task: Task, *, timeout: float) -> None:
@@ -222,8 +229,10 @@ class TeiEndpoint(Endpoint):
         )
 
         def post(batch: list[str]) -> list[Prediction]:
+            # /predict reads ["a", "b"] as one sentence pair: a batch is [["a"], ["b"]].
+            inputs = [[text] for text in batch] if route == "/predict" else batch
             answer = self.call(
-                "POST", self._url(route), {"inputs": batch}, limit=self.limit, timeout=timeout
+                "POST", self._url(route), {"inputs": inputs}, limit=self.limit, timeout=timeout
             )
             return parse(answer, len(batch), self.name)
 
@@ -306,7 +315,7 @@ def endpoint(
     exchange: JsonExchange | None = None,
     batch_size: int = BATCH_SIZE,
     limit: int = ANSWER_LIMIT,
-) -> Predictor:
+) -> Endpoint:
     """The endpoint ``spec`` names (see the module doc), as a predictor for ``role``
     (``"baseline"`` or ``"target"``). ``revision`` is the artifact's commit, checked where
     the endpoint says what it serves."""

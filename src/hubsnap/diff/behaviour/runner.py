@@ -2,8 +2,8 @@
 
 ``transformers`` and ``torch`` come with the optional extra ``hubsnap[behaviour]`` and are
 imported only when a runner first predicts or checks, so hubsnap starts without them; their
-absence is a :class:`~hubsnap.errors.UsageError` with the install hint. The folder is loaded
-from disk only (``local_files_only``), never with remote code, on the CPU. This is the one
+absence is a :class:`~hubsnap.errors.UsageError` with the install hint. The folder is a local
+path (nothing is fetched for it), loaded without remote code, on the CPU. This is the one
 module that imports ``transformers``.
 """
 
@@ -71,7 +71,6 @@ class TransformersRunner:
                     model=str(self.folder),
                     device="cpu",
                     trust_remote_code=False,
-                    model_kwargs={"local_files_only": True},
                     **options,
                 )
             except Exception as e:  # transformers raises OSError, ValueError, KeyError, ...
