@@ -132,6 +132,8 @@ def test_malformed_classification(pair: Pair, body: bytes, fault: str) -> None:
         ("/hf/token-classification", Task.TOKEN_CLASSIFICATION,
          [[{"entity_group": "PER", "score": 0.5, "start": 5, "end": 2}]] * 3, '"start" <= "end"'),
         ("/hf/token-classification", Task.TOKEN_CLASSIFICATION,
+         [[{"entity": "PER", "score": 0.5, "start": 0, "end": 10**40}]] * 3, '"end" < 2**31'),
+        ("/hf/token-classification", Task.TOKEN_CLASSIFICATION,
          [[{"score": 0.5, "start": 0, "end": 2}]] * 3, '"entity_group" is not a string'),
         ("/hf/token-classification", Task.TOKEN_CLASSIFICATION, [{"a": 1}] * 3,
          "entities are not a list"),

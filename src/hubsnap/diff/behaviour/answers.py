@@ -36,6 +36,8 @@ __all__ = [
 
 #: No label or entity name an endpoint sends is longer than this.
 MAX_LABEL = 256
+#: Character offsets of entities stay under this (no input is 2 GiB long).
+MAX_OFFSET = 2**31
 
 
 def _fail(who: str, fault: str) -> RemoteError:
@@ -115,9 +117,9 @@ def _entity(record: object, who: str) -> tuple[Span, float]:
     start, end = record.get("start"), record.get("end")
     if (
         not isinstance(start, int) or not isinstance(end, int)
-        or isinstance(start, bool) or isinstance(end, bool) or not 0 <= start <= end
+        or isinstance(start, bool) or isinstance(end, bool) or not 0 <= start <= end < MAX_OFFSET
     ):  # fmt: skip
-        raise _fail(who, 'an entity has no integer "start" <= "end"')
+        raise _fail(who, 'an entity has no integer offsets 0 <= "start" <= "end" < 2**31')
     return Span(start, end, entity), _score(record.get("score"), who)
 
 
