@@ -12,7 +12,7 @@ from typing import Any
 
 from hubsnap.canonical import canonical_json, loads_object
 from hubsnap.digest import Digest, sha256_bytes
-from hubsnap.errors import IntegrityError
+from hubsnap.errors import IntegrityError, UsageError
 
 __all__ = [
     "ARTIFACT_TYPE_MODEL",
@@ -27,6 +27,7 @@ __all__ = [
     "MEDIA_TYPE_MODEL_WEIGHT_CONFIG",
     "MODEL_LAYER_MEDIA_TYPES",
     "Descriptor",
+    "ImageIndex",
     "Manifest",
     "normalise_media_type",
 ]
@@ -68,6 +69,7 @@ _LEGACY_PREFIXES = (("application/vnd.cnai.", "application/vnd.cncf."), ("org.cn
 
 #: The most bytes hubsnap will read for one manifest, as registries commonly enforce.
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+_MAX_SIZE = 2**63 - 1
 
 
 def normalise_media_type(value: str) -> str:
@@ -117,14 +119,20 @@ class Descriptor:
         media_type, digest, size = value.get("mediaType"), value.get("digest"), value.get("size")
         if not isinstance(media_type, str) or not isinstance(digest, str):
             raise ValueError("descriptor needs string mediaType and digest")
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise ValueError("descriptor size must be a non-negative integer")
+        if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= _MAX_SIZE:
+            raise ValueError("descriptor size must be a non-negative 63-bit integer")
         artifact_type = value.get("artifactType")
         if artifact_type is not None and not isinstance(artifact_type, str):
             raise ValueError("descriptor artifactType must be a string")
+        try:
+            parsed = Digest.parse(digest)
+        except UsageError as e:
+            # A digest typed on the command line is a usage error; one inside a document
+            # is malformed content, which the document's parser reports as such.
+            raise ValueError(e.message) from e
         return cls(
             media_type=media_type,
-            digest=Digest.parse(digest),
+            digest=parsed,
             size=size,
             annotations=_str_map(value.get("annotations"), "descriptor annotations"),
             artifact_type=artifact_type,
@@ -198,7 +206,7 @@ class Manifest:
                     f"manifest digest mismatch: asked for {expected}, got {actual}"
                 )
         try:
-            return cls._from_json(loads_object(data, "manifest"))
+            return cls._from_json(loads_object(data, "manifest", max_bytes=MAX_MANIFEST_BYTES))
         except ValueError as e:
             raise IntegrityError(f"malformed manifest: {e}") from e
 
@@ -229,3 +237,32 @@ class Manifest:
     def is_model(self) -> bool:
         kind = normalise_media_type(self.artifact_type or self.config.media_type)
         return kind in (ARTIFACT_TYPE_MODEL, MEDIA_TYPE_MODEL_CONFIG)
+
+
+@dataclass(frozen=True)
+class ImageIndex:
+    """An OCI image index (``index.json`` of a layout, a referrers answer): its manifests."""
+
+    manifests: tuple[Descriptor, ...]
+
+    @classmethod
+    def from_bytes(
+        cls, data: bytes, what: str = "image index", *, max_bytes: int = MAX_MANIFEST_BYTES
+    ) -> ImageIndex:
+        """Parse index bytes; :class:`IntegrityError` naming ``what`` when malformed.
+
+        ``max_bytes`` is the registries' manifest limit unless the caller (a local layout,
+        whose ``index.json`` lists every artifact of the store) allows more.
+        """
+        if len(data) > max_bytes:
+            raise IntegrityError(f"{what} is {len(data)} bytes, over the {max_bytes} byte limit")
+        try:
+            value = loads_object(data, what, max_bytes=max_bytes)
+            if value.get("schemaVersion", 2) != 2:
+                raise ValueError("schemaVersion must be 2")
+            manifests = value.get("manifests", [])
+            if not isinstance(manifests, list):
+                raise ValueError("manifests must be a list")
+            return cls(tuple(Descriptor.from_json(m) for m in manifests))
+        except ValueError as e:
+            raise IntegrityError(f"malformed {what}: {e}") from e

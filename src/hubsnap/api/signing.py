@@ -24,18 +24,16 @@ manifest is stored, so a failure leaves at most the window between the two manif
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import yaml
-
 from hubsnap.api.transfer import TransportOptions, open_repository
 from hubsnap.config import Settings
 from hubsnap.digest import Digest
+from hubsnap.documents import InvalidDocument, load_json
 from hubsnap.errors import IntegrityError, UsageError
 from hubsnap.fsutil import atomic_write_bytes
 from hubsnap.models import (
@@ -73,6 +71,7 @@ from hubsnap.signing.provenance import (
     build_provenance_statement,
 )
 from hubsnap.signing.verify import ArtifactCheck, Verifier
+from hubsnap.snapshot import read_snapshot_document
 
 __all__ = [
     "ExportResult",
@@ -86,7 +85,6 @@ __all__ = [
 ]
 
 Prompt = Callable[[str], str]
-_MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024
 
 
 class _Repositories:
@@ -277,14 +275,8 @@ def sign(
 
 def snapshot_revision(path: Path, digest: Digest) -> str:
     """The requested revision a ``snapshot.yaml`` records for the artifact ``digest``."""
-    try:
-        document = yaml.safe_load(path.read_bytes()[: _MAX_SNAPSHOT_BYTES + 1])
-    except OSError as e:
-        raise UsageError(f"cannot read {path}: {e.strerror}") from e
-    except yaml.YAMLError as e:
-        raise UsageError(f"{path} is not valid YAML") from e
-    artifact = document.get("artifact") if isinstance(document, dict) else None
-    revision = document.get("revision") if isinstance(document, dict) else None
+    document = read_snapshot_document(path)
+    artifact, revision = document.get("artifact"), document.get("revision")
     if not isinstance(artifact, dict) or not isinstance(revision, str) or not revision:
         raise UsageError(f"{path} is not a hubsnap snapshot document")
     if artifact.get("digest") != str(digest):
@@ -335,8 +327,8 @@ class ExportResult:
 def _predicate_type(payload: bytes) -> str | None:
     # Only picks which bundle to export; the exported file is verified by its reader.
     try:
-        value = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        value = load_json(payload, "DSSE payload")
+    except InvalidDocument:
         return None
     kind = value.get("predicateType") if isinstance(value, dict) else None
     return kind if isinstance(kind, str) else None

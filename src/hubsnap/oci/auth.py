@@ -12,7 +12,6 @@ here quotes a secret or a helper's output.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import re
 import subprocess
@@ -22,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from hubsnap.canonical import loads_object
-from hubsnap.errors import AuthError, UsageError
+from hubsnap.documents import read_regular_file
+from hubsnap.errors import AuthError, NotFoundError, UsageError
 from hubsnap.fsutil import atomic_write_bytes
 
 __all__ = [
@@ -42,6 +42,8 @@ IDENTITY_TOKEN_USER = "<token>"  # noqa: S105 - a marker, not a secret
 _DOCKER_HUB_KEY = "https://index.docker.io/v1/"
 _CHALLENGE_PARAM = re.compile(r'([A-Za-z][A-Za-z0-9_-]*)=(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
 _HELPER_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+#: docker's own config files are a few KiB; a bigger one is refused unparsed.
+_MAX_CONFIG_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -120,15 +122,15 @@ def _config_file(config_dir: Path) -> Path:
 def _read_config(config_dir: Path) -> dict[str, Any]:
     path = _config_file(config_dir)
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+        data = read_regular_file(
+            path, limit=_MAX_CONFIG_BYTES, what="docker config", not_found=NotFoundError
+        )
+    except NotFoundError:
         return {}
-    except OSError as e:
-        raise UsageError(f"cannot read {path}: {e.strerror}") from e
     try:
-        return loads_object(data, str(path))
+        return loads_object(data, str(path), max_bytes=_MAX_CONFIG_BYTES)
     except ValueError as e:
-        raise UsageError(f"{path} is not valid JSON", hint="fix or remove the file") from e
+        raise UsageError(str(e), hint="fix or remove the file") from e
 
 
 def _keys_for(registry: str) -> list[str]:
@@ -189,7 +191,7 @@ def _helper_get(name: str, registry: str) -> Credentials | None:
 def _decode_auth(value: str, registry: str) -> Credentials:
     try:
         user, sep, password = base64.b64decode(value, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError) as e:
+    except ValueError as e:  # binascii.Error, UnicodeDecodeError, or non-ASCII text
         raise UsageError(f"the docker config's auth entry for {registry} is not base64") from e
     if not sep:
         raise UsageError(f"the docker config's auth entry for {registry} has no ':'")
