@@ -64,9 +64,10 @@ def run(target: Target, examples: int, rng: random.Random, failures: Path | None
             if outcome == "ok" and len(corpus) < 256 and len(data) < 65536:
                 corpus.append(data)
     refused = ", ".join(f"{name} {count}" for name, count in sorted(outcomes.items()))
-    print(f"{target.name:14} {examples:>8} inputs  {refused}  slowest {slowest * 1000:.0f} ms")
+    line = f"{target.name:14} {examples:>8} inputs  {refused}  slowest {slowest * 1000:.0f} ms"
     for key, count in broken.most_common(10):
-        print(f"    FAILED x{count}: {key}")
+        line += f"\n    FAILED x{count}: {key}"
+    print(line, flush=True)
     return not broken
 
 
