@@ -57,7 +57,7 @@ def _params() -> list[object]:
         if _KNOWN.get(name):
             marks.append(
                 pytest.mark.xfail(
-                    reason=f"{name}: crashes on a known hostile input (fix pending in its owner)",
+                    reason=f"{name}: a known hostile input crashes it (fix pending)",
                     strict=True,
                 )
             )
