@@ -7,6 +7,7 @@ owns the third-party SDK (``raise ... from e``); anything else reaching the CLI 
 
 from __future__ import annotations
 
+import errno
 from enum import IntEnum
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "NotFoundError",
     "RemoteError",
     "UsageError",
+    "from_os_error",
 ]
 
 
@@ -31,6 +33,9 @@ class ExitCode(IntEnum):
     AUTH = 4
     REMOTE = 5
     INTEGRITY = 6
+    #: A bug in hubsnap: distinct from every documented code, so scripts never mistake it
+    #: for a network failure or a failed check (70 is ``EX_SOFTWARE`` in sysexits.h).
+    INTERNAL = 70
 
 
 class HubsnapError(Exception):
@@ -81,3 +86,19 @@ class IntegrityError(HubsnapError):
     """Bytes, a digest or a signature did not match what was expected."""
 
     exit_code = ExitCode.INTEGRITY
+
+
+def from_os_error(error: OSError, action: str, path: object | None = None) -> HubsnapError:
+    """A one-line :class:`UsageError` for a local file operation that failed.
+
+    ``action`` says what was being done ("write the key", "create the store"); the path is the
+    one the user named (``error.filename`` when not given). A full disk, a read-only or missing
+    directory and a path under a regular file are all the user's to fix, hence exit 2.
+    """
+    target = path if path is not None else error.filename
+    reason = error.strerror or type(error).__name__
+    if error.errno == errno.EEXIST and error.filename is not None and error.filename != target:
+        # mkdir of a parent met a file: say which component is in the way.
+        reason = f"{error.filename} is a file, not a directory"
+    where = f" {target}" if target is not None else ""
+    return UsageError(f"cannot {action}{where}: {reason}")

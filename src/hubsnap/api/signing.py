@@ -34,7 +34,7 @@ from hubsnap.api.transfer import TransportOptions, open_repository
 from hubsnap.config import Settings
 from hubsnap.digest import Digest
 from hubsnap.documents import InvalidDocument, load_json
-from hubsnap.errors import IntegrityError, UsageError
+from hubsnap.errors import IntegrityError, UsageError, from_os_error
 from hubsnap.fsutil import atomic_write_bytes
 from hubsnap.models import (
     ANNOTATION_REVISION,
@@ -142,7 +142,10 @@ def keygen(
                 "--encrypt needs a password typed at a terminal",
                 hint="run interactively, or pass --password-env VAR",
             )
-    return save_key_pair(generate_key(curve), output, password=password)
+    try:
+        return save_key_pair(generate_key(curve), output, password=password)
+    except OSError as e:
+        raise from_os_error(e, "write the key", output) from e
 
 
 @dataclass(frozen=True)
