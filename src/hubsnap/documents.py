@@ -8,26 +8,21 @@ only, no duplicate keys, no lone surrogates (they cannot be encoded, hence not h
 YAML without anchors, aliases, merge keys or tags beyond JSON's types (dates stay strings).
 A refusal is an :class:`InvalidDocument`, a ``ValueError`` that names the document; the caller
 maps it to its exit class (2 for a file the user named, 6 for content inside an artifact).
-:func:`read_regular_file` reads a local file the user named: anything but a regular file
-(a FIFO, a device, a directory) is refused before a byte is read, and no more than the cap
-plus one byte is ever read. This is the one module that imports ``yaml``.
+The files they come from are read by :func:`hubsnap.localfile.read_regular_file`. This is
+the one module that imports ``yaml``.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import stat
 from array import array
 from itertools import accumulate
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-from hubsnap.errors import HubsnapError, UsageError
 from hubsnap.values import shown
 
 __all__ = [
@@ -38,15 +33,14 @@ __all__ = [
     "load_json",
     "load_json_object",
     "load_yaml",
-    "read_regular_file",
 ]
 
 #: No JSON document hubsnap reads (manifests, bundles, configs, Hub answers) comes near this.
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 #: Real documents nest a handful of levels; this leaves room and keeps every walk shallow.
 DEFAULT_MAX_DEPTH = 64
-#: YAML nodes cost the parser ~1 KiB each while composing: this bounds its memory.
-DEFAULT_MAX_YAML_NODES = 1_000_000
+#: Scalars and collections in one YAML document (a snapshot of 100,000 files has ~1.6 M).
+DEFAULT_MAX_YAML_NODES = 4_000_000
 _MIN_INT = -(2**63)
 _MAX_INT = 2**64 - 1
 _MAX_NUMBER_TEXT = 80
@@ -207,106 +201,118 @@ def load_json_object(
 
 # -- YAML -----------------------------------------------------------------------------------
 
-_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
-_VALUE_TAG = "tag:yaml.org,2002:value"
-_MERGE_TAG = "tag:yaml.org,2002:merge"
+_TAG = "tag:yaml.org,2002:"
+_TIMESTAMP_TAG = _TAG + "timestamp"
+_VALUE_TAG = _TAG + "value"
 
 
-def _at(item: Any) -> str:
-    mark = getattr(item, "start_mark", None)
+class _Resolver(yaml.resolver.Resolver):
+    """YAML 1.1's implicit types, less timestamps (dates stay the strings they are written
+    as, so a card's ``date: 2023-02-30`` is no error) and ``=`` (YAML's "value" tag, which the
+    safe loader cannot build)."""
+
+
+_Resolver.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_TIMESTAMP_TAG, _VALUE_TAG)]
+    for first, resolvers in yaml.resolver.Resolver.yaml_implicit_resolvers.items()
+}
+_RESOLVER = _Resolver()
+_SCALARS = yaml.constructor.SafeConstructor()
+# libyaml's event parser when PyYAML was built with it (several times faster), else PyYAML's.
+_EVENT_LOADER: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _line(event: Any) -> str:
+    mark = getattr(event, "start_mark", None)
     return f" (line {mark.line + 1})" if mark is not None else ""
 
 
-class _BoundedLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, limited to JSON's types, without anchors and within bounds.
+def _scalar(event: Any) -> Any:
+    """The value of a scalar event: str, bool, None, a 64-bit int or a finite float."""
+    text = event.value
+    tag = event.tag
+    if tag in (None, "!"):
+        tag = _RESOLVER.resolve(yaml.ScalarNode, text, event.implicit)  # type: ignore[no-untyped-call]
+    node = yaml.ScalarNode(tag, text)
+    if tag == _TAG + "str" or tag == _TIMESTAMP_TAG:
+        return text
+    if tag == _TAG + "null":
+        return None
+    if tag == _TAG + "bool":
+        return _SCALARS.construct_yaml_bool(node)
+    if tag in (_TAG + "int", _TAG + "float"):
+        if len(text) > _MAX_NUMBER_TEXT:
+            raise _Refused(f"a number is too long{_line(event)}")
+        if tag == _TAG + "int":
+            value = int(_SCALARS.construct_yaml_int(node))
+            if not _MIN_INT <= value <= _MAX_INT:
+                raise _Refused(f"an integer is out of the 64-bit range{_line(event)}")
+            return value
+        number = float(_SCALARS.construct_yaml_float(node))
+        if not math.isfinite(number):
+            raise _Refused(f"numbers must be finite{_line(event)}")
+        return number
+    if tag == _TAG + "merge":
+        raise _Refused(f"merge keys are not allowed{_line(event)}")
+    raise _Refused(f"tag {shown(str(tag))} is not allowed{_line(event)}")
 
-    Composing is the one recursive step of PyYAML; it is counted here, so nesting and node
-    counts are refused as the events arrive, before the document is built.
-    """
 
-    max_depth = DEFAULT_MAX_DEPTH
-    max_nodes = DEFAULT_MAX_YAML_NODES
+class _Builder:
+    """Builds one document from parser events, without recursion and without a node tree."""
 
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
-        self._nodes = 0
+    def __init__(self, max_depth: int, max_nodes: int) -> None:
+        self.max_depth, self.max_nodes = max_depth, max_nodes
+        self.stack: list[tuple[dict[str, Any] | list[Any], list[str | None]]] = []
+        self.nodes = 0
+        self.documents = 0
+        self.result: Any = None
 
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        event = self.peek_event()  # type: ignore[no-untyped-call]
+    def add(self, value: Any, event: Any) -> None:
+        if not self.stack:
+            self.result = value
+            return
+        container, pending = self.stack[-1]
+        if isinstance(container, list):
+            container.append(value)
+        elif pending[0] is None:  # a key
+            if not isinstance(value, str):
+                raise _Refused(f"mapping keys must be strings{_line(event)}")
+            if value in container:
+                raise _Refused(f"duplicate key {shown(value)}{_line(event)}")
+            pending[0] = value
+        else:
+            container[pending[0]] = value
+            pending[0] = None
+
+    def event(self, event: Any) -> None:
         if isinstance(event, yaml.AliasEvent):
-            raise _Refused(f"aliases are not allowed{_at(event)}")
-        if getattr(event, "anchor", None) is not None:
-            raise _Refused(f"anchors are not allowed{_at(event)}")
-        self._nodes += 1
-        if self._nodes > self.max_nodes:
-            raise _Refused(f"it has more than {self.max_nodes} nodes")
-        collection = isinstance(event, yaml.CollectionStartEvent)
-        if collection:
-            self._depth += 1
-            if self._depth > self.max_depth:
+            raise _Refused(f"aliases are not allowed{_line(event)}")
+        if isinstance(event, yaml.NodeEvent):
+            if event.anchor is not None:
+                raise _Refused(f"anchors are not allowed{_line(event)}")
+            self.nodes += 1
+            if self.nodes > self.max_nodes:
+                raise _Refused(f"it has more than {self.max_nodes} nodes")
+        if isinstance(event, yaml.ScalarEvent):
+            self.add(_scalar(event), event)
+        elif isinstance(event, yaml.CollectionStartEvent):
+            if event.tag not in (None, "!", _TAG + "map", _TAG + "seq"):
+                raise _Refused(f"tag {shown(str(event.tag))} is not allowed{_line(event)}")
+            if self.stack and isinstance(self.stack[-1][0], dict) and self.stack[-1][1][0] is None:
+                raise _Refused(f"mapping keys must be strings{_line(event)}")
+            if len(self.stack) >= self.max_depth:
                 raise _Refused(f"it is nested deeper than {self.max_depth} levels")
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            if collection:
-                self._depth -= 1
-
-    def flatten_mapping(self, node: Any) -> None:
-        for key_node, _ in node.value:
-            if key_node.tag == _MERGE_TAG:
-                raise _Refused(f"merge keys are not allowed{_at(key_node)}")
-
-    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
-        if not isinstance(node, yaml.MappingNode):
-            raise _Refused(f"expected a mapping{_at(node)}")
-        self.flatten_mapping(node)
-        mapping: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if not isinstance(key, str):
-                raise _Refused(f"mapping keys must be strings{_at(key_node)}")
-            if key in mapping:
-                raise _Refused(f"duplicate key {shown(key)}{_at(key_node)}")
-            mapping[key] = self.construct_object(value_node, deep=deep)
-        return mapping
-
-    def construct_bounded_int(self, node: Any) -> int:
-        text = self.construct_scalar(node)
-        if len(text) > _MAX_NUMBER_TEXT:
-            raise _Refused(f"an integer is too long{_at(node)}")
-        value = int(self.construct_yaml_int(node))
-        if not _MIN_INT <= value <= _MAX_INT:
-            raise _Refused(f"an integer is out of the 64-bit range{_at(node)}")
-        return value
-
-    def construct_bounded_float(self, node: Any) -> float:
-        text = self.construct_scalar(node)
-        if len(text) > _MAX_NUMBER_TEXT:
-            raise _Refused(f"a number is too long{_at(node)}")
-        value = float(self.construct_yaml_float(node))
-        if not math.isfinite(value):
-            raise _Refused(f"numbers must be finite{_at(node)}")
-        return value
-
-    def construct_timestamp_text(self, node: Any) -> str:
-        return str(self.construct_scalar(node))
-
-    def construct_refused(self, node: Any) -> Any:
-        raise _Refused(f"tag {shown(str(node.tag))} is not allowed{_at(node)}")
-
-
-# Dates stay the strings they are written as (a card's `date: 2023-02-30` is no error), and
-# `=` is a plain string rather than YAML 1.1's "value" tag, which the safe loader cannot build.
-_BoundedLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_TIMESTAMP_TAG, _VALUE_TAG)]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_BoundedLoader.add_constructor("tag:yaml.org,2002:int", _BoundedLoader.construct_bounded_int)
-_BoundedLoader.add_constructor("tag:yaml.org,2002:float", _BoundedLoader.construct_bounded_float)
-_BoundedLoader.add_constructor(_TIMESTAMP_TAG, _BoundedLoader.construct_timestamp_text)
-for _tag in ("binary", "set", "omap", "pairs", "value"):
-    _BoundedLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _BoundedLoader.construct_refused)
+            fresh: dict[str, Any] | list[Any] = (
+                {} if isinstance(event, yaml.MappingStartEvent) else []
+            )
+            self.add(fresh, event)
+            self.stack.append((fresh, [None]))
+        elif isinstance(event, yaml.CollectionEndEvent):
+            self.stack.pop()
+        elif isinstance(event, yaml.DocumentStartEvent):
+            self.documents += 1
+            if self.documents > 1:
+                raise _Refused(f"it holds more than one document{_line(event)}")
 
 
 def load_yaml(
@@ -317,14 +323,17 @@ def load_yaml(
     max_depth: int = DEFAULT_MAX_DEPTH,
     max_nodes: int = DEFAULT_MAX_YAML_NODES,
 ) -> Any:
-    """Parse one UTF-8 YAML document into JSON types; :class:`InvalidDocument` otherwise."""
+    """Parse one UTF-8 YAML document into JSON types; :class:`InvalidDocument` otherwise.
+
+    The document is built straight from the parser's events, so nesting, node counts,
+    anchors and tags are refused as they arrive, before anything large is built.
+    """
     text = _text(data, what, "YAML", max_bytes)
-    loader: _BoundedLoader | None = None
+    builder = _Builder(max_depth, max_nodes)
     try:
-        loader = _BoundedLoader(text)
-        loader.max_depth, loader.max_nodes = max_depth, max_nodes
-        value = loader.get_single_data()
-        _check_plain(value, yaml_types=True)
+        for event in yaml.parse(text, Loader=_EVENT_LOADER):
+            builder.event(event)
+        _check_plain(builder.result, yaml_types=True)
     except yaml.MarkedYAMLError as e:
         where = f" at line {e.problem_mark.line + 1}" if e.problem_mark is not None else ""
         said = [part for part in (e.context, e.problem) if part]
@@ -332,14 +341,9 @@ def load_yaml(
         raise InvalidDocument(f"{what} is not valid YAML: {problem}{where}") from e
     except _Refused as e:
         raise InvalidDocument(f"{what} is not valid YAML: {e}") from e
-    except (yaml.YAMLError, ValueError, TypeError, OverflowError) as e:
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError, KeyError) as e:
         raise InvalidDocument(f"{what} is not valid YAML: {_one_line(str(e))[:200]}") from e
-    except RecursionError as e:
-        raise InvalidDocument(f"{what} is nested too deeply") from e
-    finally:
-        if loader is not None:
-            loader.dispose()
-    return value
+    return builder.result
 
 
 class _Dumper(yaml.SafeDumper):
@@ -355,53 +359,3 @@ def dump_yaml(value: Any) -> bytes:
         value, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False
     )
     return text.encode("utf-8")
-
-
-# -- local files ----------------------------------------------------------------------------
-
-
-def read_regular_file(
-    path: Path,
-    *,
-    limit: int,
-    what: str,
-    error: type[HubsnapError] = UsageError,
-    not_found: type[HubsnapError] | None = None,
-) -> bytes:
-    """Read a regular file of at most ``limit`` bytes, refusing anything else with ``error``.
-
-    The file is opened without blocking (a FIFO with no writer would hang a plain open) and
-    checked with ``fstat`` on the open descriptor, so what is read is what was checked.
-    A missing file raises ``not_found`` (default: ``error``).
-    """
-    name = shown(str(path), 200) if not str(path).isprintable() else str(path)
-    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
-    try:
-        fd = os.open(path, flags)
-    except FileNotFoundError as e:
-        raise (not_found or error)(f"{what} {name} not found") from e
-    except (OSError, ValueError) as e:
-        reason = e.strerror if isinstance(e, OSError) and e.strerror else "invalid path"
-        raise error(f"cannot read {what} {name}: {reason}") from e
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
-            raise error(f"cannot read {what} {name}: {kind}")
-        os.set_blocking(fd, True)
-        chunks: list[bytes] = []
-        remaining = limit + 1
-        while remaining > 0:
-            chunk = os.read(fd, min(remaining, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            remaining -= len(chunk)
-    except OSError as e:
-        raise error(f"cannot read {what} {name}: {e.strerror or 'read failed'}") from e
-    finally:
-        os.close(fd)
-    data = b"".join(chunks)
-    if len(data) > limit:
-        raise error(f"{what} {name} is over the {_size(limit)} limit")
-    return data

@@ -135,7 +135,7 @@ class Descriptor:
             digest=parsed,
             size=size,
             annotations=_str_map(value.get("annotations"), "descriptor annotations"),
-            artifact_type=artifact_type,
+            artifact_type=artifact_type or None,  # "" is written as absent
         )
 
     @property
@@ -227,7 +227,7 @@ class Manifest:
         return cls(
             config=Descriptor.from_json(value.get("config")),
             layers=tuple(Descriptor.from_json(layer) for layer in layers),
-            artifact_type=artifact_type,
+            artifact_type=artifact_type or None,  # "" is written as absent
             subject=Descriptor.from_json(subject) if subject is not None else None,
             annotations=_str_map(value.get("annotations"), "manifest annotations"),
             media_type=media_type,

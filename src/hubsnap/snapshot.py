@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from hubsnap.documents import InvalidDocument, dump_yaml, load_yaml, read_regular_file
+from hubsnap.documents import InvalidDocument, dump_yaml, load_yaml
 from hubsnap.errors import UsageError
 from hubsnap.fsutil import atomic_write_bytes
 from hubsnap.hub import HubFile
+from hubsnap.localfile import read_regular_file
 
 __all__ = [
     "SCHEMA_VERSION",

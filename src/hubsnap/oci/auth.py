@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from hubsnap.canonical import loads_object
-from hubsnap.documents import read_regular_file
 from hubsnap.errors import AuthError, NotFoundError, UsageError
 from hubsnap.fsutil import atomic_write_bytes
+from hubsnap.localfile import read_regular_file
 
 __all__ = [
     "IDENTITY_TOKEN_USER",

@@ -30,9 +30,9 @@ from pathlib import Path
 from types import TracebackType
 
 from hubsnap.digest import CHUNK_SIZE, Digest, FileDigests, StreamHasher, sha256_bytes
-from hubsnap.documents import read_regular_file
 from hubsnap.errors import IntegrityError, NotFoundError, UsageError
 from hubsnap.fsutil import atomic_write_bytes
+from hubsnap.localfile import read_regular_file
 from hubsnap.models import (
     MAX_MANIFEST_BYTES,
     MEDIA_TYPE_IMAGE_INDEX,

@@ -22,9 +22,9 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from hubsnap.documents import read_regular_file
 from hubsnap.errors import NotFoundError, UsageError
 from hubsnap.fsutil import atomic_write_bytes
+from hubsnap.localfile import read_regular_file
 
 __all__ = [
     "CURVES",

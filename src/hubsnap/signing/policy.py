@@ -36,8 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from hubsnap import values
-from hubsnap.documents import InvalidDocument, load_yaml, read_regular_file
+from hubsnap.documents import InvalidDocument, load_yaml
 from hubsnap.errors import UsageError
+from hubsnap.localfile import read_regular_file
 from hubsnap.signing.keys import PublicKey, load_public_key
 
 __all__ = ["LEVELS", "Requirements", "ScopePolicy", "TrustPolicy", "load_policy"]
