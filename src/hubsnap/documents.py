@@ -1,15 +1,16 @@
-"""Bounded, total readers for the documents hubsnap parses: JSON, YAML and the files they sit in.
+"""Bounded, total readers for the documents hubsnap parses: JSON and YAML.
 
 Every manifest, index, bundle, statement, policy, ``snapshot.yaml``, docker config and model
-card goes through here, so each has the same bounds: a byte cap checked before parsing, a
-nesting cap checked before any recursive parser runs (200,000 ``[`` is refused in a scan,
-never met as a ``RecursionError``), integers that fit in 64 bits, finite floats, string keys
-only, no duplicate keys, no lone surrogates (they cannot be encoded, hence not hashed), and
-YAML without anchors, aliases, merge keys or tags beyond JSON's types (dates stay strings).
-A refusal is an :class:`InvalidDocument`, a ``ValueError`` that names the document; the caller
-maps it to its exit class (2 for a file the user named, 6 for content inside an artifact).
-The files they come from are read by :func:`hubsnap.localfile.read_regular_file`. This is
-the one module that imports ``yaml``.
+card goes through here, so each has the same bounds: a byte cap checked before parsing; a
+nesting cap checked before anything recurses (JSON by a scan ahead of ``json.loads``, YAML as
+the parser's events arrive), so 200,000 ``[`` is a refusal, never a ``RecursionError``;
+integers that fit in 64 bits, finite floats, string keys only, no duplicate keys, no lone
+surrogates (they cannot be encoded, hence not hashed); and YAML without anchors, aliases,
+merge keys or tags beyond JSON's types (dates stay strings). A refusal is an
+:class:`InvalidDocument`, a ``ValueError`` that names the document; the caller maps it to its
+exit class (2 for a file the user named, 6 for content inside an artifact, 5 for a remote
+answer). The files they come from are read by :func:`hubsnap.localfile.read_regular_file`.
+This is the one module that imports ``yaml``.
 """
 
 from __future__ import annotations
@@ -174,7 +175,7 @@ def load_json(
             parse_float=_json_float,
             parse_constant=_json_constant,
         )
-        if _ESCAPED_SURROGATE.search(text):
+        if not isinstance(data, bytes) or _ESCAPED_SURROGATE.search(text):
             _check_plain(value, yaml_types=False)
     except json.JSONDecodeError as e:
         raise InvalidDocument(f"{what} is not valid JSON: {e}") from e
