@@ -16,7 +16,7 @@ from hubsnap.config import parse_duration
 from hubsnap.documents import InvalidDocument, dump_yaml, load_json, load_yaml
 from hubsnap.errors import IntegrityError, NotFoundError, UsageError
 from hubsnap.localfile import read_regular_file
-from hubsnap.models import ImageIndex, Manifest
+from hubsnap.models import Index, Manifest
 from hubsnap.oci.layout import LayoutStore
 from hubsnap.signing.policy import load_policy
 from hubsnap.snapshot import parse_card, read_artifact_reference
@@ -93,11 +93,15 @@ def test_empty_artifact_type_reads_as_absent() -> None:
 
 def test_image_index_parsing() -> None:
     entry = f'{{"mediaType": "m", "digest": "{DIGEST}", "size": 3}}'
-    index = ImageIndex.from_bytes(f'{{"schemaVersion": 2, "manifests": [{entry}]}}'.encode())
+    index = Index.from_bytes(f'{{"schemaVersion": 2, "manifests": [{entry}]}}'.encode())
     assert [str(m.digest) for m in index.manifests] == [DIGEST]
-    for bad in (b'{"manifests": [{"digest": "md5:00"}]}', b'{"manifests": {}}', b"[" * 10**5):
+    for bad in (
+        b'{"schemaVersion": 2, "manifests": [{"mediaType": "m", "digest": "md5:00", "size": 1}]}',
+        b'{"schemaVersion": 2, "manifests": {}}',
+        b"[" * 10**5,
+    ):
         with pytest.raises(IntegrityError, match="malformed image index"):
-            ImageIndex.from_bytes(bad)
+            Index.from_bytes(bad)
 
 
 @pytest.mark.parametrize(

@@ -7,12 +7,14 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from hubsnap.api.signing import sign_artifact
 from hubsnap.cli import main
+from hubsnap.digest import Digest
 from hubsnap.errors import IntegrityError
 from hubsnap.oci.layout import LayoutStore
 from hubsnap.signing.dsse import PAYLOAD_TYPE_IN_TOTO, open_envelope, parse_bundle
@@ -32,7 +34,7 @@ def test_statement_matches_golden(make_model: MakeModel) -> None:
     model = make_model("org/model")
     _, manifest = model.repository.get_manifest(model.digest)
     statement = build_oms_statement(manifest, "org/model")
-    assert statement == _golden("oms-statement.json")
+    assert statement.to_json() == _golden("oms-statement.json")
     assert check_oms_statement(statement, manifest) == 4
 
 
@@ -76,7 +78,7 @@ def test_check_names_the_missing_file(make_model: MakeModel, tmp_path: Path) -> 
     statement = build_oms_statement(manifest, "org/model")
     with pytest.raises(IntegrityError, match=r"^OMS signature does not cover extra\.txt$"):
         check_oms_statement(statement, other_manifest)
-    statement["subject"][0]["digest"]["sha256"] = "0" * 64
+    statement = replace(statement, root=Digest.sha256("0" * 64))
     with pytest.raises(IntegrityError, match="subject digest does not match its resources"):
         check_oms_statement(statement, manifest)
 

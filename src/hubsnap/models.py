@@ -27,7 +27,7 @@ __all__ = [
     "MEDIA_TYPE_MODEL_WEIGHT_CONFIG",
     "MODEL_LAYER_MEDIA_TYPES",
     "Descriptor",
-    "ImageIndex",
+    "Index",
     "Manifest",
     "normalise_media_type",
 ]
@@ -240,29 +240,66 @@ class Manifest:
 
 
 @dataclass(frozen=True)
-class ImageIndex:
-    """An OCI image index (``index.json`` of a layout, a referrers answer): its manifests."""
+class Index:
+    """An OCI image index (image-spec 1.1): a list of manifest descriptors, as a referrers
+    response or a tag-schema referrers index is written."""
 
     manifests: tuple[Descriptor, ...]
+    artifact_type: str | None = None
+    subject: Descriptor | None = None
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    media_type: str = MEDIA_TYPE_IMAGE_INDEX
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "schemaVersion": 2,
+            "mediaType": self.media_type,
+            "manifests": [m.to_json() for m in self.manifests],
+        }
+        if self.artifact_type:
+            out["artifactType"] = self.artifact_type
+        if self.subject is not None:
+            out["subject"] = self.subject.to_json()
+        if self.annotations:
+            out["annotations"] = dict(self.annotations)
+        return out
+
+    def to_bytes(self) -> bytes:
+        return canonical_json(self.to_json())
 
     @classmethod
-    def from_bytes(
-        cls, data: bytes, what: str = "image index", *, max_bytes: int = MAX_MANIFEST_BYTES
-    ) -> ImageIndex:
-        """Parse index bytes; :class:`IntegrityError` naming ``what`` when malformed.
-
-        ``max_bytes`` is the registries' manifest limit unless the caller (a local layout,
-        whose ``index.json`` lists every artifact of the store) allows more.
-        """
-        if len(data) > max_bytes:
-            raise IntegrityError(f"{what} is {len(data)} bytes, over the {max_bytes} byte limit")
+    def from_bytes(cls, data: bytes, expected: Digest | None = None) -> Index:
+        """Parse index bytes (digest checked first when ``expected`` is given);
+        :class:`IntegrityError` naming what is wrong."""
+        if len(data) > MAX_MANIFEST_BYTES:
+            raise IntegrityError(f"index is {len(data)} bytes, over the 4 MiB limit")
+        if expected is not None and sha256_bytes(data) != expected:
+            raise IntegrityError(f"index digest mismatch: asked for {expected}")
         try:
-            value = loads_object(data, what, max_bytes=max_bytes)
-            if value.get("schemaVersion", 2) != 2:
-                raise ValueError("schemaVersion must be 2")
-            manifests = value.get("manifests", [])
-            if not isinstance(manifests, list):
-                raise ValueError("manifests must be a list")
-            return cls(tuple(Descriptor.from_json(m) for m in manifests))
-        except ValueError as e:
-            raise IntegrityError(f"malformed {what}: {e}") from e
+            return cls.from_json(loads_object(data, "image index"))
+        except (ValueError, UsageError) as e:
+            raise IntegrityError(f"malformed image index: {e}") from e
+        except RecursionError as e:
+            raise IntegrityError("malformed image index: nested too deeply") from e
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> Index:
+        if value.get("schemaVersion") != 2:
+            raise ValueError("schemaVersion must be 2")
+        media_type = value.get("mediaType", MEDIA_TYPE_IMAGE_INDEX)
+        if media_type != MEDIA_TYPE_IMAGE_INDEX:
+            raise ValueError(f"unsupported index mediaType {media_type!r}")
+        manifests = value.get("manifests")
+        if not isinstance(manifests, list):
+            raise ValueError("manifests must be a list")
+        artifact_type = value.get("artifactType")
+        if artifact_type is not None and not isinstance(artifact_type, str):
+            raise ValueError("artifactType must be a string")
+        subject = value.get("subject")
+        return cls(
+            manifests=tuple(Descriptor.from_json(m) for m in manifests),
+            artifact_type=artifact_type,
+            subject=Descriptor.from_json(subject) if subject is not None else None,
+            annotations=_str_map(value.get("annotations"), "index annotations"),
+            media_type=media_type,
+        )

@@ -36,7 +36,7 @@ from hubsnap.models import (
     MEDIA_TYPE_MODEL_CONFIG,
     MEDIA_TYPE_MODEL_WEIGHT,
     Descriptor,
-    ImageIndex,
+    Index,
     Manifest,
 )
 from hubsnap.oci.auth import _decode_auth, load_credentials
@@ -227,6 +227,14 @@ def _index_seed() -> bytes:
     return json.dumps(index, indent=2).encode()
 
 
+@dataclass(frozen=True)
+class _Statement:
+    value: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return self.value
+
+
 def _bundle_seed() -> bytes:
     statement = {
         "_type": STATEMENT_TYPE,
@@ -234,7 +242,7 @@ def _bundle_seed() -> bytes:
         "predicateType": "https://model_signing/signature/v1.0",
         "predicate": {"resources": [{"name": "a", "digest": HEX, "algorithm": "sha256"}]},
     }
-    return sign_statement(statement, load_private_key(FIXED_KEY)).to_bytes()
+    return sign_statement(_Statement(statement), load_private_key(FIXED_KEY)).to_bytes()
 
 
 def _policy_seed() -> bytes:
@@ -336,7 +344,7 @@ def _manifest(data: bytes, scratch: Path) -> None:
 
 
 def _index(data: bytes, scratch: Path) -> None:
-    index = ImageIndex.from_bytes(data)
+    index = Index.from_bytes(data)
     for entry in index.manifests:
         canonical_json(entry.to_json())
 

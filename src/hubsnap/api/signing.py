@@ -1,4 +1,5 @@
-"""The signing verbs: ``keygen``, ``sign``, ``verify`` and ``export_signature``.
+"""The signing verbs: ``keygen``, ``sign`` and ``verify`` (with :func:`verdict`, what a
+report means for the command); ``export_signature`` is in :mod:`hubsnap.api.signatures`.
 
 ``sign`` resolves the reference to a manifest digest first, then attaches two referrers to
 that exact digest: the OMS signature over the manifest's files and the SLSA provenance.
@@ -6,7 +7,9 @@ that exact digest: the OMS signature over the manifest's files and the SLSA prov
 Provenance inputs, and where they come from:
 
 * Hub source and commit: the manifest's ``org.opencontainers.image.source`` and
-  ``org.opencontainers.image.revision`` annotations (what ``snapshot`` wrote).
+  ``org.opencontainers.image.revision`` annotations (what ``snapshot`` wrote). An artifact
+  another tool built records what it says of its source instead (see
+  :mod:`hubsnap.signing.plan`).
 * Requested revision: ``requested_revision`` when the caller knows it (``snapshot --sign``,
   ``sign --revision``, or ``sign --snapshot snapshot.yaml``, whose recorded artifact digest
   must be the one signed), else the commit — the artifact itself only records the commit.
@@ -18,7 +21,8 @@ Provenance inputs, and where they come from:
 
 Both statements are built and signed, and both bundles uploaded, before either referrer
 manifest is stored, so a failure leaves at most the window between the two manifest puts
-(and then says which referrer landed).
+(and then says which referrer landed). A subject that already carries a valid signature and
+provenance by the key gets nothing new (``force`` signs again).
 """
 
 from __future__ import annotations
@@ -29,32 +33,27 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from hubsnap.api.transfer import TransportOptions, open_repository
 from hubsnap.config import Settings
 from hubsnap.digest import Digest
-from hubsnap.documents import InvalidDocument, load_json
 from hubsnap.errors import IntegrityError, UsageError, from_os_error
-from hubsnap.fsutil import atomic_write_bytes
-from hubsnap.models import (
-    ANNOTATION_REVISION,
-    ANNOTATION_SOURCE,
-    Descriptor,
-)
+from hubsnap.models import Descriptor
 from hubsnap.oci.layout import LayoutStore
 from hubsnap.oci.reference import LayoutReference, parse_reference
 from hubsnap.oci.registry import RegistryRepository
 from hubsnap.oci.repository import LayoutRepository, Repository
 from hubsnap.signing.attach import (
-    KIND_OMS,
-    KIND_PROVENANCE,
+    PreparedReferrer,
     attach_bundles,
-    load_signature_referrers,
     prepare_referrer,
+    scan_signature_referrers,
 )
 from hubsnap.signing.dsse import sign_statement
 from hubsnap.signing.keys import (
     DEFAULT_PASSWORD_ENV,
+    Curve,
     KeyPair,
     PrivateKey,
     PublicKey,
@@ -63,31 +62,37 @@ from hubsnap.signing.keys import (
     load_public_key,
     save_key_pair,
 )
+from hubsnap.signing.kinds import SignatureKind
 from hubsnap.signing.lineage import parent_link, read_model_card
-from hubsnap.signing.oms import OMS_PREDICATE_TYPE, build_oms_statement
-from hubsnap.signing.policy import Requirements, TrustPolicy, load_policy
-from hubsnap.signing.provenance import (
-    ParentLink,
-    build_provenance_statement,
+from hubsnap.signing.oms import build_oms_statement
+from hubsnap.signing.plan import (
+    check_raw_layers,
+    find_reusable,
+    model_name,
+    provenance_for,
+    read_source_claim,
 )
-from hubsnap.signing.verify import ArtifactCheck, Verifier
+from hubsnap.signing.policy import PolicyLevel, Requirements, TrustPolicy, load_policy
+from hubsnap.signing.provenance import ParentLink
+from hubsnap.signing.verify import ArtifactCheck, SignatureCheck, Verifier
 from hubsnap.snapshot import read_snapshot_document
 
 __all__ = [
-    "ExportResult",
+    "Repositories",
     "SignResult",
-    "export_signature",
+    "Verdict",
     "keygen",
     "sign",
     "sign_artifact",
     "snapshot_revision",
+    "verdict",
     "verify",
 ]
 
 Prompt = Callable[[str], str]
 
 
-class _Repositories:
+class Repositories:
     """Opens the repositories one verb touches, and closes registry connections after."""
 
     def __init__(self, settings: Settings, transport: TransportOptions | None = None) -> None:
@@ -111,7 +116,7 @@ class _Repositories:
         repository, reference = self.open(text)
         return repository, repository.resolve(reference).digest
 
-    def __enter__(self) -> _Repositories:
+    def __enter__(self) -> Repositories:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -121,7 +126,7 @@ class _Repositories:
 def keygen(
     output: Path,
     *,
-    curve: str = "p256",
+    curve: str = Curve.P256,
     password_env: str | None = None,
     encrypt: bool = False,
     prompt: Prompt | None = None,
@@ -150,7 +155,9 @@ def keygen(
 
 @dataclass(frozen=True)
 class SignResult:
-    """What was attached. ``parent`` is ``None`` when the provenance names no parent."""
+    """The signature and provenance the subject now carries. ``attached`` names those this
+    call attached (empty when both were already there, by this key); ``parent`` is ``None``
+    when the provenance names no parent."""
 
     subject: str
     digest: Digest
@@ -161,6 +168,27 @@ class SignResult:
     parent: ParentLink | None
     files: int
     notes: tuple[str, ...] = ()
+    attached: tuple[SignatureKind, ...] = (SignatureKind.OMS, SignatureKind.PROVENANCE)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "subject": self.subject,
+            "digest": str(self.digest),
+            "signer": self.signer,
+            "signature": str(self.signature),
+            "provenance": str(self.provenance),
+            "provenance_envelope": str(self.provenance_envelope),
+            "files": self.files,
+            "attached": [str(kind) for kind in self.attached],
+            "parent": None,
+        }
+        if self.parent is not None:
+            out["parent"] = {
+                "uri": self.parent.uri,
+                "digest": str(self.parent.manifest),
+                "provenance_envelope": str(self.parent.provenance_envelope),
+            }
+        return out
 
 
 def sign_artifact(
@@ -173,8 +201,11 @@ def sign_artifact(
     parent_keys: Sequence[PublicKey] = (),
     requested_revision: str | None = None,
     hf_endpoint: str = "https://huggingface.co",
+    force: bool = False,
 ) -> SignResult:
-    """Sign a model manifest already in ``repository``: attach OMS signature and provenance.
+    """Sign a model manifest already in ``repository``: attach OMS signature and provenance,
+    unless valid ones by this key are already attached (see :mod:`hubsnap.signing.plan`);
+    ``force`` attaches both regardless.
 
     This is the whole cost of signing once the key is loaded (the benchmark times it).
     """
@@ -182,56 +213,75 @@ def sign_artifact(
     data, manifest = repository.get_manifest(digest)
     if not manifest.is_model:
         raise UsageError(f"{digest} is not a model artifact", hint="sign the model manifest")
+    check_raw_layers(manifest)
     subject = Descriptor(manifest.media_type, digest, len(data))
-    source_url = manifest.annotations.get(ANNOTATION_SOURCE, "")
-    commit = manifest.annotations.get(ANNOTATION_REVISION, "")
-    if not source_url or not commit:
-        raise IntegrityError(f"{digest} lacks its source or revision annotation")
-    repo_id = source_url.removeprefix(hf_endpoint).strip("/") or source_url
+    artifact_uri = f"{repository.describe()}@{digest}"
+    claim = read_source_claim(repository, manifest)
+    repo_id = claim.url.removeprefix(hf_endpoint).strip("/") or claim.url if claim.url else None
     card = read_model_card(repository, manifest)
     trusted = (key.public(), *parent_keys)
     link, notes = parent_link(
         repository,
         manifest=manifest,
-        child_id=repo_id,
+        child_id=repo_id or "",
         card=card,
         parent=parent,
         keys=trusted,
         hf_endpoint=hf_endpoint,
     )
-
-    oms_statement = build_oms_statement(manifest, repo_id)
-    oms_bundle = sign_statement(oms_statement, key)
-    provenance_bundle = sign_statement(
-        build_provenance_statement(
-            manifest_digest=digest,
-            source_url=source_url,
-            repo_id=repo_id,
-            requested_revision=requested_revision or commit,
-            commit=commit,
-            card=card,
-            parent=link,
-            signed_at=now,
-        ),
-        key,
+    oms_statement = build_oms_statement(manifest, model_name(claim, repo_id, digest))
+    provenance = provenance_for(
+        digest=digest,
+        artifact_uri=artifact_uri,
+        claim=claim,
+        repo_id=repo_id,
+        requested_revision=requested_revision,
+        card=card,
+        parent=link,
+        signed_at=now,
     )
-    signature, provenance = attach_bundles(
-        repository,
-        (
-            prepare_referrer(subject, oms_bundle, KIND_OMS, now),
-            prepare_referrer(subject, provenance_bundle, KIND_PROVENANCE, now),
-        ),
+    reuse_oms: SignatureCheck | None = None
+    reuse_provenance: SignatureCheck | None = None
+    if not force:
+        # A network failure here propagates (exit 5): it says nothing about the signatures.
+        existing = find_reusable(
+            scan_signature_referrers(repository, digest),
+            manifest,
+            digest,
+            key.public(),
+            provenance,
+            compare_requested=requested_revision is not None,
+        )
+        reuse_oms, reuse_provenance = existing.oms, existing.provenance
+    pending: list[PreparedReferrer] = []
+    if reuse_oms is None:
+        bundle = sign_statement(oms_statement, key)
+        pending.append(prepare_referrer(subject, bundle, SignatureKind.OMS, now))
+    if reuse_provenance is None:
+        provenance_bundle = sign_statement(provenance, key)
+        envelope = provenance_bundle.envelope.digest
+        pending.append(prepare_referrer(subject, provenance_bundle, SignatureKind.PROVENANCE, now))
+    else:
+        assert reuse_provenance.envelope is not None
+        envelope = reuse_provenance.envelope
+    attached = (
+        dict(zip((p.kind for p in pending), attach_bundles(repository, pending), strict=True))
+        if pending
+        else {}
     )
     return SignResult(
-        subject=f"{repository.describe()}@{digest}",
+        subject=artifact_uri,
         digest=digest,
         signer=key.public().fingerprint,
-        signature=signature,
-        provenance=provenance,
-        provenance_envelope=provenance_bundle.envelope.digest,
+        signature=reuse_oms.referrer if reuse_oms else attached[SignatureKind.OMS],
+        provenance=(
+            reuse_provenance.referrer if reuse_provenance else attached[SignatureKind.PROVENANCE]
+        ),
+        provenance_envelope=envelope,
         parent=link,
-        files=len(oms_statement["predicate"]["resources"]),
+        files=len(oms_statement.resources),
         notes=notes,
+        attached=tuple(attached),
     )
 
 
@@ -248,6 +298,7 @@ def sign(
     prompt: Prompt | None = None,
     signed_at: datetime | None = None,
     transport: TransportOptions | None = None,
+    force: bool = False,
 ) -> SignResult:
     """``hubsnap sign``: resolve ``reference`` to a digest, then sign that digest.
 
@@ -259,7 +310,7 @@ def sign(
         raise UsageError("--snapshot and --revision both name the requested revision")
     key = load_private_key(key_path, password_env=password_env, prompt=prompt)
     extra = tuple(load_public_key(p) for p in parent_keys)
-    with _Repositories(settings, transport) as repositories:
+    with Repositories(settings, transport) as repositories:
         repository, digest = repositories.resolve(reference)
         if snapshot is not None:
             requested_revision = snapshot_revision(snapshot, digest)
@@ -273,6 +324,7 @@ def sign(
             parent_keys=extra,
             requested_revision=requested_revision,
             hf_endpoint=settings.hf_endpoint,
+            force=force,
         )
 
 
@@ -308,7 +360,7 @@ def verify(
         trust = load_policy(policy).with_keys(public_keys)
     else:
         trust = TrustPolicy.from_keys(public_keys, Requirements())
-    with _Repositories(settings, transport) as repositories:
+    with Repositories(settings, transport) as repositories:
         repository, digest = repositories.resolve(reference)
         verifier = Verifier(
             trust=trust,
@@ -320,54 +372,23 @@ def verify(
 
 
 @dataclass(frozen=True)
-class ExportResult:
-    digest: Digest
-    referrer: Digest
-    output: Path
-    size: int
+class Verdict:
+    """What a verification report means for the command: ``error`` (exit 6) under a strict
+    policy with failures, else ``None``; ``warnings`` are the lines for stderr when it does
+    not fail (skipped referrers, and under ``audit`` each failure)."""
+
+    warnings: tuple[str, ...]
+    error: IntegrityError | None
 
 
-def _predicate_type(payload: bytes) -> str | None:
-    # Only picks which bundle to export; the exported file is verified by its reader.
-    try:
-        value = load_json(payload, "DSSE payload")
-    except InvalidDocument:
-        return None
-    kind = value.get("predicateType") if isinstance(value, dict) else None
-    return kind if isinstance(kind, str) else None
-
-
-def export_signature(
-    settings: Settings,
-    reference: str,
-    output: Path,
-    *,
-    transport: TransportOptions | None = None,
-) -> ExportResult:
-    """Write the newest OMS bundle of ``reference`` to ``output`` for ``model_signing``.
-
-    Nothing is trusted here: the file is what ``model_signing verify`` checks.
-    """
-    with _Repositories(settings, transport) as repositories:
-        repository, digest = repositories.resolve(reference)
-        referrers = load_signature_referrers(repository, digest)
-    candidates = []
-    for referrer in referrers:
-        if referrer.bundle is None or referrer.kind not in (KIND_OMS, None):
-            continue
-        if _predicate_type(referrer.bundle.envelope.payload) != OMS_PREDICATE_TYPE:
-            continue
-        candidates.append(referrer)
-    if not candidates:
-        raise IntegrityError(
-            f"no signature found for {repository.describe()}@{digest}",
-            hint="sign it with hubsnap sign",
-        )
-    chosen = max(candidates, key=lambda r: (r.created or "", str(r.digest)))
-    assert chosen.bundle is not None
-    data = chosen.bundle.to_bytes()
-    try:
-        atomic_write_bytes(output, data)
-    except OSError as e:
-        raise UsageError(f"cannot write {output}: {e.strerror}") from e
-    return ExportResult(digest, chosen.digest, output, len(data))
+def verdict(report: ArtifactCheck) -> Verdict:
+    """Decide what ``report`` means: strict fails on the first failure, audit reports."""
+    notes = tuple(f"note: {note}" for note in report.all_notes)
+    failures = report.all_failures
+    if not failures:
+        return Verdict(notes, None)
+    if report.level is PolicyLevel.AUDIT:
+        return Verdict(notes + tuple(f"audit: {failure}" for failure in failures), None)
+    more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+    # The error's one line names the first failure, which already gives every reason.
+    return Verdict((), IntegrityError(f"verification failed: {failures[0]}{more}"))

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from hubsnap.api import signing
+from hubsnap.api import signatures
 from hubsnap.cli import app
 from hubsnap.cli._output import (
     CaFileOption,
@@ -25,6 +25,10 @@ def export_signature(
     reference: Annotated[str, typer.Argument(metavar="REF", help="Signed artifact.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Bundle file to write.")],
     *,
+    key: Annotated[
+        Path | None,
+        typer.Option("--key", help="Export the signature this public key made (default: newest)."),
+    ] = None,
     plain_http: PlainHttpOption = None,
     ca_file: CaFileOption = None,
     store: StoreOption = None,
@@ -35,11 +39,9 @@ def export_signature(
     config, transport = registry_settings(
         timeout=timeout, store=store, plain_http=plain_http, ca_file=ca_file
     )
-    result = signing.export_signature(config, reference, output, transport=transport)
-    data = {
-        "digest": str(result.digest),
-        "referrer": str(result.referrer),
-        "output": str(result.output),
-        "size": result.size,
-    }
-    emit(data, json_output, lambda d: f"wrote {d['output']} (signature {d['referrer']})")
+    result = signatures.export_signature(config, reference, output, key=key, transport=transport)
+    emit(
+        result.to_json(),
+        json_output,
+        lambda d: f"wrote {d['output']} (signature {d['referrer']})",
+    )

@@ -46,11 +46,4 @@ def keygen(
     pair = signing.keygen(
         output, curve=curve, password_env=password_env, encrypt=encrypt, prompt=_prompt
     )
-    data = {
-        "private_key": str(pair.private_path),
-        "public_key": str(pair.public_path),
-        "fingerprint": pair.fingerprint,
-        "curve": pair.curve,
-        "encrypted": pair.encrypted,
-    }
-    emit(data, json_output, lambda _: _render(pair))
+    emit(pair.to_json(), json_output, lambda _: _render(pair))

@@ -22,6 +22,7 @@ from hubsnap.cli._output import (
     warn,
 )
 from hubsnap.signing.keys import DEFAULT_PASSWORD_ENV
+from hubsnap.signing.kinds import SignatureKind
 
 KeyOption = Annotated[
     Path, typer.Option("--key", help="ECDSA private key (PEM).", envvar="HUBSNAP_KEY")
@@ -40,31 +41,18 @@ def _prompt(message: str) -> str:
 
 
 def sign_result_json(result: SignResult) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "subject": result.subject,
-        "digest": str(result.digest),
-        "signer": result.signer,
-        "signature": str(result.signature),
-        "provenance": str(result.provenance),
-        "provenance_envelope": str(result.provenance_envelope),
-        "files": result.files,
-        "parent": None,
-    }
-    if result.parent is not None:
-        out["parent"] = {
-            "uri": result.parent.uri,
-            "digest": str(result.parent.manifest),
-            "provenance_envelope": str(result.parent.provenance_envelope),
-        }
-    return out
+    return result.to_json()
 
 
 def render_sign_result(result: SignResult) -> str:
+    kinds = set(result.attached)
     lines = [
-        f"signed {result.subject}",
+        f"signed {result.subject}" if kinds else f"already signed {result.subject}",
         f"  key         {result.signer}",
-        f"  signature   {result.signature}  (OMS, {result.files} files)",
-        f"  provenance  {result.provenance}",
+        f"  signature   {result.signature}  (OMS, {result.files} files)"
+        + ("" if SignatureKind.OMS in kinds else "  [kept]"),
+        f"  provenance  {result.provenance}"
+        + ("" if SignatureKind.PROVENANCE in kinds else "  [kept]"),
     ]
     if result.parent is not None:
         lines.append(f"  parent      {result.parent.uri}")
@@ -94,6 +82,10 @@ def sign(
             help="snapshot.yaml of this artifact: records the revision it requested.",
         ),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Sign again even if this key's signatures are attached."),
+    ] = False,
     password_env: PasswordEnvOption = DEFAULT_PASSWORD_ENV,
     plain_http: PlainHttpOption = None,
     ca_file: CaFileOption = None,
@@ -101,7 +93,10 @@ def sign(
     timeout: TimeoutOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Sign REF (resolved to its digest first): OMS signature + provenance as referrers."""
+    """Sign REF (resolved to its digest first): OMS signature + provenance as referrers.
+
+    Attaches nothing when this key's valid signature and provenance are already there.
+    """
     config, transport = registry_settings(
         timeout=timeout, store=store, plain_http=plain_http, ca_file=ca_file
     )
@@ -116,7 +111,8 @@ def sign(
         password_env=password_env,
         prompt=_prompt,
         transport=transport,
+        force=force,
     )
     for note in result.notes:
         warn(f"note: {note}")
-    emit(sign_result_json(result), json_output, lambda _: render_sign_result(result))
+    emit(result.to_json(), json_output, lambda _: render_sign_result(result))

@@ -1,8 +1,9 @@
 """``hubsnap verify``: check an artifact's signatures (and chain) against keys or a policy.
 
 The result is a tree: the artifact, each signature (kind, key fingerprint, signing time) and,
-with ``--chain``, each parent below its child. In ``strict`` mode any failure exits 6 with the
-first reason; in ``audit`` mode failures are reported on stderr and the exit code is 0.
+with ``--chain``, each parent below its child. What the report means (``strict``: exit 6 with
+the first failure; ``audit``: failures on stderr, exit 0) is decided by
+:func:`hubsnap.api.signing.verdict`.
 """
 
 from __future__ import annotations
@@ -24,19 +25,21 @@ from hubsnap.cli._output import (
     registry_settings,
     warn,
 )
-from hubsnap.errors import IntegrityError
+from hubsnap.signing.kinds import CheckOutcome
 from hubsnap.signing.provenance import format_time
 from hubsnap.signing.verify import ArtifactCheck, SignatureCheck
 
 
 def _signature_line(check: SignatureCheck) -> str:
+    if check.outcome is CheckOutcome.MALFORMED:
+        return f"skip {check.label:<10}  {check.reason}"
     if not check.ok:
-        return f"FAIL {check.kind:<10}  {check.reason}"
-    text = f"ok   {check.kind:<10}  key {check.signer}"
+        return f"FAIL {check.label:<10}  {check.reason}"
+    text = f"ok   {check.label:<10}  key {check.signer}"
     if check.signed_at is not None:
         text += f"  signed {format_time(check.signed_at)}"
     elif check.attached_at is not None:
-        text += f"  attached {check.attached_at} (unsigned time)"
+        text += f"  attached {format_time(check.attached_at)} (unsigned time)"
     if check.files is not None:
         text += f"  {check.files} files"
     return text
@@ -99,12 +102,8 @@ def verify(
         transport=transport,
     )
     emit(report.to_json(), json_output, lambda _: render_tree(report))
-    failures = report.all_failures
-    if not failures:
-        return
-    if report.level == "audit":
-        for failure in failures:
-            warn(f"audit: {failure}")
-        return
-    more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
-    raise IntegrityError(f"verification failed: {failures[0]}{more}")
+    outcome = signing.verdict(report)
+    for line in outcome.warnings:
+        warn(line)
+    if outcome.error is not None:
+        raise outcome.error

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from hubsnap.canonical import loads_object
 from hubsnap.digest import CHUNK_SIZE, Digest, FileDigests, StreamHasher, sha256_bytes
 from hubsnap.errors import IntegrityError, NotFoundError, UsageError
 from hubsnap.fsutil import atomic_write_bytes
@@ -37,7 +38,7 @@ from hubsnap.models import (
     MAX_MANIFEST_BYTES,
     MEDIA_TYPE_IMAGE_INDEX,
     Descriptor,
-    ImageIndex,
+    Index,
     Manifest,
 )
 
@@ -283,7 +284,10 @@ class LayoutStore:
         data = read_regular_file(
             path, limit=_MAX_INDEX_BYTES, what="layout index", error=IntegrityError
         )
-        index = ImageIndex.from_bytes(data, str(path), max_bytes=_MAX_INDEX_BYTES)
+        try:
+            index = Index.from_json(loads_object(data, str(path), max_bytes=_MAX_INDEX_BYTES))
+        except (ValueError, UsageError) as e:
+            raise IntegrityError(f"malformed {path}: {e}") from e
         return [IndexEntry(m) for m in index.manifests]
 
     def _write_index(self, entries: list[IndexEntry]) -> None:

@@ -6,17 +6,20 @@ type, and two annotations: which kind of statement it carries (``oms`` or ``prov
 when it was signed. Annotations are not signed; readers only use them to label and order
 candidates, never to decide trust. Reading is capped and checked at each step: the referrer
 manifest must name the subject asked for (a tag-schema fallback index can be edited by anyone
-with push access), and the bundle blob must fit in 1 MiB before it is fetched.
+with push access), and the bundle blob must fit in 1 MiB before it is fetched. A listing is
+deduplicated, never includes the subject itself, and is examined up to :data:`MAX_REFERRERS`
+entries. A referrer that cannot be read as a signature is returned with the reason, so that
+the valid ones beside it still count; a network failure is not such a reason and propagates.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from hubsnap.digest import Digest, sha256_bytes
-from hubsnap.errors import HubsnapError, NotFoundError
+from hubsnap.errors import AuthError, HubsnapError, IntegrityError, NotFoundError, RemoteError
 from hubsnap.models import (
     ANNOTATION_CREATED,
     ARTIFACT_TYPE_SIGSTORE_BUNDLE,
@@ -27,25 +30,32 @@ from hubsnap.models import (
 )
 from hubsnap.oci.repository import Repository
 from hubsnap.signing.dsse import MAX_BUNDLE_BYTES, Bundle, parse_bundle
-from hubsnap.signing.provenance import format_time
+from hubsnap.signing.kinds import SignatureKind
+from hubsnap.signing.provenance import format_time, parse_time
 
 __all__ = [
     "ANNOTATION_KIND",
     "KIND_OMS",
     "KIND_PROVENANCE",
+    "MAX_REFERRERS",
     "PreparedReferrer",
+    "ReferrerScan",
     "SignatureReferrer",
     "attach_bundle",
     "attach_bundles",
     "build_referrer_manifest",
     "load_signature_referrers",
     "prepare_referrer",
+    "scan_signature_referrers",
 ]
 
 ANNOTATION_KIND = "dev.hubsnap.signature.kind"
-KIND_OMS = "oms"
-KIND_PROVENANCE = "provenance"
+KIND_OMS = SignatureKind.OMS
+KIND_PROVENANCE = SignatureKind.PROVENANCE
 _MAX_REFERRER_MANIFEST = 64 * 1024
+#: Signature referrers examined per subject: each costs two reads, and a registry (or anyone
+#: with push access to a tag-schema index) can list any number of them.
+MAX_REFERRERS = 1000
 
 
 def _empty_config() -> Descriptor:
@@ -53,7 +63,7 @@ def _empty_config() -> Descriptor:
 
 
 def build_referrer_manifest(
-    subject: Descriptor, bundle_bytes: bytes, kind: str, signed_at: datetime
+    subject: Descriptor, bundle_bytes: bytes, kind: SignatureKind, signed_at: datetime
 ) -> Manifest:
     return Manifest(
         config=_empty_config(),
@@ -72,13 +82,13 @@ def build_referrer_manifest(
 class PreparedReferrer:
     """A signed bundle and the referrer manifest that will carry it, not yet stored."""
 
-    kind: str
+    kind: SignatureKind
     bundle: bytes
     manifest: Manifest
 
 
 def prepare_referrer(
-    subject: Descriptor, bundle: Bundle, kind: str, signed_at: datetime
+    subject: Descriptor, bundle: Bundle, kind: SignatureKind, signed_at: datetime
 ) -> PreparedReferrer:
     data = bundle.to_bytes()
     return PreparedReferrer(kind, data, build_referrer_manifest(subject, data, kind, signed_at))
@@ -112,7 +122,11 @@ def attach_bundles(
 
 
 def attach_bundle(
-    repository: Repository, subject: Descriptor, bundle: Bundle, kind: str, signed_at: datetime
+    repository: Repository,
+    subject: Descriptor,
+    bundle: Bundle,
+    kind: SignatureKind,
+    signed_at: datetime,
 ) -> Digest:
     """Store one bundle and its referrer manifest; return the referrer manifest digest."""
     (digest,) = attach_bundles(repository, [prepare_referrer(subject, bundle, kind, signed_at)])
@@ -123,72 +137,114 @@ def attach_bundle(
 class SignatureReferrer:
     """One candidate signature. ``bundle`` is ``None`` and ``error`` says why if unreadable.
 
-    ``kind`` and ``created`` come from unsigned annotations (``None`` when absent).
+    ``kind`` and ``created`` come from unsigned annotations (``None`` when absent, or when
+    ``kind`` names no kind hubsnap signs).
     """
 
     digest: Digest
-    kind: str | None
-    created: str | None
+    kind: SignatureKind | None
+    created: datetime | None
     bundle: Bundle | None
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class ReferrerScan:
+    """The signature referrers of one subject, and notes on what was left out."""
+
+    referrers: tuple[SignatureReferrer, ...]
+    notes: tuple[str, ...] = ()
+
+
+def _kind(annotations: Mapping[str, str]) -> SignatureKind | None:
+    try:
+        return SignatureKind(annotations.get(ANNOTATION_KIND, ""))
+    except ValueError:
+        return None
+
+
+def _read_referrer(repository: Repository, referrer: Descriptor) -> Manifest:
+    try:
+        return repository.get_manifest(referrer.digest)[1]
+    except RecursionError as e:
+        # The stdlib JSON parser recurses per nesting level; no manifest is this deep.
+        raise IntegrityError("referrer manifest is nested too deeply") from e
+
+
+def _read_bundle(repository: Repository, layer: Descriptor) -> Bundle:
+    return parse_bundle(repository.get_blob_bytes(layer.digest, MAX_BUNDLE_BYTES))
+
+
 def _load_one(repository: Repository, subject: Digest, referrer: Descriptor) -> SignatureReferrer:
-    kind = referrer.annotations.get(ANNOTATION_KIND)
-    created = referrer.annotations.get(ANNOTATION_CREATED)
+    kind = _kind(referrer.annotations)
+    created = parse_time(referrer.annotations.get(ANNOTATION_CREATED))
+
+    def broken(reason: str) -> SignatureReferrer:
+        return SignatureReferrer(referrer.digest, kind, created, None, reason)
 
     if referrer.size > _MAX_REFERRER_MANIFEST:
-        return SignatureReferrer(
-            referrer.digest,
-            kind,
-            created,
-            None,
-            f"referrer manifest is {referrer.size} bytes, too large for a signature",
-        )
+        return broken(f"referrer manifest is {referrer.size} bytes, too large for a signature")
     try:
-        _, manifest = repository.get_manifest(referrer.digest)
+        manifest = _read_referrer(repository, referrer)
+    except (RemoteError, AuthError):
+        raise  # the network, not the signature: the caller reports it as such (exit 5/4)
     except HubsnapError as e:
-        return SignatureReferrer(
-            referrer.digest, kind, created, None, f"referrer manifest unreadable: {e.message}"
-        )
-    kind = manifest.annotations.get(ANNOTATION_KIND, kind)
-    created = manifest.annotations.get(ANNOTATION_CREATED, created)
+        return broken(f"referrer manifest unreadable: {e.message}")
+    kind = _kind(manifest.annotations) or kind
+    created = parse_time(manifest.annotations.get(ANNOTATION_CREATED)) or created
     if manifest.subject is None or manifest.subject.digest != subject:
         named = manifest.subject.digest if manifest.subject is not None else "nothing"
-        return SignatureReferrer(
-            referrer.digest, kind, created, None, f"referrer's subject is {named}, not {subject}"
-        )
+        return broken(f"referrer's subject is {named}, not {subject}")
     if manifest.artifact_type != ARTIFACT_TYPE_SIGSTORE_BUNDLE:
-        return SignatureReferrer(
-            referrer.digest, kind, created, None, "referrer is not a signature bundle"
-        )
+        return broken("referrer is not a signature bundle")
     bundles = [
         layer for layer in manifest.layers if layer.media_type == ARTIFACT_TYPE_SIGSTORE_BUNDLE
     ]
     if len(manifest.layers) != 1 or len(bundles) != 1:
-        return SignatureReferrer(
-            referrer.digest, kind, created, None, "referrer must hold exactly one bundle layer"
-        )
+        return broken("referrer must hold exactly one bundle layer")
     layer = bundles[0]
     if layer.size > MAX_BUNDLE_BYTES:
-        return SignatureReferrer(
-            referrer.digest,
-            kind,
-            created,
-            None,
-            f"signature bundle is {layer.size} bytes, over the 1 MiB limit",
-        )
+        return broken(f"signature bundle is {layer.size} bytes, over the 1 MiB limit")
     try:
-        bundle = parse_bundle(repository.get_blob_bytes(layer.digest, MAX_BUNDLE_BYTES))
+        bundle = _read_bundle(repository, layer)
+    except (RemoteError, AuthError):
+        raise
     except HubsnapError as e:
-        return SignatureReferrer(referrer.digest, kind, created, None, e.message)
+        return broken(e.message)
     return SignatureReferrer(referrer.digest, kind, created, bundle)
 
 
-def load_signature_referrers(repository: Repository, subject: Digest) -> list[SignatureReferrer]:
-    """Every signature referrer of ``subject``, each parsed or carrying the reason it is not."""
+def _candidates(subject: Digest, found: list[Descriptor]) -> list[Descriptor]:
+    """Each listed referrer once, never the subject itself; ones labelled as hubsnap
+    signatures first (labels only order the work, they are not trusted)."""
+    unique: dict[Digest, Descriptor] = {}
+    for descriptor in found:
+        if descriptor.digest != subject and descriptor.digest not in unique:
+            unique[descriptor.digest] = descriptor
+    labelled = [d for d in unique.values() if _kind(d.annotations) is not None]
+    return labelled + [d for d in unique.values() if _kind(d.annotations) is None]
+
+
+def scan_signature_referrers(
+    repository: Repository, subject: Digest, *, limit: int = MAX_REFERRERS
+) -> ReferrerScan:
+    """Every signature referrer of ``subject`` (at most ``limit``), each parsed or carrying
+    the reason it is not. Network and authorisation failures propagate."""
     try:
         found = repository.referrers(subject, ARTIFACT_TYPE_SIGSTORE_BUNDLE)
     except NotFoundError:
-        return []
-    return [_load_one(repository, subject, descriptor) for descriptor in found]
+        return ReferrerScan(())
+    candidates = _candidates(subject, found)
+    notes: tuple[str, ...] = ()
+    if len(candidates) > limit:
+        notes = (
+            f"{subject} lists {len(candidates)} signature referrers; only the first {limit}"
+            " were examined",
+        )
+        candidates = candidates[:limit]
+    return ReferrerScan(tuple(_load_one(repository, subject, d) for d in candidates), notes)
+
+
+def load_signature_referrers(repository: Repository, subject: Digest) -> list[SignatureReferrer]:
+    """Every signature referrer of ``subject`` (see :func:`scan_signature_referrers`)."""
+    return list(scan_signature_referrers(repository, subject).referrers)

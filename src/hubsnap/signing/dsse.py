@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from hubsnap.canonical import canonical_json, loads_object
 from hubsnap.digest import Digest, sha256_bytes
@@ -33,6 +33,7 @@ __all__ = [
     "Envelope",
     "EnvelopeSignature",
     "OpenedEnvelope",
+    "Statement",
     "open_envelope",
     "pae",
     "parse_bundle",
@@ -78,6 +79,32 @@ class Envelope:
             ],
         }
 
+    @classmethod
+    def from_json(cls, value: object) -> Envelope:
+        """The envelope in ``value``; ``ValueError`` naming the first field that is wrong."""
+        if not isinstance(value, dict):
+            raise ValueError("dsseEnvelope must be an object")
+        payload_type = value.get("payloadType")
+        if not isinstance(payload_type, str):
+            raise ValueError("dsseEnvelope.payloadType must be a string")
+        raw_signatures = value.get("signatures")
+        if not isinstance(raw_signatures, list) or not raw_signatures:
+            raise ValueError("dsseEnvelope.signatures must be a non-empty list")
+        if len(raw_signatures) > MAX_SIGNATURES:
+            raise ValueError(
+                f"dsseEnvelope has {len(raw_signatures)} signatures, over {MAX_SIGNATURES}"
+            )
+        signatures = []
+        for item in raw_signatures:
+            if not isinstance(item, dict):
+                raise ValueError("each DSSE signature must be an object")
+            keyid = item.get("keyid", "")
+            if not isinstance(keyid, str):
+                raise ValueError("DSSE signature keyid must be a string")
+            signatures.append(EnvelopeSignature(_b64(item.get("sig"), "DSSE signature"), keyid))
+        payload = _b64(value.get("payload"), "DSSE payload")
+        return cls(payload, payload_type, tuple(signatures))
+
     @property
     def digest(self) -> Digest:
         """SHA-256 of the envelope's canonical JSON: what a child's provenance links to."""
@@ -104,10 +131,34 @@ class Bundle:
     def to_bytes(self) -> bytes:
         return canonical_json(self.to_json())
 
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> Bundle:
+        """The bundle in ``value``; ``ValueError`` naming the first field that is wrong."""
+        if value.get("mediaType") != BUNDLE_MEDIA_TYPE:
+            raise ValueError(f"mediaType is {value.get('mediaType')!r}, not {BUNDLE_MEDIA_TYPE}")
+        material = value.get("verificationMaterial")
+        if not isinstance(material, dict):
+            raise ValueError("verificationMaterial must be an object")
+        hint = None
+        public_key = material.get("publicKey")
+        if public_key is not None:
+            if not isinstance(public_key, dict):
+                raise ValueError("verificationMaterial.publicKey must be an object")
+            hint = public_key.get("hint")
+            if hint is not None and not isinstance(hint, str):
+                raise ValueError("publicKey.hint must be a string")
+        return cls(Envelope.from_json(value.get("dsseEnvelope")), hint)
 
-def sign_statement(statement: Mapping[str, Any], key: PrivateKey) -> Bundle:
+
+class Statement(Protocol):
+    """A typed in-toto statement: what :func:`sign_statement` signs."""
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+def sign_statement(statement: Statement, key: PrivateKey) -> Bundle:
     """Encode ``statement`` canonically, sign its PAE and wrap it in a bundle."""
-    payload = canonical_json(dict(statement))
+    payload = canonical_json(statement.to_json())
     signature = key.sign(pae(PAYLOAD_TYPE_IN_TOTO, payload))
     envelope = Envelope(payload, PAYLOAD_TYPE_IN_TOTO, (EnvelopeSignature(signature),))
     return Bundle(envelope, key.public().bundle_hint)
@@ -122,52 +173,17 @@ def _b64(value: object, what: str) -> bytes:
         raise ValueError(f"{what} is not valid base64") from e
 
 
-def _parse_envelope(value: object) -> Envelope:
-    if not isinstance(value, dict):
-        raise ValueError("dsseEnvelope must be an object")
-    payload_type = value.get("payloadType")
-    if not isinstance(payload_type, str):
-        raise ValueError("dsseEnvelope.payloadType must be a string")
-    raw_signatures = value.get("signatures")
-    if not isinstance(raw_signatures, list) or not raw_signatures:
-        raise ValueError("dsseEnvelope.signatures must be a non-empty list")
-    if len(raw_signatures) > MAX_SIGNATURES:
-        raise ValueError(
-            f"dsseEnvelope has {len(raw_signatures)} signatures, over {MAX_SIGNATURES}"
-        )
-    signatures = []
-    for item in raw_signatures:
-        if not isinstance(item, dict):
-            raise ValueError("each DSSE signature must be an object")
-        keyid = item.get("keyid", "")
-        if not isinstance(keyid, str):
-            raise ValueError("DSSE signature keyid must be a string")
-        signatures.append(EnvelopeSignature(_b64(item.get("sig"), "DSSE signature"), keyid))
-    return Envelope(_b64(value.get("payload"), "DSSE payload"), payload_type, tuple(signatures))
-
-
 def parse_bundle(data: bytes) -> Bundle:
     """Parse bundle bytes; :class:`IntegrityError` with the reason when they are not one."""
     if len(data) > MAX_BUNDLE_BYTES:
         raise IntegrityError(f"signature bundle is {len(data)} bytes, over the 1 MiB limit")
     try:
-        value = loads_object(data, "signature bundle")
-        if value.get("mediaType") != BUNDLE_MEDIA_TYPE:
-            raise ValueError(f"mediaType is {value.get('mediaType')!r}, not {BUNDLE_MEDIA_TYPE}")
-        material = value.get("verificationMaterial")
-        if not isinstance(material, dict):
-            raise ValueError("verificationMaterial must be an object")
-        hint = None
-        public_key = material.get("publicKey")
-        if public_key is not None:
-            if not isinstance(public_key, dict):
-                raise ValueError("verificationMaterial.publicKey must be an object")
-            hint = public_key.get("hint")
-            if hint is not None and not isinstance(hint, str):
-                raise ValueError("publicKey.hint must be a string")
-        return Bundle(_parse_envelope(value.get("dsseEnvelope")), hint)
+        return Bundle.from_json(loads_object(data, "signature bundle"))
     except ValueError as e:
         raise IntegrityError(f"malformed signature bundle: {e}") from e
+    except RecursionError as e:
+        # The stdlib parser recurses per nesting level: a bundle is never this deep.
+        raise IntegrityError("malformed signature bundle: nested too deeply") from e
 
 
 @dataclass(frozen=True)
@@ -199,6 +215,8 @@ def open_envelope(envelope: Envelope, keys: Sequence[PublicKey]) -> OpenedEnvelo
         statement = loads_object(envelope.payload, "signed statement")
     except ValueError as e:
         raise IntegrityError(str(e)) from e
+    except RecursionError as e:
+        raise IntegrityError("signed statement is nested too deeply") from e
     if statement.get("_type") != STATEMENT_TYPE:
         raise IntegrityError(f"signed payload is not an in-toto Statement v1: {STATEMENT_TYPE}")
     return OpenedEnvelope(signer, statement)

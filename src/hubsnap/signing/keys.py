@@ -16,7 +16,9 @@ import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -29,6 +31,7 @@ from hubsnap.localfile import read_regular_file
 __all__ = [
     "CURVES",
     "DEFAULT_PASSWORD_ENV",
+    "Curve",
     "KeyPair",
     "PrivateKey",
     "PublicKey",
@@ -41,17 +44,25 @@ __all__ = [
 
 DEFAULT_PASSWORD_ENV = "HUBSNAP_KEY_PASSWORD"  # noqa: S105 (a variable name, not a secret)
 
-#: Curve name (as users write it) → (cryptography curve class, its hash, its key size).
-CURVES: dict[str, tuple[type[ec.EllipticCurve], type[hashes.HashAlgorithm]]] = {
-    "p256": (ec.SECP256R1, hashes.SHA256),
-    "p384": (ec.SECP384R1, hashes.SHA384),
+
+class Curve(StrEnum):
+    """The ECDSA curves hubsnap signs with, named as users write them."""
+
+    P256 = "p256"
+    P384 = "p384"
+
+
+#: Curve → (cryptography curve class, its hash).
+CURVES: dict[Curve, tuple[type[ec.EllipticCurve], type[hashes.HashAlgorithm]]] = {
+    Curve.P256: (ec.SECP256R1, hashes.SHA256),
+    Curve.P384: (ec.SECP384R1, hashes.SHA384),
 }
-_CURVE_BY_OID_NAME = {"secp256r1": "p256", "secp384r1": "p384"}
+_CURVE_BY_OID_NAME = {"secp256r1": Curve.P256, "secp384r1": Curve.P384}
 #: Key files are tiny; anything larger is not a key.
 _MAX_KEY_FILE = 64 * 1024
 
 
-def _curve_name(curve: ec.EllipticCurve) -> str:
+def _curve_name(curve: ec.EllipticCurve) -> Curve:
     name = _CURVE_BY_OID_NAME.get(curve.name)
     if name is None:
         raise UsageError(
@@ -68,7 +79,7 @@ class PublicKey:
     source: str = ""
 
     @property
-    def curve(self) -> str:
+    def curve(self) -> Curve:
         return _curve_name(self.key.curve)
 
     def pem(self) -> bytes:
@@ -109,7 +120,7 @@ class PrivateKey:
         return f"PrivateKey({self.public().fingerprint})"
 
     @property
-    def curve(self) -> str:
+    def curve(self) -> Curve:
         return _curve_name(self.key.curve)
 
     def public(self) -> PublicKey:
@@ -127,14 +138,25 @@ class KeyPair:
     private_path: Path
     public_path: Path
     fingerprint: str
-    curve: str
+    curve: Curve
     encrypted: bool
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "private_key": str(self.private_path),
+            "public_key": str(self.public_path),
+            "fingerprint": self.fingerprint,
+            "curve": str(self.curve),
+            "encrypted": self.encrypted,
+        }
 
-def generate_key(curve: str = "p256") -> PrivateKey:
-    if curve not in CURVES:
-        raise UsageError(f"unknown curve {curve!r}", hint="use p256 or p384")
-    return PrivateKey(ec.generate_private_key(CURVES[curve][0]()))
+
+def generate_key(curve: str = Curve.P256) -> PrivateKey:
+    try:
+        chosen = Curve(curve)
+    except ValueError as e:
+        raise UsageError(f"unknown curve {curve!r}", hint="use p256 or p384") from e
+    return PrivateKey(ec.generate_private_key(CURVES[chosen][0]()))
 
 
 def public_key_path(private_path: Path) -> Path:

@@ -19,12 +19,21 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from hubsnap.errors import IntegrityError
+from hubsnap.digest import Digest
+from hubsnap.errors import IntegrityError, UsageError
 from hubsnap.models import Manifest
 from hubsnap.oci.artifact import model_files
 from hubsnap.signing.dsse import STATEMENT_TYPE
 
-__all__ = ["OMS_PREDICATE_TYPE", "OmsResource", "build_oms_statement", "check_oms_statement"]
+__all__ = [
+    "OMS_PREDICATE_TYPE",
+    "OmsResource",
+    "OmsStatement",
+    "Serialization",
+    "build_oms_statement",
+    "check_oms_statement",
+    "oms_resources",
+]
 
 OMS_PREDICATE_TYPE = "https://model_signing/signature/v1.0"
 #: What ``model_signing`` ignores by default when it hashes a directory, in its order.
@@ -33,8 +42,46 @@ IGNORED_GIT_PATHS = (".github", ".gitignore", ".git", ".gitattributes")
 
 @dataclass(frozen=True)
 class OmsResource:
+    """One signed file: its relative path and the SHA-256 of its bytes."""
+
     name: str
-    digest_hex: str
+    digest: Digest
+
+
+@dataclass(frozen=True)
+class Serialization:
+    """How the signer hashed the folder. ``allow_symlinks``/``ignore_paths`` are ``None`` when
+    the statement leaves them out."""
+
+    method: str = "files"
+    hash_type: str = "sha256"
+    allow_symlinks: bool | None = False
+    ignore_paths: tuple[str, ...] | None = IGNORED_GIT_PATHS
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"method": self.method, "hash_type": self.hash_type}
+        if self.allow_symlinks is not None:
+            out["allow_symlinks"] = self.allow_symlinks
+        if self.ignore_paths is not None:
+            out["ignore_paths"] = list(self.ignore_paths)
+        return out
+
+    @classmethod
+    def from_json(cls, value: object) -> Serialization:
+        if not isinstance(value, dict):
+            raise ValueError("serialization must be an object")
+        method, hash_type = value.get("method"), value.get("hash_type")
+        if not isinstance(method, str) or not isinstance(hash_type, str):
+            raise ValueError("serialization needs string method and hash_type")
+        symlinks = value.get("allow_symlinks")
+        if symlinks is not None and not isinstance(symlinks, bool):
+            raise ValueError("serialization.allow_symlinks must be true or false")
+        ignore = value.get("ignore_paths")
+        if ignore is not None and (
+            not isinstance(ignore, list) or not all(isinstance(p, str) for p in ignore)
+        ):
+            raise ValueError("serialization.ignore_paths must be a list of strings")
+        return cls(method, hash_type, symlinks, tuple(ignore) if ignore is not None else None)
 
 
 def _path_key(name: str) -> tuple[str, ...]:
@@ -43,7 +90,88 @@ def _path_key(name: str) -> tuple[str, ...]:
     return tuple(name.split("/"))
 
 
-def oms_resources(manifest: Manifest) -> list[OmsResource]:
+def _root_digest(resources: tuple[OmsResource, ...]) -> Digest:
+    hasher = hashlib.sha256()
+    for resource in resources:
+        hasher.update(bytes.fromhex(resource.digest.hex))
+    return Digest.sha256(hasher.hexdigest())
+
+
+@dataclass(frozen=True)
+class OmsStatement:
+    """The in-toto Statement v1 ``model_signing`` signs: the model's name, the SHA-256 over
+    its resource digests in order (``root``), the serialization and the resources."""
+
+    model_name: str
+    root: Digest
+    resources: tuple[OmsResource, ...]
+    serialization: Serialization = Serialization()
+
+    @classmethod
+    def of(cls, model_name: str, resources: tuple[OmsResource, ...]) -> OmsStatement:
+        return cls(model_name, _root_digest(resources), resources)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "_type": STATEMENT_TYPE,
+            "subject": [{"name": self.model_name, "digest": {"sha256": self.root.hex}}],
+            "predicateType": OMS_PREDICATE_TYPE,
+            "predicate": {
+                "serialization": self.serialization.to_json(),
+                "resources": [
+                    {"name": r.name, "algorithm": "sha256", "digest": r.digest.hex}
+                    for r in self.resources
+                ],
+            },
+        }
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> OmsStatement:
+        """Read a *verified* statement; :class:`IntegrityError` naming what is malformed."""
+        try:
+            if value.get("_type") != STATEMENT_TYPE:
+                raise ValueError("not an in-toto Statement v1")
+            if value.get("predicateType") != OMS_PREDICATE_TYPE:
+                raise ValueError(f"predicateType is not {OMS_PREDICATE_TYPE}")
+            subjects = value.get("subject")
+            if not isinstance(subjects, list) or len(subjects) != 1:
+                raise ValueError("subject must list exactly one model")
+            name, root = _subject(subjects[0])
+            predicate = value.get("predicate")
+            if not isinstance(predicate, dict):
+                raise ValueError("predicate must be an object")
+            raw = predicate.get("resources")
+            if not isinstance(raw, list):
+                raise ValueError("predicate.resources must be a list")
+            resources = tuple(_resource(r) for r in raw)
+            serialization = Serialization.from_json(predicate.get("serialization"))
+        except (ValueError, UsageError) as e:
+            message = e.message if isinstance(e, UsageError) else str(e)
+            raise IntegrityError(f"OMS statement is malformed: {message}") from e
+        return cls(name, root, resources, serialization)
+
+
+def _subject(value: object) -> tuple[str, Digest]:
+    if not isinstance(value, dict) or not isinstance(value.get("name"), str):
+        raise ValueError("subject needs a name")
+    digest = value.get("digest")
+    if not isinstance(digest, dict) or not isinstance(digest.get("sha256"), str):
+        raise ValueError("subject has no sha256 digest")
+    return value["name"], Digest.sha256(digest["sha256"])
+
+
+def _resource(value: object) -> OmsResource:
+    if not isinstance(value, dict) or not isinstance(value.get("name"), str):
+        raise ValueError("each resource needs a name")
+    if value.get("algorithm") != "sha256":
+        raise ValueError(f"resource {value['name']} is not hashed with SHA-256")
+    digest = value.get("digest")
+    if not isinstance(digest, str):
+        raise ValueError(f"resource {value['name']} has no digest")
+    return OmsResource(value["name"], Digest.sha256(digest))
+
+
+def oms_resources(manifest: Manifest) -> tuple[OmsResource, ...]:
     """The manifest's files as OMS resources, git paths left out, in ``model_signing`` order."""
     resources = []
     for path, layer in model_files(manifest):
@@ -51,69 +179,31 @@ def oms_resources(manifest: Manifest) -> list[OmsResource]:
             continue
         if layer.digest.algorithm != "sha256":
             raise IntegrityError(f"layer {path} is not addressed by SHA-256")
-        resources.append(OmsResource(path, layer.digest.hex))
+        resources.append(OmsResource(path, layer.digest))
     if not resources:
         raise IntegrityError("the artifact has no model files to sign")
-    return sorted(resources, key=lambda r: _path_key(r.name))
+    return tuple(sorted(resources, key=lambda r: _path_key(r.name)))
 
 
-def _root_digest(resources: list[OmsResource]) -> str:
-    hasher = hashlib.sha256()
-    for resource in resources:
-        hasher.update(bytes.fromhex(resource.digest_hex))
-    return hasher.hexdigest()
+def build_oms_statement(manifest: Manifest, model_name: str) -> OmsStatement:
+    """The statement that ``model_signing`` would sign for the pulled files."""
+    return OmsStatement.of(model_name, oms_resources(manifest))
 
 
-def build_oms_statement(manifest: Manifest, model_name: str) -> dict[str, Any]:
-    """The in-toto Statement v1 that ``model_signing`` would sign for the pulled files."""
-    resources = oms_resources(manifest)
-    return {
-        "_type": STATEMENT_TYPE,
-        "subject": [{"name": model_name, "digest": {"sha256": _root_digest(resources)}}],
-        "predicateType": OMS_PREDICATE_TYPE,
-        "predicate": {
-            "serialization": {
-                "method": "files",
-                "hash_type": "sha256",
-                "allow_symlinks": False,
-                "ignore_paths": list(IGNORED_GIT_PATHS),
-            },
-            "resources": [
-                {"name": r.name, "algorithm": "sha256", "digest": r.digest_hex} for r in resources
-            ],
-        },
-    }
-
-
-def check_oms_statement(statement: dict[str, Any], manifest: Manifest) -> int:
+def check_oms_statement(statement: OmsStatement, manifest: Manifest) -> int:
     """Check a *verified* OMS statement covers exactly ``manifest``'s files; return the count.
 
     Raises :class:`IntegrityError` naming the first difference.
     """
-    try:
-        predicate = statement["predicate"]
-        serialization = predicate["serialization"]
-        signed = [
-            OmsResource(str(r["name"]), str(r["digest"]))
-            for r in predicate["resources"]
-            if r["algorithm"] == "sha256"
-        ]
-        if len(signed) != len(predicate["resources"]):
-            raise IntegrityError("OMS statement has a resource not hashed with SHA-256")
-        (subject,) = statement["subject"]
-        subject_digest = subject["digest"]["sha256"]
-    except (KeyError, TypeError, ValueError) as e:
-        raise IntegrityError(f"OMS statement is malformed: missing or bad {e}") from e
-    if serialization.get("method") != "files" or serialization.get("hash_type") != "sha256":
+    serialization = statement.serialization
+    if serialization.method != "files" or serialization.hash_type != "sha256":
         raise IntegrityError("OMS statement uses a serialization other than files/sha256")
-    try:
-        root = _root_digest(signed)
-    except ValueError as e:
-        raise IntegrityError("OMS statement has a resource digest that is not hex") from e
-    if subject_digest != root:
+    if statement.root != _root_digest(statement.resources):
         raise IntegrityError("OMS statement subject digest does not match its resources")
-    expected = {r.name: r.digest_hex for r in oms_resources(manifest)}
-    actual = {r.name: r.digest_hex for r in signed}
+    expected = {r.name: r.digest for r in oms_resources(manifest)}
+    actual = {r.name: r.digest for r in statement.resources}
+    if len(actual) != len(statement.resources):
+        raise IntegrityError("OMS statement names a file twice")
     for name in sorted(expected.keys() | actual.keys()):
         if name not in actual:
             raise IntegrityError(f"OMS signature does not cover {name}")
@@ -121,4 +211,4 @@ def check_oms_statement(statement: dict[str, Any], manifest: Manifest) -> int:
             raise IntegrityError(f"OMS signature names {name}, which the artifact lacks")
         if expected[name] != actual[name]:
             raise IntegrityError(f"OMS signature digest for {name} differs from the artifact")
-    return len(signed)
+    return len(statement.resources)

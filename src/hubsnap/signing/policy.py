@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +42,17 @@ from hubsnap.errors import UsageError
 from hubsnap.localfile import read_regular_file
 from hubsnap.signing.keys import PublicKey, load_public_key
 
-__all__ = ["LEVELS", "Requirements", "ScopePolicy", "TrustPolicy", "load_policy"]
+__all__ = ["LEVELS", "PolicyLevel", "Requirements", "ScopePolicy", "TrustPolicy", "load_policy"]
 
-LEVELS = ("strict", "audit")
+
+class PolicyLevel(StrEnum):
+    """What a failed requirement means: ``strict`` fails the command, ``audit`` reports it."""
+
+    STRICT = "strict"
+    AUDIT = "audit"
+
+
+LEVELS = tuple(PolicyLevel)
 DEFAULT_MAX_DEPTH = 8
 _MAX_POLICY_BYTES = 256 * 1024
 #: ``maxAge`` up to a century: longer is a typo, not a policy.
@@ -66,7 +75,7 @@ class ScopePolicy:
     name: str
     scopes: tuple[str, ...]
     keys: tuple[PublicKey, ...]
-    level: str = "strict"
+    level: PolicyLevel = PolicyLevel.STRICT
     require: Requirements = field(default_factory=Requirements)
 
     def matches(self, repository: str) -> bool:
@@ -82,7 +91,7 @@ class TrustPolicy:
 
     @classmethod
     def from_keys(cls, keys: tuple[PublicKey, ...], require: Requirements) -> TrustPolicy:
-        return cls((ScopePolicy("command line", ("*",), keys, "strict", require),))
+        return cls((ScopePolicy("command line", ("*",), keys, PolicyLevel.STRICT, require),))
 
     def for_repository(self, repository: str) -> ScopePolicy | None:
         for policy in self.policies:
@@ -160,9 +169,10 @@ def _scope_policy(value: object, base: Path, index: int) -> ScopePolicy:
     scopes = value.get("scopes")
     if not isinstance(scopes, list) or not scopes or not all(isinstance(s, str) for s in scopes):
         raise UsageError(f"{where}.scopes must be a non-empty list of globs")
-    level = value.get("level", "strict")
-    if level not in LEVELS:
-        raise UsageError(f"{where}.level must be strict or audit")
+    try:
+        level = PolicyLevel(value.get("level", PolicyLevel.STRICT))
+    except ValueError as e:
+        raise UsageError(f"{where}.level must be strict or audit") from e
     keys = value.get("keys", [])
     if not isinstance(keys, list):
         raise UsageError(f"{where}.keys must be a list")

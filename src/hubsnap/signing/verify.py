@@ -24,16 +24,12 @@ from hubsnap.digest import Digest
 from hubsnap.errors import HubsnapError, IntegrityError
 from hubsnap.models import Manifest
 from hubsnap.oci.repository import Repository
-from hubsnap.signing.attach import (
-    KIND_OMS,
-    KIND_PROVENANCE,
-    SignatureReferrer,
-    load_signature_referrers,
-)
+from hubsnap.signing.attach import SignatureReferrer, scan_signature_referrers
 from hubsnap.signing.dsse import open_envelope
 from hubsnap.signing.keys import PublicKey
-from hubsnap.signing.oms import OMS_PREDICATE_TYPE, check_oms_statement
-from hubsnap.signing.policy import Requirements, TrustPolicy
+from hubsnap.signing.kinds import CheckOutcome, SignatureKind
+from hubsnap.signing.oms import OMS_PREDICATE_TYPE, OmsStatement, check_oms_statement
+from hubsnap.signing.policy import PolicyLevel, Requirements, TrustPolicy
 from hubsnap.signing.provenance import (
     PROVENANCE_PREDICATE_TYPE,
     Provenance,
@@ -43,29 +39,44 @@ from hubsnap.signing.provenance import (
 
 __all__ = ["ArtifactCheck", "SignatureCheck", "Verifier", "check_signature", "newest"]
 
-_PREDICATE_KINDS = {OMS_PREDICATE_TYPE: KIND_OMS, PROVENANCE_PREDICATE_TYPE: KIND_PROVENANCE}
+_PREDICATE_KINDS = {
+    OMS_PREDICATE_TYPE: SignatureKind.OMS,
+    PROVENANCE_PREDICATE_TYPE: SignatureKind.PROVENANCE,
+}
+UNKNOWN_KIND = "unknown"
 
 
 @dataclass(frozen=True)
 class SignatureCheck:
-    """One referrer's outcome. ``signer`` (key fingerprint) and the rest are ``None`` unless
-    the signature verified; ``reason`` is ``None`` when ``ok``. ``signed_at`` is the signed
+    """One referrer's outcome. ``kind`` is ``None`` when neither the payload nor the label
+    says; ``signer`` (key fingerprint) is set once a trusted key's signature checked out, and
+    the rest only when ``ok``; ``reason`` is ``None`` when ``ok``. ``signed_at`` is the signed
     time from a provenance payload (an OMS statement carries none); ``attached_at`` is the
     referrer's unsigned ``created`` annotation, shown as a label only."""
 
-    kind: str
+    kind: SignatureKind | None
     referrer: Digest
-    ok: bool
+    outcome: CheckOutcome
     reason: str | None = None
     signer: str | None = None
     signed_at: datetime | None = None
     files: int | None = None
     envelope: Digest | None = None
     provenance: Provenance | None = None
-    attached_at: str | None = None
+    attached_at: datetime | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is CheckOutcome.VERIFIED
+
+    @property
+    def label(self) -> str:
+        return str(self.kind) if self.kind is not None else UNKNOWN_KIND
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"kind": self.kind, "referrer": str(self.referrer), "ok": self.ok}
+        out: dict[str, Any] = {"kind": self.label, "referrer": str(self.referrer), "ok": self.ok}
+        if self.outcome is CheckOutcome.MALFORMED:
+            out["skipped"] = True
         if self.reason:
             out["reason"] = self.reason
         if self.signer:
@@ -73,7 +84,7 @@ class SignatureCheck:
         if self.signed_at:
             out["signedAt"] = format_time(self.signed_at)
         if self.attached_at:
-            out["attachedAt"] = self.attached_at
+            out["attachedAt"] = format_time(self.attached_at)
         if self.files is not None:
             out["files"] = self.files
         if self.envelope is not None:
@@ -85,21 +96,26 @@ class SignatureCheck:
 class ArtifactCheck:
     """The verification of one artifact (one link of the chain). ``parent`` is the next link
     when the chain was walked and the artifact has one; ``source``/``commit`` come from its
-    verified provenance (``None`` without one)."""
+    verified provenance (``None`` without one); ``notes`` say what was skipped."""
 
     reference: str
     digest: Digest
     policy: str | None
-    level: str
+    level: PolicyLevel
     signatures: tuple[SignatureCheck, ...]
     failures: tuple[str, ...]
     source: str | None = None
     commit: str | None = None
     parent: ArtifactCheck | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def all_failures(self) -> list[str]:
         return list(self.failures) + (self.parent.all_failures if self.parent else [])
+
+    @property
+    def all_notes(self) -> list[str]:
+        return list(self.notes) + (self.parent.all_notes if self.parent else [])
 
     @property
     def ok(self) -> bool:
@@ -110,11 +126,13 @@ class ArtifactCheck:
             "reference": self.reference,
             "digest": str(self.digest),
             "policy": self.policy,
-            "level": self.level,
+            "level": str(self.level),
             "ok": self.ok,
             "signatures": [s.to_json() for s in self.signatures],
             "failures": list(self.failures),
         }
+        if self.notes:
+            out["notes"] = list(self.notes)
         if self.source:
             out["source"] = self.source
         if self.commit:
@@ -124,52 +142,66 @@ class ArtifactCheck:
         return out
 
 
+def _unsigned_by_trusted(referrer: SignatureReferrer, keys: tuple[PublicKey, ...]) -> str:
+    """Why no trusted key verified: names the signer's key hint when it is none of ours."""
+    reason = "signature does not verify with any trusted key"
+    assert referrer.bundle is not None
+    hint = referrer.bundle.key_hint
+    if hint and all(key.bundle_hint != hint for key in keys):
+        reason += f"; signed by the key with hint {hint} (the SHA-256 of its .pub file)"
+    return reason
+
+
 def check_signature(
     referrer: SignatureReferrer, manifest: Manifest, digest: Digest, keys: tuple[PublicKey, ...]
 ) -> SignatureCheck:
     """Verify one referrer against ``manifest`` (whose digest the caller computed)."""
-    kind = referrer.kind or "unknown"
+    kind = referrer.kind
+
+    def fail(
+        reason: str, signer: str | None = None, as_kind: SignatureKind | None = kind
+    ) -> SignatureCheck:
+        return SignatureCheck(as_kind, referrer.digest, CheckOutcome.REJECTED, reason, signer)
+
     if referrer.bundle is None:
-        return SignatureCheck(kind, referrer.digest, False, referrer.error)
+        return SignatureCheck(kind, referrer.digest, CheckOutcome.MALFORMED, referrer.error)
     try:
         opened = open_envelope(referrer.bundle.envelope, keys)
     except IntegrityError as e:
-        return SignatureCheck(kind, referrer.digest, False, e.message)
+        if e.message == "signature does not verify with any trusted key":
+            return fail(_unsigned_by_trusted(referrer, keys))
+        return fail(e.message)
     signer = opened.key.fingerprint
     envelope = referrer.bundle.envelope.digest
     signed_kind = _PREDICATE_KINDS.get(str(opened.statement.get("predicateType")))
     if signed_kind is None:
-        reason = f"unknown predicate type {opened.statement.get('predicateType')!r}"
-        return SignatureCheck(kind, referrer.digest, False, reason, signer)
+        return fail(f"unknown predicate type {opened.statement.get('predicateType')!r}", signer)
     if referrer.kind is not None and referrer.kind != signed_kind:
         reason = f"referrer is labelled {referrer.kind} but holds {signed_kind}"
-        return SignatureCheck(signed_kind, referrer.digest, False, reason, signer)
+        return fail(reason, signer, signed_kind)
     try:
-        if signed_kind == KIND_OMS:
-            files = check_oms_statement(opened.statement, manifest)
+        if signed_kind is SignatureKind.OMS:
+            files = check_oms_statement(OmsStatement.from_json(opened.statement), manifest)
             return SignatureCheck(
-                KIND_OMS,
+                SignatureKind.OMS,
                 referrer.digest,
-                True,
-                None,
-                signer,
+                CheckOutcome.VERIFIED,
+                signer=signer,
                 files=files,
                 envelope=envelope,
                 attached_at=referrer.created,
             )
         provenance = parse_provenance(opened.statement)
     except IntegrityError as e:
-        return SignatureCheck(signed_kind, referrer.digest, False, e.message, signer)
+        return fail(e.message, signer, signed_kind)
     if provenance.subject != digest:
-        reason = f"provenance is for {provenance.subject}, not {digest}"
-        return SignatureCheck(KIND_PROVENANCE, referrer.digest, False, reason, signer)
+        return fail(f"provenance is for {provenance.subject}, not {digest}", signer, signed_kind)
     return SignatureCheck(
-        KIND_PROVENANCE,
+        SignatureKind.PROVENANCE,
         referrer.digest,
-        True,
-        None,
-        signer,
-        provenance.signed_at,
+        CheckOutcome.VERIFIED,
+        signer=signer,
+        signed_at=provenance.signed_at,
         envelope=envelope,
         provenance=provenance,
         attached_at=referrer.created,
@@ -187,16 +219,21 @@ def newest(checks: list[SignatureCheck]) -> SignatureCheck | None:
 
 @dataclass
 class Verifier:
-    """Verifies artifacts under a trust policy; ``open_repository`` opens a parent's URI."""
+    """Verifies artifacts under a trust policy; ``open_repository`` opens a parent's URI.
+
+    The chain walk keeps the set of manifests it has visited (a cycle is a failure, never a
+    second visit) and stops at the policy's ``maxDepth`` (at most 64), so the work is bounded
+    by depth × :data:`~hubsnap.signing.attach.MAX_REFERRERS` whatever the registry lists.
+    """
 
     trust: TrustPolicy
     open_repository: Callable[[str], Repository]
     now: datetime
     chain: bool = False
-    _visited: list[Digest] = field(default_factory=list, init=False)
+    _visited: set[Digest] = field(default_factory=set, init=False)
 
     def verify(self, repository: Repository, digest: Digest) -> ArtifactCheck:
-        self._visited = []
+        self._visited = set()
         return self._verify(repository, digest, None, 0)
 
     def _verify(
@@ -204,7 +241,7 @@ class Verifier:
     ) -> ArtifactCheck:
         reference = f"{repository.describe()}@{digest}"
         link = f"chain link {depth} ({reference})" if depth else reference
-        self._visited.append(digest)
+        self._visited.add(digest)
         _, manifest = repository.get_manifest(digest)
         policy = self.trust.for_repository(repository.describe())
         require = policy.require if policy else Requirements()
@@ -213,31 +250,35 @@ class Verifier:
                 require.signature, True, True, require.max_depth, require.max_age
             )
         keys = policy.keys if policy else ()
-        referrers = load_signature_referrers(repository, digest)
-        checks = tuple(check_signature(r, manifest, digest, keys) for r in referrers)
+        scan = scan_signature_referrers(repository, digest)
+        checks = tuple(check_signature(r, manifest, digest, keys) for r in scan.referrers)
+        notes = [f"{link}: {note}" for note in scan.notes]
+        notes += [
+            f"{link}: skipped referrer {c.referrer}: {c.reason}"
+            for c in checks
+            if c.outcome is CheckOutcome.MALFORMED
+        ]
         failures: list[str] = []
         if policy is None:
             failures.append(f"{link}: no policy scope covers {repository.describe()}")
         elif not checks:
             failures.append(f"{link}: no signature found")
-        oms = [c for c in checks if c.ok and c.kind == KIND_OMS]
-        provenances = [c for c in checks if c.ok and c.kind == KIND_PROVENANCE]
+        oms = [c for c in checks if c.ok and c.kind is SignatureKind.OMS]
+        provenances = [c for c in checks if c.ok and c.kind is SignatureKind.PROVENANCE]
         if checks and require.signature and not expected and not oms:
-            failures.append(f"{link}: no valid OMS signature ({_reasons(checks, KIND_OMS)})")
+            failures.append(f"{link}: no valid OMS signature ({_reasons(checks, 'oms')})")
         chosen: SignatureCheck | None
         if expected is not None:
             chosen = next((c for c in provenances if c.envelope == expected), None)
             if chosen is None and checks:
                 failures.append(
                     f"{link}: the provenance its child records ({expected}) is not attached"
-                    f" or does not verify ({_reasons(checks, KIND_PROVENANCE)})"
+                    f" or does not verify ({_reasons(checks, 'provenance')})"
                 )
         else:
             chosen = newest(provenances)
             if checks and chosen is None and (require.provenance or require.chain):
-                failures.append(
-                    f"{link}: no valid provenance ({_reasons(checks, KIND_PROVENANCE)})"
-                )
+                failures.append(f"{link}: no valid provenance ({_reasons(checks, 'provenance')})")
         if require.max_age is not None and checks:
             failures.extend(self._age_failures(link, chosen, require.max_age))
         parent = None
@@ -250,12 +291,13 @@ class Verifier:
             reference=reference,
             digest=digest,
             policy=policy.name if policy else None,
-            level=policy.level if policy else "strict",
+            level=policy.level if policy else PolicyLevel.STRICT,
             signatures=checks,
             failures=tuple(failures),
             source=found.source_url if found else None,
             commit=found.commit if found else None,
             parent=parent,
+            notes=tuple(notes),
         )
 
     def _age_failures(self, link: str, chosen: SignatureCheck | None, max_age: float) -> list[str]:
@@ -302,5 +344,7 @@ class Verifier:
 
 
 def _reasons(checks: tuple[SignatureCheck, ...], kind: str) -> str:
-    reasons = [c.reason for c in checks if not c.ok and c.reason and c.kind in (kind, "unknown")]
+    reasons = [
+        c.reason for c in checks if not c.ok and c.reason and c.label in (kind, UNKNOWN_KIND)
+    ]
     return "; ".join(dict.fromkeys(reasons)) if reasons else f"no {kind} signature found"
