@@ -26,7 +26,7 @@ from hubsnap.canonical import canonical_json, loads_object
 from hubsnap.config import parse_duration
 from hubsnap.digest import Digest
 from hubsnap.documents import InvalidDocument, dump_yaml, load_json, load_yaml
-from hubsnap.errors import HubsnapError, RemoteError
+from hubsnap.errors import HubsnapError, IntegrityError, RemoteError
 from hubsnap.hub import _parse_siblings, hub_timestamp
 from hubsnap.hublist import _parse_listed
 from hubsnap.models import (
@@ -44,7 +44,9 @@ from hubsnap.oci.reference import parse_reference
 from hubsnap.retry import parse_retry_after
 from hubsnap.signing.dsse import STATEMENT_TYPE, open_envelope, parse_bundle, sign_statement
 from hubsnap.signing.keys import load_private_key, load_public_key
+from hubsnap.signing.oms import OmsStatement
 from hubsnap.signing.policy import load_policy
+from hubsnap.signing.provenance import Provenance
 from hubsnap.snapshot import (
     Selection,
     SnapshotDocument,
@@ -57,6 +59,7 @@ from support.keys import FIXED_KEY, FIXED_PUB
 
 __all__ = ["TARGETS", "Breach", "Target", "check", "mutate"]
 
+GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 HEX = "0123456789abcdef" * 4
 DIGEST = Digest.sha256(HEX)
 WEEK = 7 * 86400.0
@@ -401,6 +404,22 @@ def _bundle(data: bytes, scratch: Path) -> None:
     canonical_json(opened.statement)
 
 
+def _statement(data: bytes, scratch: Path) -> None:
+    # What verify does with a payload whose signature checked out: the typed readers.
+    try:
+        value = loads_object(data, "signed statement")
+    except ValueError as e:
+        raise IntegrityError(str(e)) from e
+    try:
+        OmsStatement.from_json(value)
+    except HubsnapError:
+        Provenance.from_json(value)  # a statement is one or the other
+
+
+def _golden(*names: str) -> tuple[bytes, ...]:
+    return tuple((GOLDEN / name).read_bytes() for name in names)
+
+
 def _card(data: bytes, scratch: Path) -> None:
     meta = parse_card(data)
     if not isinstance(meta, dict):
@@ -467,8 +486,18 @@ TARGETS: dict[str, Target] = {
             ),
             structured=False,
         ),
-        Target("manifest", _manifest, frozenset({6}), (_manifest_seed(),)),
-        Target("index", _index, frozenset({6}), (_index_seed(),)),
+        Target(
+            "manifest",
+            _manifest,
+            frozenset({6}),
+            (_manifest_seed(), *_golden("modelpack/manifest.json")),
+        ),
+        Target(
+            "index",
+            _index,
+            frozenset({6}),
+            (_index_seed(), *_golden("signing/referrers-index.json")),
+        ),
         Target("json", _json, frozenset(), (_manifest_seed(), _index_seed()), InvalidDocument),
         Target("yaml", _yaml, frozenset(), (_policy_seed(), _snapshot_seed()), InvalidDocument),
         Target("policy", _policy, frozenset({2, 3}), (_policy_seed(),)),
@@ -482,7 +511,18 @@ TARGETS: dict[str, Target] = {
             structured=False,
             hostile=("é".encode(), base64.b64encode(b"\xff:x")),
         ),
-        Target("bundle", _bundle, frozenset({6}), (_bundle_seed(),)),
+        Target(
+            "bundle",
+            _bundle,
+            frozenset({6}),
+            (_bundle_seed(), *_golden("signing/oms-bundle-signed.json")),
+        ),
+        Target(
+            "statement",
+            _statement,
+            frozenset({6}),
+            _golden("signing/oms-statement.json", "signing/provenance-statement.json"),
+        ),
         Target("card", _card, frozenset(), (_CARD,)),
         Target(
             "hub",
