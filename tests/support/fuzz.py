@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from hubsnap.api.signing import snapshot_revision
 from hubsnap.canonical import canonical_json, loads_object
 from hubsnap.config import parse_duration
 from hubsnap.documents import InvalidDocument, dump_yaml, load_json, load_yaml
@@ -145,8 +146,6 @@ def _policy(data: bytes, scratch: Path) -> None:
 
 
 def _snapshot(data: bytes, scratch: Path) -> None:
-    from hubsnap.api.signing import snapshot_revision
-
     path = _write(scratch, "snapshot.yaml", data)
     refusal: HubsnapError | None = None
     try:
