@@ -266,7 +266,13 @@ TARGETS: dict[str, Target] = {
         Target("json", _json, frozenset(), (manifest_seed(), index_seed()), InvalidDocument),
         Target("yaml", _yaml, frozenset(), (policy_seed(), snapshot_seed()), InvalidDocument),
         Target("policy", _policy, frozenset({2, 3}), (policy_seed(),)),
-        Target("snapshot", _snapshot, frozenset({2}), (snapshot_seed(),)),
+        Target(
+            "snapshot",
+            _snapshot,
+            frozenset({2}),
+            (snapshot_seed(),),
+            hostile=(b'{revision: main, artifact: {digest: "a\\nb"}}',),
+        ),
         Target("docker-config", _docker_config, frozenset({2, 4}), docker_seeds()),
         Target(
             "docker-auth",
