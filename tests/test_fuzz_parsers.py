@@ -14,8 +14,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hubsnap.hub import hub_timestamp
-from hubsnap.retry import parse_retry_after
 from support.fuzz import TARGETS, Target, check, mutate
 
 QUICK = settings(
@@ -24,21 +22,6 @@ QUICK = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     database=None,
 )
-
-
-def _raises(call: object) -> bool:
-    try:
-        call()  # type: ignore[operator]
-    except Exception:
-        return True
-    return False
-
-
-# Parsers owned elsewhere with a known crash: probed, so the mark lifts itself once fixed.
-_KNOWN = {
-    "hub": _raises(lambda: hub_timestamp("0001-01-01T00:00:00+01:00")),
-    "retry-after": _raises(lambda: parse_retry_after("²")),
-}
 
 
 def _inputs(target: Target) -> st.SearchStrategy[bytes]:
@@ -50,22 +33,7 @@ def _inputs(target: Target) -> st.SearchStrategy[bytes]:
     return st.one_of(mutated, mutated, st.binary(max_size=256), st.sampled_from(target.seeds))
 
 
-def _params() -> list[object]:
-    params: list[object] = []
-    for name, target in TARGETS.items():
-        marks = []
-        if _KNOWN.get(name):
-            marks.append(
-                pytest.mark.xfail(
-                    reason=f"{name}: a known hostile input crashes it (fix pending)",
-                    strict=True,
-                )
-            )
-        params.append(pytest.param(target, id=name, marks=marks))
-    return params
-
-
-@pytest.mark.parametrize("target", _params())
+@pytest.mark.parametrize("target", TARGETS.values(), ids=list(TARGETS))
 def test_parser_keeps_its_contract(
     target: Target, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

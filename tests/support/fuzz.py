@@ -22,10 +22,11 @@ from pathlib import Path
 from hubsnap.api.signing import snapshot_revision
 from hubsnap.canonical import canonical_json, loads_object
 from hubsnap.config import parse_duration
-from hubsnap.documents import InvalidDocument, dump_yaml, load_json, load_yaml
-from hubsnap.errors import HubsnapError, IntegrityError, RemoteError
-from hubsnap.hub import _parse_siblings, hub_timestamp
+from hubsnap.documents import InvalidDocument, dump_yaml, load_yaml
+from hubsnap.errors import HubsnapError, IntegrityError
+from hubsnap.hub import _parse_json
 from hubsnap.hublist import _parse_listed
+from hubsnap.hubtypes import hub_timestamp, parse_siblings
 from hubsnap.models import (
     Index,
     Manifest,
@@ -193,15 +194,12 @@ def _card(data: bytes, scratch: Path) -> None:
 
 
 def _hub(data: bytes, scratch: Path) -> None:
-    # What the Hub client does with an answer: bounded JSON, then the typed readers.
-    try:
-        value = load_json(data, "Hub answer")
-    except InvalidDocument as e:
-        raise RemoteError(str(e)) from e
+    # What the Hub client does with an answer: its JSON reader, then the typed readers.
+    value = _parse_json(data, "Hub answer")
     if isinstance(value, dict):
         siblings = value.get("siblings")
         if isinstance(siblings, list):
-            _parse_siblings(siblings, "org/model")
+            parse_siblings(siblings, "org/model")
         hub_timestamp(value.get("lastModified"))
     elif isinstance(value, list):
         for item in value:

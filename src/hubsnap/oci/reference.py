@@ -7,6 +7,7 @@ the local store.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -14,15 +15,37 @@ from pathlib import Path
 from hubsnap.digest import Digest
 from hubsnap.errors import UsageError
 
-__all__ = ["LayoutReference", "Reference", "RegistryReference", "parse_reference"]
+__all__ = [
+    "LayoutReference",
+    "Reference",
+    "RegistryReference",
+    "is_loopback_host",
+    "parse_reference",
+]
 
 _REPO = re.compile(
     r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
 )
+_LOOPBACK_V4 = ipaddress.IPv4Network("127.0.0.0/8")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 _HOST = re.compile(
     r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*|\[[0-9a-fA-F:]+\])(?::\d{1,5})?$"
 )
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` (no port; IPv6 in brackets) surely names this machine."""
+    if host.lower() == "localhost":
+        return True
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            return ipaddress.IPv6Address(host[1:-1]) == ipaddress.IPv6Address("::1")
+        except ValueError:
+            return False
+    try:
+        return ipaddress.IPv4Address(host) in _LOOPBACK_V4
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -36,14 +59,17 @@ class RegistryReference:
 
     @property
     def host(self) -> str:
-        return (
-            self.registry.rsplit(":", 1)[0] if not self.registry.startswith("[") else self.registry
-        )
+        if self.registry.startswith("["):
+            return self.registry.partition("]")[0] + "]"
+        return self.registry.rsplit(":", 1)[0]
 
     @property
     def is_loopback(self) -> bool:
-        host = self.registry.split(":")[0] if not self.registry.startswith("[") else "[::1]"
-        return host in ("localhost", "127.0.0.1", "[::1]") or host.startswith("127.")
+        """``localhost``, a 127.0.0.0/8 address literal or ``[::1]``: plain HTTP by default.
+
+        Names that merely start with ``127.`` and other IPv6 literals are not loopback.
+        """
+        return is_loopback_host(self.host)
 
     @property
     def reference(self) -> str:
@@ -74,7 +100,10 @@ class LayoutReference:
         return replace(self, digest=digest)
 
     def __str__(self) -> str:
-        text = f"oci:{self.path}"
+        # A colon in the last component would read back as a tag: ``/.`` after it keeps it
+        # in the path (``oci:/x/store:v1/.`` is the directory ``/x/store:v1``, no tag).
+        path = str(self.path)
+        text = f"oci:{path}/." if ":" in self.path.name or "@" in self.path.name else f"oci:{path}"
         if self.digest is not None:
             return f"{text}@{self.digest}"
         return f"{text}:{self.tag}" if self.tag else text
@@ -83,17 +112,19 @@ class LayoutReference:
 Reference = RegistryReference | LayoutReference
 
 
-def _split_digest(text: str) -> tuple[str, Digest | None]:
-    if "@" in text:
-        head, _, digest = text.rpartition("@")
-        return head, Digest.parse(digest)
-    return text, None
+def _split_digest(text: str, *, layout: bool = False) -> tuple[str, Digest | None]:
+    """Split ``NAME@DIGEST``; in a layout path an ``@`` not followed by a digest stays part
+    of the path."""
+    head, at, digest = text.rpartition("@")
+    if not at or (layout and ("/" in digest or ":" not in digest)):
+        return text, None
+    return head, Digest.parse(digest)
 
 
 def parse_reference(text: str, *, store: Path | None = None) -> Reference:
     """Parse a reference; ``store`` resolves bare digests to the local store."""
     if text.startswith("oci:"):
-        rest, digest = _split_digest(text[4:])
+        rest, digest = _split_digest(text[4:], layout=True)
         tag = None
         # skopeo's syntax: the tag follows the last colon, but only after the last slash.
         slash = rest.rfind("/")
