@@ -22,6 +22,7 @@ __all__ = [
     "parse_duration",
     "parse_int",
     "parse_timestamp",
+    "printable",
     "shown",
 ]
 
@@ -48,6 +49,12 @@ def shown(text: str, limit: int = 60) -> str:
     if len(text) > limit:
         return repr(text[:limit])[:-1] + "…" + repr(text[:limit])[-1]
     return repr(text)
+
+
+def printable(text: str, limit: int = 200) -> str:
+    """``text`` as it is when it is one printable line of at most ``limit`` characters,
+    else :func:`shown`: what a one-line message may quote from untrusted input."""
+    return text if text.isprintable() and len(text) <= limit else shown(text, limit)
 
 
 def parse_int(

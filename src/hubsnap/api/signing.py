@@ -76,7 +76,7 @@ from hubsnap.signing.policy import PolicyLevel, Requirements, TrustPolicy, load_
 from hubsnap.signing.provenance import ParentLink
 from hubsnap.signing.verify import ArtifactCheck, SignatureCheck, Verifier
 from hubsnap.snapshot import read_snapshot_document
-from hubsnap.values import shown
+from hubsnap.values import printable
 
 __all__ = [
     "Repositories",
@@ -337,7 +337,7 @@ def snapshot_revision(path: Path, digest: Digest) -> str:
         raise UsageError(f"{path} is not a hubsnap snapshot document")
     if artifact.get("digest") != str(digest):
         raise UsageError(
-            f"{path} records artifact {shown(str(artifact.get('digest')))}, not {digest}",
+            f"{path} records artifact {printable(str(artifact.get('digest')))}, not {digest}",
             hint="pass the snapshot.yaml written for this artifact",
         )
     return revision
