@@ -5,6 +5,7 @@ from hubsnap.cli import (  # noqa: F401
     export_signature,
     inspect,
     keygen,
+    lfs,
     login,
     pull,
     push,

@@ -17,7 +17,7 @@ import git
 from hubsnap.errors import NotFoundError, UsageError
 from hubsnap.lfs.fastimport import git_env
 
-__all__ = ["LFS_FILTER_CONFIG", "CommitInfo", "GitRepository"]
+__all__ = ["LFS_FILTER_CONFIG", "CommitInfo", "GitRepository", "check_branch_name"]
 
 #: The LFS filter as ``git lfs install`` configures it, passed per command so that a
 #: repository without it configured still gets real files in its working tree.
@@ -66,6 +66,18 @@ def _trailers(message: str) -> dict[str, str]:
             return {}
         found[key] = value.strip()
     return found
+
+
+def check_branch_name(name: str) -> None:
+    """Refuse a branch name git would refuse (``git check-ref-format``)."""
+    done = subprocess.run(
+        ["git", "check-ref-format", f"refs/heads/{name}"],
+        env=git_env(),
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0 or name.startswith("-"):
+        raise UsageError(f"invalid branch name {name!r}")
 
 
 class GitRepository:
@@ -153,3 +165,9 @@ class GitRepository:
 
     def set_config(self, key: str, value: str) -> None:
         _run(["git", "config", "--local", key, value], self.root, f"set {key}")
+
+    def reset_branch(self, branch: str, old: str | None, new: str) -> None:
+        """Move ``branch`` back from ``new`` to ``old`` (delete it when ``old`` is ``None``)."""
+        ref = f"refs/heads/{branch}"
+        args = ["git", "update-ref", *(["-d", ref, new] if old is None else [ref, old, new])]
+        _run(args, self.root, f"restore {branch}")
