@@ -10,6 +10,7 @@ from hubsnap.errors import IntegrityError
 from hubsnap.fsutil import (
     atomic_write_bytes,
     atomic_writer,
+    check_checkout_path,
     check_relative_path,
     ensure_dir_no_symlinks,
     safe_destination,
@@ -89,3 +90,27 @@ def test_atomic_writer_leaves_nothing_on_error(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError), atomic_writer(fresh) as stream:
         raise RuntimeError("boom")
     assert not fresh.exists() and [p.name for p in tmp_path.iterdir()] == ["f"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [".git", ".git/config", ".GIT/config", "a/.Git/hooks/post-checkout", ".git./x", ".git /x",
+     ".git.. ./x", "git~1/config", "Git~1", "sub/GIT~1/x"],
+)  # fmt: skip
+def test_git_directories_in_any_spelling_are_refused_for_checkouts(name: str) -> None:
+    assert check_relative_path(name) == PurePosixPath(name)  # an artifact may carry them
+    with pytest.raises(IntegrityError, match=r"has a '\.git' component"):
+        check_checkout_path(name)
+
+
+@pytest.mark.parametrize(
+    "name", [".gitignore", ".gitmodules-x", "a.git", "git", "git~2/x", "x.git/y"]
+)
+def test_names_that_only_look_like_git_are_accepted(name: str) -> None:
+    assert check_checkout_path(name) == PurePosixPath(name)
+
+
+@pytest.mark.parametrize("name", ["del\x7fete", "c1\x85line", "esc\x1b[2J"])
+def test_every_control_character_is_refused(name: str) -> None:
+    with pytest.raises(IntegrityError, match="control characters"):
+        check_relative_path(name)

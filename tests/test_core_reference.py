@@ -55,3 +55,32 @@ def test_loopback_and_reference_part() -> None:
     assert RegistryReference("ghcr.io", "m").reference == "latest"
     pinned = ref.with_digest(Digest.parse(D))
     assert pinned.reference == D and str(pinned) == f"localhost:5000/m@{D}"
+
+
+@pytest.mark.parametrize(
+    "path", ["/x/store:v1", "store:v1", "/x/a@b", "/x/st:ore/inner", "/x/store:" + "a" * 40]
+)
+@pytest.mark.parametrize("digest", [None, Digest.parse(D)])
+def test_a_layout_path_prints_in_a_form_that_reads_back_as_the_same_path(
+    path: str, digest: Digest | None
+) -> None:
+    ref = LayoutReference(Path(path), None, digest)
+    text = str(ref)
+    assert parse_reference(text) == ref
+    if ":" in Path(path).name:
+        assert text.startswith(f"oci:{path}/.")  # the colon stays inside the path
+
+
+def test_pull_from_a_store_whose_name_has_a_colon_round_trips(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], transfer_env: Path
+) -> None:
+    from support.registry import build_model, run_cli
+
+    store = tmp_path / "store:v1"
+    digest = build_model(store, {"a.txt": b"a\n"})
+    printed = run_cli(["pull", f"oci:{store}/.@{digest}"], capsys)
+    assert printed.code == 0, printed.err
+    assert printed.out == f"oci:{store}/.@{digest}\n"
+    again = run_cli(["pull", printed.out.strip(), "-o", str(tmp_path / "out")], capsys)
+    assert again.code == 0, again.err
+    assert (tmp_path / "out" / "a.txt").read_bytes() == b"a\n"

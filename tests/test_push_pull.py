@@ -357,13 +357,12 @@ def test_copied_files_land_in_temp_files_beside_their_destination_and_are_fsynce
     ref = f"{registry.host}/{repo_name}@{digest}"
     pulled = run_cli(["pull", ref, "-o", str(out_dir), "--copy"], capsys)
     assert pulled.code == 0, pulled.err
-    store = transfer_env / "store"
-    blobs_and_files = (len(FILES) + 1) + len(FILES)
-    # Blobs in the store's ingest directory, files beside their final names; index.json
-    # in the store's root.
-    assert set(temp_dirs) == {store, store / "ingest", out_dir, out_dir / "sub"}
-    assert len(temp_dirs) >= blobs_and_files
-    assert len(synced) >= blobs_and_files
+    # Each file is streamed from the registry into a temp file beside its final name, once:
+    # a pull into a directory leaves the store alone (it is not even created).
+    assert set(temp_dirs) == {out_dir, out_dir / "sub"}
+    assert len(temp_dirs) == len(FILES)
+    assert len(synced) >= len(FILES)
+    assert not (transfer_env / "store").exists()
     assert _tree(out_dir) == FILES
     for path in FILES:
         assert (out_dir / path).stat().st_nlink == 1  # an independent copy
@@ -382,7 +381,7 @@ def test_pulled_files_are_read_only_links_to_verified_store_blobs(
     digest = push_model(f"{registry.host}/{repo_name}", FILES, tmp_path, capsys)
     ref = f"{registry.host}/{repo_name}@{digest}"
     out_dir = tmp_path / "out"
-    pulled = run_cli(["pull", ref, "-o", str(out_dir), "--json"], capsys)
+    pulled = run_cli(["pull", ref, "-o", str(out_dir), "--link", "--json"], capsys)
     assert pulled.code == 0, pulled.err
     assert _tree(out_dir) == FILES
     store = LayoutStore(transfer_env / "store")
@@ -398,7 +397,7 @@ def test_pulled_files_are_read_only_links_to_verified_store_blobs(
     blob = store.blob_path(Digest.parse(_file_digest(pulled.out, name)))
     blob.chmod(0o644)
     blob.write_bytes(b"X" * len(data))
-    again = run_cli(["pull", ref, "-o", str(tmp_path / "again")], capsys)
+    again = run_cli(["pull", ref, "-o", str(tmp_path / "again"), "--link"], capsys)
     assert again.code == 6
     assert again.err.splitlines()[-1].startswith(f"error: {name}: digest mismatch")
     assert not (tmp_path / "again" / name).exists()
@@ -407,3 +406,67 @@ def test_pulled_files_are_read_only_links_to_verified_store_blobs(
 def _file_digest(pull_json: str, path: str) -> str:
     (entry,) = [e for e in json.loads(pull_json)["files"] if e["path"] == path]
     return str(entry["digest"])
+
+
+def test_a_repository_that_lacks_a_stored_digest_is_not_found(
+    registry: RegistryServer,
+    repo_name: str,
+    transfer_env: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    digest = push_model(f"{registry.host}/{repo_name}", FILES, tmp_path, capsys)
+    stored = run_cli(["pull", f"{registry.host}/{repo_name}@{digest}"], capsys)
+    assert stored.code == 0, stored.err
+
+    elsewhere = f"{registry.host}/{repo_name}-nosuch@{digest}"
+    out_dir = tmp_path / "out"
+    missing = run_cli(["pull", elsewhere, "-o", str(out_dir)], capsys)
+    assert missing.code == 3, missing.err
+    assert missing.err.startswith("error: ")
+    assert len([line for line in missing.err.splitlines() if line.startswith("error:")]) == 1
+    assert not out_dir.exists()
+
+    cached = run_cli(["pull", elsewhere, "-o", str(out_dir), "--from-cache"], capsys)
+    assert cached.code == 0, cached.err
+    assert _tree(out_dir) == FILES
+
+
+def test_push_into_a_layout_under_a_file_is_exit_2_and_creates_nothing(
+    transfer_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    digest = build_model(tmp_path / "src", FILES)
+    (tmp_path / "file").write_bytes(b"x")
+    run = run_cli(
+        ["push", f"oci:{tmp_path / 'src'}@{digest}", f"oci:{tmp_path / 'file' / 'dst'}"], capsys
+    )
+    assert run.code == 2
+    dst, file = tmp_path / "file" / "dst", tmp_path / "file"
+    assert run.err.splitlines() == [f"error: cannot use store {dst}: {file} is not a directory"]
+    assert (tmp_path / "file").read_bytes() == b"x"
+
+
+def test_pushing_a_damaged_store_blob_names_the_repair(
+    registry: RegistryServer,
+    repo_name: str,
+    transfer_env: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from hubsnap.digest import sha256_bytes
+    from hubsnap.oci.layout import LayoutStore
+
+    digest = build_model(transfer_env / "store", FILES)
+    weights = FILES["model.safetensors"]
+    blob = LayoutStore(transfer_env / "store").blob_path(sha256_bytes(weights))
+    blob.chmod(0o644)
+    blob.write_bytes(b"X" * len(weights))
+    for dest in (f"{registry.host}/{repo_name}", f"oci:{tmp_path / 'copy'}"):
+        run = run_cli(["push", digest, dest], capsys)
+        assert run.code == 6, run.err
+        (line,) = run.err.splitlines()
+        assert line.startswith(f"error: blob {sha256_bytes(weights)} in ")
+        assert line.endswith(f"delete {blob} and pull again to repair it")
+    copy = LayoutStore(tmp_path / "copy")
+    assert copy.entries() == []  # blobs that arrived may stay; no manifest names them
+    assert not copy.has_blob(sha256_bytes(weights))

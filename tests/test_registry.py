@@ -9,7 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hubsnap.api.transfer import blob_sightings, inspect, open_repository, push
+from hubsnap.api.inspect import inspect
+from hubsnap.api.transfer import blob_sightings, open_repository, push
 from hubsnap.canonical import canonical_json
 from hubsnap.config import Settings
 from hubsnap.digest import Digest, sha256_bytes

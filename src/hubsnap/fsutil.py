@@ -13,6 +13,7 @@ import contextlib
 import os
 import re
 import tempfile
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -22,12 +23,22 @@ from hubsnap.errors import IntegrityError
 __all__ = [
     "atomic_write_bytes",
     "atomic_writer",
+    "check_checkout_path",
     "check_relative_path",
     "ensure_dir_no_symlinks",
+    "is_git_component",
     "safe_destination",
 ]
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
+# What git itself refuses to check out (``verify_path``): ``.git`` in any case, with trailing
+# dots or spaces (Windows drops them), and its NTFS 8.3 short name ``git~1``.
+_GIT_COMPONENT = re.compile(r"^(?:\.git[. ]*|git~1)$", re.IGNORECASE)
+
+
+def is_git_component(part: str) -> bool:
+    """Whether a path component would name a git directory on some filesystem."""
+    return _GIT_COMPONENT.match(part) is not None
 
 
 def check_relative_path(name: str, what: str = "path") -> PurePosixPath:
@@ -37,7 +48,7 @@ def check_relative_path(name: str, what: str = "path") -> PurePosixPath:
     letters, NUL and control characters.
     """
     problem = None
-    if not name or "\x00" in name or any(ord(c) < 0x20 for c in name):
+    if not name or any(unicodedata.category(c) == "Cc" for c in name):
         problem = "is empty or has control characters"
     elif "\\" in name:
         problem = "contains a backslash"
@@ -50,6 +61,19 @@ def check_relative_path(name: str, what: str = "path") -> PurePosixPath:
     if problem:
         raise IntegrityError(f"refusing {what} {name!r}: it {problem}")
     return PurePosixPath(name)
+
+
+def check_checkout_path(name: str, what: str = "path") -> PurePosixPath:
+    """:func:`check_relative_path` for a file about to be written into a directory that may
+    be a git checkout: ``.git`` components are refused too, in every spelling git itself
+    refuses, since a file written there (``.git/config`` with ``core.fsmonitor``, a hook)
+    runs commands. An artifact may carry such paths (OMS signing skips them); writing them
+    out is what is refused.
+    """
+    relative = check_relative_path(name, what)
+    if any(is_git_component(part) for part in relative.parts):
+        raise IntegrityError(f"refusing {what} {name!r}: it has a '.git' component")
+    return relative
 
 
 def ensure_dir_no_symlinks(root: Path, relative: PurePosixPath) -> Path:

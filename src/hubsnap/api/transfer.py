@@ -1,4 +1,4 @@
-"""The transfer verbs: push, pull, inspect and login, and :func:`open_repository`.
+"""The transfer verbs: push, pull and login, and :func:`open_repository`.
 
 ``open_repository`` turns a parsed reference into a :class:`Repository` (a registry
 repository with credentials from the docker config, or an OCI image layout), so that every
@@ -11,40 +11,32 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hubsnap.config import Settings
 from hubsnap.digest import Digest
 from hubsnap.errors import NotFoundError, UsageError
-from hubsnap.models import Descriptor, Manifest
+from hubsnap.models import Manifest
 from hubsnap.oci.auth import Credentials, load_credentials, store_credentials
 from hubsnap.oci.client import RegistryClient, TransportOptions
-from hubsnap.oci.layout import LayoutStore
+from hubsnap.oci.directory import os_error, plan_destinations
+from hubsnap.oci.layout import LayoutStore, check_store_path
+from hubsnap.oci.materialise import PulledFile, file_layers, linked_here, materialise
 from hubsnap.oci.reference import LayoutReference, Reference, RegistryReference, parse_reference
 from hubsnap.oci.registry import RegistryRepository
 from hubsnap.oci.repository import LayoutRepository, Repository
 from hubsnap.oci.sightings import BlobSightings
-from hubsnap.oci.transfer import (
-    PulledFile,
-    check_destinations,
-    copy_artifact,
-    file_layers,
-    materialise,
-    read_manifest,
-)
+from hubsnap.oci.transfer import copy_artifact
 from hubsnap.snapshot import read_artifact_reference
 
 __all__ = [
-    "InspectResult",
     "LoginResult",
     "PullResult",
     "PushResult",
-    "ReferrerNode",
     "TransportOptions",
     "blob_sightings",
-    "inspect",
     "login",
     "open_repository",
     "pull",
@@ -54,7 +46,6 @@ __all__ = [
 ]
 
 _REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(?::\d{1,5})?$|^\[[0-9a-fA-F:]+\](?::\d{1,5})?$")
-_REFERRER_DEPTH = 4
 _SIGHTINGS_FILE = "blob-sightings.sqlite"
 
 
@@ -96,7 +87,7 @@ def open_repository(
     returned registry repository holds a connection pool (call ``close()`` when done).
     """
     if isinstance(ref, LayoutReference):
-        return LayoutRepository(LayoutStore(ref.path))
+        return LayoutRepository(LayoutStore(check_store_path(ref.path)))
     credentials = load_credentials(settings.docker_config, ref.registry)
     client = _client(ref.registry, settings, transport, credentials, ref.is_loopback)
     return RegistryRepository(client, ref.repository)
@@ -140,6 +131,7 @@ class PushResult:
     bytes_sent: int
     referrers: tuple[Digest, ...]
     dry_run: bool
+    warnings: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -184,6 +176,8 @@ def push(
     """Copy an artifact (with its referrers) from ``source`` to ``destination``."""
     src_ref = _source_reference(source, settings)
     dst_ref = parse_reference(destination, store=settings.store)
+    if isinstance(dst_ref, LayoutReference):
+        check_store_path(dst_ref.path)
     if dst_ref.digest is not None:
         raise UsageError(
             f"push destination {destination!r} names a digest",
@@ -196,9 +190,15 @@ def push(
         if isinstance(src, LayoutRepository):
             src.store.require()
         digest = _digest_of(src, src_ref)
-        result = copy_artifact(
-            src, dst, digest, tag=dst_ref.tag, dry_run=dry_run, sightings=blob_sightings(settings)
-        )
+        with _writing(dst):
+            result = copy_artifact(
+                src,
+                dst,
+                digest,
+                tag=dst_ref.tag,
+                dry_run=dry_run,
+                sightings=blob_sightings(settings),
+            )
     return PushResult(
         source=_with_digest(src_ref, digest),
         destination=_with_digest(dst_ref, digest),
@@ -209,6 +209,7 @@ def push(
         bytes_sent=result.bytes_sent,
         referrers=result.referrers,
         dry_run=dry_run,
+        warnings=result.warnings,
     )
 
 
@@ -229,6 +230,7 @@ class PullResult:
     files: tuple[PulledFile, ...]
     blobs_fetched: int
     bytes_fetched: int
+    warnings: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -251,13 +253,21 @@ def pull(
     *,
     output: Path | None = None,
     allow_tag: bool = False,
-    link: bool = True,
+    link: bool = False,
+    force: bool = False,
+    from_cache: bool = False,
     transport: TransportOptions | None = None,
 ) -> PullResult:
-    """Fetch an artifact into the local store (once) and, with ``output``, write its files.
+    """Fetch an artifact and, with ``output``, write its files into that directory.
 
-    ``link`` lets the files be read-only hard links to the store's blobs (see
-    :func:`~hubsnap.oci.transfer.materialise`); ``False`` writes independent copies.
+    The manifest always comes from the repository ``reference`` names (so a repository that
+    lacks the artifact is an error even when the local store has it), unless ``from_cache``
+    allows the store to answer. Without ``output`` the artifact goes into the local store.
+    With ``output`` the files are independent copies, each streamed once (from the store
+    when it holds the blob, else from the source) and nothing is added to the store; ``link``
+    fills the store instead and hard-links the files to its blobs (sharing their bytes).
+    Every destination is checked before the first write and a failure leaves ``output`` as
+    it was; ``force`` lets files that differ from the artifact's be replaced.
     """
     ref = parse_reference(reference, store=settings.store)
     if ref.digest is None and not allow_tag:
@@ -265,91 +275,73 @@ def pull(
             f"{reference} names no digest",
             hint="pull by digest (REF@sha256:…), or pass --allow-tag to resolve the tag",
         )
-    local = LayoutRepository(LayoutStore(settings.store).ensure())
+    store = LayoutStore(check_store_path(settings.store))
+    local = LayoutRepository(store)
     with _opened(ref, settings, transport) as src:
-        digest = _digest_of(src, ref)
-        data = read_manifest(src, digest, local)
+        digest, data = _pull_manifest(src, ref, local, from_cache)
         manifest = Manifest.from_bytes(data, digest)
-        # Paths and the destination are checked before a single blob is fetched.
-        layers = file_layers(manifest)
-        if output is not None:
-            check_destinations(output, (path for path, _ in layers))
-        result = copy_artifact(
-            src, local, digest, manifest_bytes=data, sightings=blob_sightings(settings)
+        layers = file_layers(manifest)  # every path checked before a blob is fetched
+        plan = (
+            plan_destinations(
+                output, layers, force=force, same_file=linked_here(store) if link else None
+            )
+            if output is not None
+            else None
         )
-    files = (
-        materialise(local.store, manifest, output, link=link, verified=result.sent)
-        if output is not None
-        else []
-    )
+        if plan is not None and not link:
+            written = materialise(plan, store, src, check=manifest.config, label=digest.hex[:12])
+            fetched, sent, warnings = written.blobs_fetched, written.bytes_fetched, []
+            files = written.files
+        else:
+            with _writing(local):
+                result = copy_artifact(
+                    src, local, digest, manifest_bytes=data, sightings=blob_sightings(settings)
+                )
+            fetched, sent, warnings = result.blobs_sent, result.bytes_sent, list(result.warnings)
+            files = ()
+            if plan is not None:
+                files = materialise(plan, store, None, link=True, verified=result.sent).files
     return PullResult(
         reference=_with_digest(ref, digest),
         digest=digest,
         tag=ref.tag if ref.digest is None else None,
         store=settings.store,
         directory=output,
-        files=tuple(files),
-        blobs_fetched=result.blobs_sent,
-        bytes_fetched=result.bytes_sent,
+        files=files,
+        blobs_fetched=fetched,
+        bytes_fetched=sent,
+        warnings=tuple((plan.warnings if plan is not None else ()) + tuple(warnings)),
     )
 
 
-# -- inspect ----------------------------------------------------------------------------------
+def _pull_manifest(
+    src: Repository, ref: Reference, local: LayoutRepository, from_cache: bool
+) -> tuple[Digest, bytes]:
+    """The digest ``ref`` names and its manifest bytes, from the source unless the store may
+    answer (``from_cache``) and holds them."""
+    if from_cache and ref.digest is not None and local.store.has_blob(ref.digest):
+        return ref.digest, local.store.read_blob(ref.digest)
+    if isinstance(src, LayoutRepository):
+        src.store.require()
+    digest = _digest_of(src, ref)
+    return digest, src.get_manifest(digest)[0]
 
 
-@dataclass(frozen=True)
-class ReferrerNode:
-    """A referrer and, recursively, its own referrers (signatures of attestations...)."""
-
-    descriptor: Descriptor
-    referrers: tuple[ReferrerNode, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        out = self.descriptor.to_json()
-        out["referrers"] = [r.to_json() for r in self.referrers]
-        return out
-
-
-@dataclass(frozen=True)
-class InspectResult:
-    """An artifact's manifest, where it was found, and its referrers tree."""
-
-    reference: str
-    digest: Digest
-    size: int
-    manifest: Manifest
-    referrers: tuple[ReferrerNode, ...] = field(default_factory=tuple)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "reference": self.reference,
-            "digest": str(self.digest),
-            "size": self.size,
-            "manifest": self.manifest.to_json(),
-            "referrers": [r.to_json() for r in self.referrers],
-        }
-
-
-def _referrer_tree(repo: Repository, subject: Digest, depth: int) -> tuple[ReferrerNode, ...]:
-    if depth >= _REFERRER_DEPTH:
-        return ()
-    return tuple(
-        ReferrerNode(d, _referrer_tree(repo, d.digest, depth + 1)) for d in repo.referrers(subject)
-    )
-
-
-def inspect(
-    settings: Settings, reference: str, *, transport: TransportOptions | None = None
-) -> InspectResult:
-    """Read a manifest (by digest or tag) and the referrers that point at it."""
-    ref = parse_reference(reference, store=settings.store)
-    with _opened(ref, settings, transport) as repo:
-        if isinstance(repo, LayoutRepository):
-            repo.store.require()
-        digest = _digest_of(repo, ref)
-        data, manifest = repo.get_manifest(digest)
-        tree = _referrer_tree(repo, digest, 0)
-    return InspectResult(_with_digest(ref, digest), digest, len(data), manifest, tree)
+@contextlib.contextmanager
+def _writing(repo: Repository) -> Iterator[None]:
+    """Guard a copy into ``repo``: when it is a layout, a filesystem failure becomes one line
+    (exit 2, e.g. "No space left on device") and a layout this copy created but left empty
+    is removed again, so a failed command leaves no empty store behind."""
+    store = repo.store if isinstance(repo, LayoutRepository) else None
+    existed = store is None or store.root.exists()
+    try:
+        yield
+    except BaseException as e:
+        if store is not None and not existed:
+            store.discard_if_unused()
+        if store is not None and isinstance(e, OSError):
+            raise os_error(Path(e.filename or store.root), e) from e
+        raise
 
 
 # -- login ------------------------------------------------------------------------------------

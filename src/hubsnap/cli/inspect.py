@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hubsnap.api.transfer import InspectResult, ReferrerNode, inspect
+from hubsnap.api.inspect import InspectResult, ReferrerNode, inspect
 from hubsnap.cli import app
 from hubsnap.cli._output import (
     CaFileOption,
@@ -17,7 +17,21 @@ from hubsnap.cli._output import (
     emit,
     print_table,
     registry_settings,
+    warn,
 )
+from hubsnap.oci.directory import BIDI_CONTROLS
+
+
+def _safe(text: str) -> str:
+    """Remote text made safe for a terminal and a table: control characters, line breaks and
+    bidirectional overrides are shown as Python escapes (a backslash as two), never
+    interpreted."""
+    if all(c.isprintable() and c not in BIDI_CONTROLS and c != "\\" for c in text):
+        return text
+    return "".join(
+        c if c.isprintable() and c not in BIDI_CONTROLS and c != "\\" else ascii(c)[1:-1]
+        for c in text
+    )
 
 
 def _tree(nodes: tuple[ReferrerNode, ...], indent: str) -> list[str]:
@@ -25,7 +39,7 @@ def _tree(nodes: tuple[ReferrerNode, ...], indent: str) -> list[str]:
     for position, node in enumerate(nodes):
         last = position == len(nodes) - 1
         d = node.descriptor
-        kind = d.artifact_type or d.media_type
+        kind = _safe(d.artifact_type or d.media_type)
         lines.append(f"{indent}{'└── ' if last else '├── '}{d.digest}  {kind}")
         lines += _tree(node.referrers, indent + ("    " if last else "│   "))
     return lines
@@ -35,16 +49,18 @@ def _render(result: InspectResult) -> str:
     manifest = result.manifest
     lines = [
         result.reference,
-        f"artifactType: {manifest.artifact_type or manifest.config.media_type}",
+        f"artifactType: {_safe(manifest.artifact_type or manifest.config.media_type)}",
         f"size:         {result.size}",
     ]
     if manifest.subject is not None:
         lines.append(f"subject:      {manifest.subject.digest}")
     if manifest.annotations:
         lines.append("annotations:")
-        lines += [f"  {key}: {value}" for key, value in sorted(manifest.annotations.items())]
+        lines += [
+            f"  {_safe(key)}: {_safe(value)}" for key, value in sorted(manifest.annotations.items())
+        ]
     rows = [
-        [layer.filepath or "-", layer.media_type, str(layer.size), str(layer.digest)]
+        [_safe(layer.filepath or "-"), _safe(layer.media_type), str(layer.size), str(layer.digest)]
         for layer in manifest.layers
     ]
     lines += ["", print_table(("path", "media type", "size", "digest"), rows)]
@@ -70,6 +86,8 @@ def inspect_command(
         timeout=timeout, store=store, plain_http=plain_http, ca_file=ca_file
     )
     result = inspect(config, reference, transport=transport)
+    for message in result.warnings:
+        warn(f"warning: {message}")
 
     def render(_: dict[str, Any]) -> str:
         return _render(result)

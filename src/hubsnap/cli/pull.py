@@ -19,6 +19,7 @@ from hubsnap.cli._output import (
     registry_settings,
     warn,
 )
+from hubsnap.errors import UsageError
 
 
 @app.command("pull")
@@ -30,17 +31,36 @@ def pull_command(
     output: Annotated[
         Path | None,
         typer.Option(
-            "-o", "--output", help="Write the files here (else only into the local store)."
+            "-o",
+            "--output",
+            help="Write the artifact's files here, as independent copies; DIR is left as it "
+            "was if the pull fails (without -o the artifact goes into the local store).",
         ),
     ] = None,
     allow_tag: Annotated[
         bool, typer.Option("--allow-tag", help="Accept a tag and print the digest it names.")
     ] = False,
-    copy: Annotated[
+    link: Annotated[
         bool,
         typer.Option(
-            "--copy",
-            help="Write writable copies, not read-only hard links to the local store.",
+            "--link",
+            help="Keep the artifact in the local store and hard-link the files to its blobs: "
+            "they share bytes with the store and are read-only.",
+        ),
+    ] = False,
+    copy: Annotated[
+        bool,
+        typer.Option("--copy", help="Independent copies (the default).", hidden=True),
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace files in DIR that differ from the artifact's.")
+    ] = False,
+    from_cache: Annotated[
+        bool,
+        typer.Option(
+            "--from-cache",
+            help="Take the artifact from the local store when it holds the digest, "
+            "without asking REF's repository.",
         ),
     ] = False,
     plain_http: PlainHttpOption = None,
@@ -50,6 +70,8 @@ def pull_command(
     timeout: TimeoutOption = None,
 ) -> None:
     """Pull an artifact; every byte is checked against its digest before it is kept."""
+    if link and copy:
+        raise UsageError("--link and --copy contradict each other", hint="copies are the default")
     config, transport = registry_settings(
         timeout=timeout, store=store, plain_http=plain_http, ca_file=ca_file
     )
@@ -58,9 +80,13 @@ def pull_command(
         reference,
         output=output,
         allow_tag=allow_tag,
-        link=not copy,
+        link=link,
+        force=force,
+        from_cache=from_cache,
         transport=transport,
     )
+    for message in result.warnings:
+        warn(f"warning: {message}")
     if result.tag is not None:
         warn(f"resolved tag {result.tag} to {result.digest}")
     where = f" into {result.directory}" if result.directory else ""

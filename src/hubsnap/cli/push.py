@@ -62,6 +62,8 @@ def push_command(
         timeout=timeout, store=store, plain_http=plain_http, ca_file=ca_file
     )
     result = push(config, source, destination, dry_run=dry_run, transport=transport)
+    for message in result.warnings:
+        warn(f"warning: {message}")
     warn(_summary(result))
     data = result.to_json()
     if sign_key is not None and not result.dry_run:

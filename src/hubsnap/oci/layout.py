@@ -35,7 +35,14 @@ from hubsnap.errors import IntegrityError, NotFoundError, UsageError
 from hubsnap.fsutil import atomic_write_bytes
 from hubsnap.models import MAX_MANIFEST_BYTES, MEDIA_TYPE_IMAGE_INDEX, Descriptor, Manifest
 
-__all__ = ["ANNOTATION_REF_NAME", "BlobWriter", "IndexEntry", "LayoutStore"]
+__all__ = [
+    "ANNOTATION_REF_NAME",
+    "BlobWriter",
+    "IndexEntry",
+    "LayoutStore",
+    "check_store_path",
+    "damaged_blob",
+]
 
 ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
 _LAYOUT_FILE = b'{"imageLayoutVersion":"1.0.0"}'
@@ -43,6 +50,43 @@ _LAYOUT_FILE = b'{"imageLayoutVersion":"1.0.0"}'
 # writer may keep a finished temp file for long (a snapshot commits its files together, after
 # the last download), hence the liveness check on the pid its name carries.
 STALE_INGEST_SECONDS = 3600
+
+
+def check_store_path(root: Path) -> Path:
+    """Return ``root`` if a store can live there: a directory, or a path whose nearest
+    existing ancestor is one. Checked before a command does anything, so that a store path
+    naming a file fails at once, in one line (exit 2), having created nothing."""
+    probe = root
+    while True:
+        try:
+            is_dir = probe.is_dir()
+            exists = is_dir or probe.exists() or probe.is_symlink()
+        except OSError as e:
+            raise UsageError(f"cannot use store {root}: {e.strerror}") from e
+        if exists and not is_dir:
+            where = "it" if probe == root else f"{probe}"
+            raise UsageError(f"cannot use store {root}: {where} is not a directory")
+        if exists or probe == probe.parent:
+            return root
+        probe = probe.parent
+
+
+def damaged_blob(store: LayoutStore, digest: Digest) -> str:
+    """The repair advice appended to a mismatch found in the store's copy of ``digest``."""
+    return (
+        f"; the local store's copy is damaged: delete {store.blob_path(digest)} "
+        "and pull again to repair it"
+    )
+
+
+def _real_dir(path: Path) -> Path:
+    """Create ``path`` (one level) as a real directory; a symlink there is refused."""
+    if path.is_symlink():
+        raise IntegrityError(f"refusing to write through symlink {path}")
+    path.mkdir(exist_ok=True)
+    if path.is_symlink() or not path.is_dir():
+        raise IntegrityError(f"refusing to write through {path}: it is not a directory")
+    return path
 
 
 def _writer_alive(name: str) -> bool:
@@ -103,7 +147,8 @@ class BlobWriter:
                 f"expected {expected_size}, got {digests.size}"
             )
         final = self._store.blob_path(digests.sha256)
-        final.parent.mkdir(parents=True, exist_ok=True)
+        _real_dir(final.parent.parent)
+        _real_dir(final.parent)
         self._tmp.chmod(0o444)
         self._tmp.replace(final)
         return digests
@@ -146,9 +191,8 @@ class LayoutStore:
 
     @property
     def ingest_dir(self) -> Path:
-        path = self.root / "ingest"
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        self.root.mkdir(parents=True, exist_ok=True)
+        return _real_dir(self.root / "ingest")
 
     def exists(self) -> bool:
         return (self.root / "oci-layout").is_file()
@@ -157,12 +201,31 @@ class LayoutStore:
         """Create the layout if it does not exist yet; return ``self``."""
         if self.root.exists() and not self.root.is_dir():
             raise UsageError(f"{self.root} exists and is not a directory")
-        (self.root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+        check_store_path(self.root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        _real_dir(_real_dir(self.root / "blobs") / "sha256")
+        _real_dir(self.root / "ingest")
         if not (self.root / "oci-layout").exists():
             atomic_write_bytes(self.root / "oci-layout", _LAYOUT_FILE)
         if not (self.root / "index.json").exists():
             self._write_index([])
         return self
+
+    def discard_if_unused(self) -> None:
+        """Remove a store that holds nothing (as a failed first pull leaves it), else keep it."""
+        try:
+            if self.entries() or any((self.root / "blobs" / "sha256").iterdir()):
+                return
+            if any(self.ingest_dir.iterdir()):
+                return
+        except (OSError, IntegrityError):
+            return
+        for name in ("oci-layout", "index.json", ".index.lock"):
+            with contextlib.suppress(OSError):
+                (self.root / name).unlink()
+        for directory in ("blobs/sha256", "blobs", "ingest", ""):
+            with contextlib.suppress(OSError):
+                (self.root / directory).rmdir()
 
     def require(self) -> LayoutStore:
         """Return ``self`` if an OCI image layout that follows the spec is at ``root``."""
@@ -256,12 +319,23 @@ class LayoutStore:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         self.ensure()
-        with (self.root / ".index.lock").open("a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        # O_NOFOLLOW: a symlink planted at the lock's name must not create or touch its target.
+        try:
+            fd = os.open(self.root / ".index.lock", os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as e:
+            if (self.root / ".index.lock").is_symlink():
+                raise IntegrityError(
+                    f"refusing to write through symlink {self.root / '.index.lock'}"
+                ) from e
+            raise
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
             try:
                 yield
             finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
 
     def entries(self) -> list[IndexEntry]:
         if not self.exists():

@@ -74,7 +74,10 @@ class LayoutReference:
         return replace(self, digest=digest)
 
     def __str__(self) -> str:
-        text = f"oci:{self.path}"
+        # A colon in the last component would read back as a tag: ``/.`` after it keeps it
+        # in the path (``oci:/x/store:v1/.`` is the directory ``/x/store:v1``, no tag).
+        path = str(self.path)
+        text = f"oci:{path}/." if ":" in self.path.name or "@" in self.path.name else f"oci:{path}"
         if self.digest is not None:
             return f"{text}@{self.digest}"
         return f"{text}:{self.tag}" if self.tag else text
@@ -83,17 +86,19 @@ class LayoutReference:
 Reference = RegistryReference | LayoutReference
 
 
-def _split_digest(text: str) -> tuple[str, Digest | None]:
-    if "@" in text:
-        head, _, digest = text.rpartition("@")
-        return head, Digest.parse(digest)
-    return text, None
+def _split_digest(text: str, *, layout: bool = False) -> tuple[str, Digest | None]:
+    """Split ``NAME@DIGEST``; in a layout path an ``@`` not followed by a digest stays part
+    of the path."""
+    head, at, digest = text.rpartition("@")
+    if not at or (layout and ("/" in digest or ":" not in digest)):
+        return text, None
+    return head, Digest.parse(digest)
 
 
 def parse_reference(text: str, *, store: Path | None = None) -> Reference:
     """Parse a reference; ``store`` resolves bare digests to the local store."""
     if text.startswith("oci:"):
-        rest, digest = _split_digest(text[4:])
+        rest, digest = _split_digest(text[4:], layout=True)
         tag = None
         # skopeo's syntax: the tag follows the last colon, but only after the last slash.
         slash = rest.rfind("/")

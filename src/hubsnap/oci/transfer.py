@@ -3,30 +3,24 @@
 :func:`copy_artifact` copies blobs first (a few at once, skipping what the target has,
 mounting what the same registry holds in another repository, streaming the rest) and the
 manifest last, so a target never names a blob it lacks; referrers (signatures, provenance)
-follow their subject. Which repositories hold a blob is known from the source (when it is on
-the target's registry) and from :class:`~hubsnap.oci.sightings.BlobSightings`, which every
-copy to or from a registry fills. :func:`materialise` writes a stored model's files into a
-directory: every path is checked before the first write, a symlink at or above a destination
-is refused, and each file is verified against its layer digest while it is copied into a
-temp file that is only then renamed into place.
+follow their subject, each once and at most :data:`MAX_REFERRERS` of them (a referrers index
+is remote data and may loop or list thousands). Which repositories hold a blob is known from
+the source (when it is on the target's registry) and from
+:class:`~hubsnap.oci.sightings.BlobSightings`, which every copy to or from a registry fills.
+Writing an artifact's files into a directory is :mod:`hubsnap.oci.materialise`.
 """
 
 from __future__ import annotations
 
-import errno
-import os
-import secrets
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from dataclasses import dataclass, replace
 
-from hubsnap.digest import Digest, StreamHasher, check_digest, hash_file
-from hubsnap.errors import HubsnapError, IntegrityError
-from hubsnap.fsutil import atomic_writer, safe_destination
+from hubsnap.digest import Digest, StreamHasher
+from hubsnap.errors import HubsnapError, IntegrityError, NotFoundError
 from hubsnap.models import MEDIA_TYPE_IMAGE_MANIFEST, Descriptor, Manifest
-from hubsnap.oci.artifact import checked_layer_paths, model_files
-from hubsnap.oci.layout import LayoutStore
+from hubsnap.oci.directory import capped
+from hubsnap.oci.layout import LayoutStore, damaged_blob
 from hubsnap.oci.registry import RegistryRepository
 from hubsnap.oci.repository import LayoutRepository, Repository
 from hubsnap.oci.sightings import BlobSightings
@@ -34,18 +28,79 @@ from hubsnap.progress import Progress, transfer_progress
 
 __all__ = [
     "DEFAULT_WORKERS",
+    "MAX_REFERRERS",
     "CopyResult",
-    "PulledFile",
-    "check_destinations",
+    "ReferrerWalk",
     "copy_artifact",
-    "file_layers",
-    "materialise",
     "read_manifest",
 ]
 
 #: Blobs transferred at once: enough to hide round trips, few enough to be polite.
 DEFAULT_WORKERS = 4
 _MAX_REFERRER_DEPTH = 8
+#: Referrers followed from one artifact, in all: a referrers index may list anything.
+MAX_REFERRERS = 1000
+
+
+class ReferrerWalk:
+    """The referrers a walk from ``root`` follows: each once, never one already on the walk
+    (a referrer listing itself or its subject), at most ``limit`` in all, and only those whose
+    own ``subject`` really is the digest asked about. ``warnings`` says what was left out.
+    """
+
+    def __init__(self, root: Digest, limit: int | None = None) -> None:
+        self.root = root
+        self.limit = MAX_REFERRERS if limit is None else limit
+        self.visited: set[Digest] = {root}
+        self._capped = False
+        self._missing: list[Digest] = []
+        self._strays: list[tuple[Digest, Digest]] = []
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the walk left out, one line per kind (a hostile index may list thousands)."""
+        out = []
+        if self._strays:
+            digest, subject = self._strays[0]
+            more = f" (and {len(self._strays) - 1} more)" if len(self._strays) > 1 else ""
+            out.append(f"ignoring referrer {digest}{more}: its subject is not {subject}")
+        if self._missing:
+            more = f" (and {len(self._missing) - 1} more)" if len(self._missing) > 1 else ""
+            out.append(f"ignoring referrer {self._missing[0]}{more}: its manifest is not found")
+        if self._capped:
+            out.append(
+                f"{self.root} has more than {self.limit} referrers: "
+                f"only the first {self.limit} are followed"
+            )
+        return out
+
+    def children(self, repo: Repository, subject: Digest) -> list[Descriptor]:
+        """``subject``'s referrers not seen before, within the limit."""
+        found: list[Descriptor] = []
+        for descriptor in repo.referrers(subject):
+            if descriptor.digest in self.visited:
+                continue
+            if len(self.visited) > self.limit:
+                self._capped = True
+                break
+            self.visited.add(descriptor.digest)
+            found.append(descriptor)
+        return found
+
+    def manifest(self, repo: Repository, digest: Digest) -> tuple[bytes, Manifest] | None:
+        """A listed referrer's manifest, or ``None`` (with a warning) when it is gone."""
+        try:
+            return repo.get_manifest(digest)
+        except NotFoundError:
+            self._missing.append(digest)
+            return None
+
+    def accepts(self, manifest: Manifest, digest: Digest, subject: Digest) -> bool:
+        """Whether ``manifest`` (listed as a referrer of ``subject``) names it as its subject."""
+        if manifest.subject is not None and manifest.subject.digest == subject:
+            return True
+        self._strays.append((digest, subject))
+        return False
 
 
 @dataclass(frozen=True)
@@ -66,6 +121,7 @@ class CopyResult:
     bytes_sent: int
     referrers: tuple[Digest, ...] = ()
     sent: frozenset[Digest] = frozenset()
+    warnings: tuple[str, ...] = ()
 
 
 def read_manifest(source: Repository, digest: Digest, cache: Repository | None = None) -> bytes:
@@ -75,8 +131,29 @@ def read_manifest(source: Repository, digest: Digest, cache: Repository | None =
     return source.get_manifest(digest)[0]
 
 
-def _blob_opener(source: Repository, digest: Digest) -> Callable[[], Iterable[bytes]]:
-    return lambda: source.iter_blob(digest)
+def _blob_opener(source: Repository, blob: Descriptor) -> Callable[[], Iterable[bytes]]:
+    if isinstance(source, LayoutRepository):
+        return lambda: _checked_store_blob(source.store, blob)
+    return lambda: source.iter_blob(blob.digest)
+
+
+def _checked_store_blob(store: LayoutStore, blob: Descriptor) -> Iterator[bytes]:
+    """A layout's blob, hashed as it streams: a damaged one fails the copy, with the repair
+    named, before the end of its bytes is sent (a registry would refuse it, saying less)."""
+    hasher = StreamHasher()
+    try:
+        for chunk in store.iter_blob(blob.digest):
+            hasher.update(chunk)
+            yield chunk
+    except BaseException:
+        hasher.close()
+        raise
+    digests = hasher.finish()
+    if digests.sha256 != blob.digest or digests.size != blob.size:
+        raise IntegrityError(
+            f"blob {blob.digest} in {store.root}: digest mismatch (got {digests.sha256})"
+            + damaged_blob(store, blob.digest)
+        )
 
 
 def _metered(chunks: Iterable[bytes], progress: Progress) -> Iterator[bytes]:
@@ -133,11 +210,11 @@ def _copy_blob(
     if isinstance(target, RegistryRepository):
         if _mount(target, blob, source, sightings):
             return "mounted"
-        target.upload_blob(blob.digest, blob.size, _blob_opener(source, blob.digest), progress)
+        target.upload_blob(blob.digest, blob.size, _blob_opener(source, blob), progress)
         return "sent"
     if isinstance(target, LayoutRepository):
         with target.store.writer() as writer:
-            for chunk in _metered(source.iter_blob(blob.digest), progress):
+            for chunk in _metered(capped(_blob_opener(source, blob)(), blob), progress):
                 writer.write(chunk)
             writer.commit(blob.digest, blob.size)  # checks digest and size, then renames
         return "sent"
@@ -165,7 +242,8 @@ def copy_artifact(
     ``sightings`` is consulted for mounts and told where the blobs were found and put.
     With ``dry_run`` nothing is written: the result says what would be sent.
     """
-    return _copy(
+    walk = ReferrerWalk(digest)
+    result = _copy(
         source,
         target,
         digest,
@@ -176,7 +254,10 @@ def copy_artifact(
         manifest_bytes=manifest_bytes,
         sightings=sightings,
         depth=0,
+        walk=walk,
     )
+    assert result is not None  # only a referrer can be refused
+    return replace(result, warnings=tuple(walk.warnings))
 
 
 def _copy(
@@ -191,9 +272,17 @@ def _copy(
     manifest_bytes: bytes | None,
     sightings: BlobSightings | None,
     depth: int,
-) -> CopyResult:
-    data = manifest_bytes or read_manifest(source, digest, target)
-    manifest = Manifest.from_bytes(data, digest)
+    walk: ReferrerWalk,
+    subject: Digest | None = None,
+) -> CopyResult | None:
+    if subject is None:
+        data = manifest_bytes or read_manifest(source, digest, target)
+        manifest = Manifest.from_bytes(data, digest)
+    else:
+        found = walk.manifest(source, digest)
+        if found is None or not walk.accepts(found[1], digest, subject):
+            return None
+        data, manifest = found
     blobs = list({b.digest: b for b in (manifest.config, *manifest.layers)}.values())
     if dry_run:
         missing = [b for b in blobs if not target.has_blob(b.digest, b.size)]
@@ -217,7 +306,7 @@ def _copy(
                 sightings.record(end.registry, end.repository, (b.digest for b in blobs))
     copied: list[Digest] = []
     if referrers and depth < _MAX_REFERRER_DEPTH:
-        for referrer in source.referrers(digest):
+        for referrer in walk.children(source, digest):
             if referrer.media_type != MEDIA_TYPE_IMAGE_MANIFEST:
                 continue
             inner = _copy(
@@ -231,8 +320,11 @@ def _copy(
                 manifest_bytes=None,
                 sightings=sightings,
                 depth=depth + 1,
+                walk=walk,
+                subject=digest,
             )
-            copied += [referrer.digest, *inner.referrers]
+            if inner is not None:
+                copied += [referrer.digest, *inner.referrers]
     sent = [b for b, outcome in zip(blobs, outcomes, strict=True) if outcome == "sent"]
     return CopyResult(
         digest=digest,
@@ -244,111 +336,3 @@ def _copy(
         referrers=tuple(copied),
         sent=frozenset(b.digest for b in sent),
     )
-
-
-# -- into a directory -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PulledFile:
-    """One file written by :func:`materialise`."""
-
-    path: str
-    digest: Digest
-    size: int
-
-
-def file_layers(manifest: Manifest) -> list[tuple[str, Descriptor]]:
-    """The ``(path, layer)`` pairs a pull writes, every path checked.
-
-    Model artifacts use the ModelPack path annotations; other artifacts (e.g. pushed by
-    oras) the layers that carry an ``org.opencontainers.image.title``.
-    """
-    if manifest.is_model:
-        return model_files(manifest)
-    return checked_layer_paths(
-        (layer.filepath, layer) for layer in manifest.layers if layer.filepath is not None
-    )
-
-
-def check_destinations(directory: Path, paths: Iterable[str]) -> None:
-    """Refuse, before anything is written, any symlink at or above a destination path."""
-    if directory.is_symlink():
-        raise IntegrityError(f"refusing to write through symlink {directory}")
-    for name in paths:
-        current = directory
-        for part in PurePosixPath(name).parts:
-            current = current / part
-            if current.is_symlink():
-                raise IntegrityError(f"refusing to write through symlink {current}")
-            if not current.exists():
-                break
-
-
-def materialise(
-    store: LayoutStore,
-    manifest: Manifest,
-    directory: Path,
-    *,
-    link: bool = True,
-    verified: frozenset[Digest] = frozenset(),
-) -> list[PulledFile]:
-    """Write the artifact's files from ``store`` into ``directory``, each verified.
-
-    With ``link`` a file is a hard link to its store blob where both are on one filesystem,
-    so a pull writes each byte to disk once; like the store's blobs, such files are
-    read-only (pnpm and Nix lay out their stores the same way). Blobs in ``verified`` were
-    hashed as they arrived in this pull; any other blob is hashed again before it is linked,
-    since the store may have been changed behind hubsnap's back. Otherwise, and wherever a
-    link is impossible, the file is an independent copy, hashed while it is written.
-    """
-    layers = file_layers(manifest)
-    check_destinations(directory, (path for path, _ in layers))
-    written = []
-    for path, layer in layers:
-        target = safe_destination(directory, path, "layer path")
-        if not (link and _link_blob(store, layer, target, verified, path)):
-            _copy_blob_to(store, layer, target, path)
-        written.append(PulledFile(path, layer.digest, layer.size))
-    return written
-
-
-def _link_blob(
-    store: LayoutStore, layer: Descriptor, target: Path, verified: frozenset[Digest], path: str
-) -> bool:
-    """Hard-link the blob to ``target`` (atomically); ``False`` where links are impossible."""
-    blob = store.blob_path(layer.digest)
-    if layer.digest not in verified:
-        digests = hash_file(blob)
-        check_digest(layer.digest, digests.sha256, path)
-        if digests.size != layer.size:
-            raise IntegrityError(f"{path}: size {digests.size}, expected {layer.size}")
-    temp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.link")
-    try:
-        os.link(blob, temp)
-    except OSError as e:
-        if e.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
-            return False
-        raise
-    try:
-        temp.replace(target)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return True
-
-
-def _copy_blob_to(store: LayoutStore, layer: Descriptor, target: Path, path: str) -> None:
-    with atomic_writer(target) as out:
-        hasher = StreamHasher()
-        try:
-            for chunk in store.iter_blob(layer.digest):
-                out.write(chunk)
-                hasher.update(chunk)
-        except BaseException:
-            hasher.close()
-            raise
-        digests = hasher.finish()
-        check_digest(layer.digest, digests.sha256, path)
-        if digests.size != layer.size:
-            raise IntegrityError(f"{path}: size {digests.size}, expected {layer.size}")

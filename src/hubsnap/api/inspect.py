@@ -1,0 +1,97 @@
+"""The ``inspect`` verb: an artifact's manifest and its referrers tree, bounded.
+
+Referrers are remote data: the tree visits each once, leaves out one whose manifest names
+another subject, and stops at :data:`~hubsnap.oci.transfer.MAX_REFERRERS`, saying so in
+``warnings`` (with names in the manifest a reader could mistake for others).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hubsnap.api.transfer import TransportOptions, _digest_of, _opened, _with_digest
+from hubsnap.config import Settings
+from hubsnap.digest import Digest
+from hubsnap.models import MEDIA_TYPE_IMAGE_MANIFEST, Descriptor, Manifest
+from hubsnap.oci.directory import name_warnings
+from hubsnap.oci.reference import parse_reference
+from hubsnap.oci.repository import LayoutRepository, Repository
+from hubsnap.oci.transfer import ReferrerWalk
+
+__all__ = ["InspectResult", "ReferrerNode", "inspect"]
+
+_REFERRER_DEPTH = 4
+
+
+@dataclass(frozen=True)
+class ReferrerNode:
+    """A referrer and, recursively, its own referrers (signatures of attestations...)."""
+
+    descriptor: Descriptor
+    referrers: tuple[ReferrerNode, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        out = self.descriptor.to_json()
+        out["referrers"] = [r.to_json() for r in self.referrers]
+        return out
+
+
+@dataclass(frozen=True)
+class InspectResult:
+    """An artifact's manifest, where it was found, and its referrers tree."""
+
+    reference: str
+    digest: Digest
+    size: int
+    manifest: Manifest
+    referrers: tuple[ReferrerNode, ...] = field(default_factory=tuple)
+    warnings: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "reference": self.reference,
+            "digest": str(self.digest),
+            "size": self.size,
+            "manifest": self.manifest.to_json(),
+            "referrers": [r.to_json() for r in self.referrers],
+        }
+
+
+def _referrer_tree(
+    repo: Repository, subject: Digest, depth: int, walk: ReferrerWalk
+) -> tuple[ReferrerNode, ...]:
+    if depth >= _REFERRER_DEPTH:
+        return ()
+    nodes = []
+    for descriptor in walk.children(repo, subject):
+        if descriptor.media_type == MEDIA_TYPE_IMAGE_MANIFEST:
+            found = walk.manifest(repo, descriptor.digest)
+            if found is None or not walk.accepts(found[1], descriptor.digest, subject):
+                continue
+        nodes.append(
+            ReferrerNode(descriptor, _referrer_tree(repo, descriptor.digest, depth + 1, walk))
+        )
+    return tuple(nodes)
+
+
+def inspect(
+    settings: Settings, reference: str, *, transport: TransportOptions | None = None
+) -> InspectResult:
+    """Read a manifest (by digest or tag) and the referrers that point at it.
+
+    Referrers are walked once each, at most :data:`~hubsnap.oci.transfer.MAX_REFERRERS` in
+    all; one whose manifest names another subject is left out (``warnings`` says so), as
+    are names a reader could mistake for others.
+    """
+    ref = parse_reference(reference, store=settings.store)
+    with _opened(ref, settings, transport) as repo:
+        if isinstance(repo, LayoutRepository):
+            repo.store.require()
+        digest = _digest_of(repo, ref)
+        data, manifest = repo.get_manifest(digest)
+        walk = ReferrerWalk(digest)
+        tree = _referrer_tree(repo, digest, 0, walk)
+    paths = [layer.filepath for layer in manifest.layers if layer.filepath is not None]
+    warnings = (*name_warnings(paths), *walk.warnings)
+    return InspectResult(_with_digest(ref, digest), digest, len(data), manifest, tree, warnings)
