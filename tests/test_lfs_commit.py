@@ -242,3 +242,18 @@ def test_directory_that_is_not_a_repository(run: Run, tmp_path: Path) -> None:
     code, _, err = run("lfs", "commit", model(tmp_path).ref, "--repo", str(directory))
     assert code == 2
     assert err.splitlines()[0] == f"error: {directory} exists and is not a git repository"
+
+
+def test_untracked_file_in_the_way_rolls_the_branch_back(run: Run, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    first = commit(run, model(tmp_path), repo)
+    (repo / "NOTES.md").write_bytes(b"mine, untracked\n")
+    other = model(tmp_path, dict(FILES, **{"NOTES.md": b"from the artifact\n"}), commit="e" * 40)
+    code, out, err = run("lfs", "commit", other.ref, "--repo", str(repo))
+    assert code == 2
+    assert out == ""
+    assert err.startswith("error: cannot update the working tree:")
+    assert git(repo, "rev-parse", "HEAD") == first
+    assert (repo / "NOTES.md").read_bytes() == b"mine, untracked\n"
+    assert git(repo, "status", "--porcelain") == "?? NOTES.md"
+    assert git(repo, "config", "branch.main.hubsnapArtifact") != str(other.digest)
