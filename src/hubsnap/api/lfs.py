@@ -36,7 +36,10 @@ __all__ = [
     "TRAILER_ARTIFACT",
     "TRAILER_SOURCE",
     "LfsCommitResult",
+    "LoadedArtifact",
     "lfs_commit",
+    "load_artifact",
+    "plan_artifact",
 ]
 
 LFS_COMMIT_SCHEMA = "hubsnap.dev/lfs-commit/v1"
@@ -68,15 +71,18 @@ class LfsCommitResult:
 
 
 @dataclass(frozen=True)
-class _Artifact:
+class LoadedArtifact:
+    """A model artifact and the store that holds its verified blobs."""
+
     store: LayoutStore
     digest: Digest
     manifest: Manifest
 
 
-def _load_artifact(
+def load_artifact(
     settings: Settings, reference: str, transport: TransportOptions | None
-) -> _Artifact:
+) -> LoadedArtifact:
+    """The artifact ``reference`` names, from a layout or pulled into the local store."""
     ref = parse_reference(reference, store=settings.store)
     if isinstance(ref, LayoutReference):
         store = LayoutStore(ref.path).require()
@@ -87,10 +93,11 @@ def _load_artifact(
     _, manifest = store.read_manifest(digest)
     if not manifest.is_model:
         raise UsageError(f"{reference} is not a model artifact", hint="give a ModelPack artifact")
-    return _Artifact(store, digest, manifest)
+    return LoadedArtifact(store, digest, manifest)
 
 
-def _plan(artifact: _Artifact) -> list[PlannedFile]:
+def plan_artifact(artifact: LoadedArtifact) -> list[PlannedFile]:
+    """The artifact's files as a git tree (see :func:`hubsnap.lfs.tree.plan_tree`)."""
     files = model_files(artifact.manifest)
     store = artifact.store
     for path, layer in files:
@@ -109,7 +116,7 @@ def _epoch(manifest: Manifest) -> int:
         raise IntegrityError(f"artifact creation date {created[:40]!r} is malformed") from e
 
 
-def _message(artifact: _Artifact, title: str | None) -> str:
+def _message(artifact: LoadedArtifact, title: str | None) -> str:
     manifest = artifact.manifest
     source = manifest.annotations.get(ANNOTATION_SOURCE)
     revision = manifest.annotations.get(ANNOTATION_REVISION)
@@ -159,8 +166,8 @@ def lfs_commit(
         raise UsageError(
             f"{directory} has uncommitted changes", hint="commit or stash them, then retry"
         )
-    artifact = _load_artifact(settings, reference, transport)
-    planned = _plan(artifact)
+    artifact = load_artifact(settings, reference, transport)
+    planned = plan_artifact(artifact)
     root = tree_ids((p.path, p.tree_file.mode, p.tree_file.blob_id()) for p in planned)[""]
     parent = repo.branch_tip(branch) if repo is not None else None
     if repo is not None and parent is not None:

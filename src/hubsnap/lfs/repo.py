@@ -123,6 +123,15 @@ class GitRepository:
         except (git.BadName, ValueError):
             return None
 
+    def resolve(self, revision: str) -> str:
+        """The commit id ``revision`` names (a branch, tag, ``HEAD~2``, an id...)."""
+        if revision.startswith("-"):
+            raise UsageError(f"invalid revision {revision!r}")
+        try:
+            return str(self._repo.commit(revision).hexsha)
+        except (git.BadName, git.BadObject, ValueError) as e:
+            raise NotFoundError(f"revision {revision!r} not found in {self.root}") from e
+
     def commit(self, sha: str) -> CommitInfo:
         try:
             commit = self._repo.commit(sha)
