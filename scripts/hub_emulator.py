@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Run the local Hugging Face Hub emulator (see ``scripts/hubemu``).
 
-Point ``huggingface_hub`` at it with ``HF_ENDPOINT=http://HOST:PORT``. On first start the
+Point ``huggingface_hub`` at it with ``HF_ENDPOINT=http://HOST:PORT``; ``git clone
+http://HOST:PORT/REPO`` works too (with git-lfs). On first start the
 fixture repositories are built into the data directory; later starts reuse them. Once the
 socket is listening the process prints ``ready http://HOST:PORT`` on stdout.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -42,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     store.add_base(build_catalog(store.blobs))
     server = EmulatorServer((args.host, args.port), store, args.token)
     port = server.server_address[1]
+    # Stop like Ctrl-C on SIGTERM, so the served git repositories are removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"ready http://{args.host}:{port}", flush=True)
     try:
         server.serve_forever()

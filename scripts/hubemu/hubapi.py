@@ -270,6 +270,16 @@ def _signature(path: str) -> str:
     return hmac.new(_CDN_SECRET, path.encode(), hashlib.sha256).hexdigest()[:32]
 
 
+def cdn_location(req: Request, repo_id: str, sha256: str, path: str) -> str:
+    """A signed CDN URL for an LFS object (also the Git LFS batch API's download link)."""
+    hostname = req.host.rsplit(":", 1)[0]
+    port = req.host.rsplit(":", 1)[1] if ":" in req.host else "80"
+    # A different host name for the same server: clients must treat it as off-Hub.
+    cdn_host = "localhost" if hostname == "127.0.0.1" else "127.0.0.1"
+    cdn_path = f"/_cdn/lfs/{repo_id}/{sha256}/{quote(path)}"
+    return f"http://{cdn_host}:{port}{cdn_path}?Expires=4102444800&Signature={_signature(cdn_path)}"
+
+
 def resolve(
     server: EmulatorServer, req: Request, repo_id: str, revision: str, path_parts: list[str]
 ) -> Response:
@@ -300,12 +310,7 @@ def resolve(
         return missing
     headers = {"X-Repo-Commit": commit.sha, "Accept-Ranges": "bytes", "Vary": "Origin, Accept"}
     if entry.lfs:
-        hostname = req.host.rsplit(":", 1)[0]
-        port = req.host.rsplit(":", 1)[1] if ":" in req.host else "80"
-        # A different host name for the same server: clients must treat it as off-Hub.
-        cdn_host = "localhost" if hostname == "127.0.0.1" else "127.0.0.1"
-        cdn_path = f"/_cdn/lfs/{repo.id}/{entry.sha256}/{quote(path)}"
-        location = f"http://{cdn_host}:{port}{cdn_path}?Expires=4102444800&Signature={_signature(cdn_path)}"
+        location = cdn_location(req, repo.id, entry.sha256, path)
         body = f"Found. Redirecting to {location}".encode()
         headers |= {
             "Location": location,

@@ -7,6 +7,8 @@ from disk, and cutting or corrupting bodies when a fault says so.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import json
 import socket
@@ -22,6 +24,7 @@ from hubemu.store import Store
 from hubemu.views import Views
 
 CHUNK = 1 << 20
+MAX_REQUEST_BODY = 64 << 20
 OUTSIDER_TOKEN = "hf_emulator_outsider"  # noqa: S105 - a fixture token, not a secret
 INVALID_CREDENTIALS = "Invalid credentials in Authorization header"
 
@@ -112,9 +115,27 @@ class EmulatorServer(ThreadingHTTPServer):
         self.token = token
         self.webhooks: list[dict[str, str]] = []
         # Imported here to keep the dependency one-way (the routers import this module).
-        from hubemu import control, hubapi
+        from hubemu import control, gitserve, hubapi
 
-        self.routers = (control.route, hubapi.route)
+        self.git = gitserve.GitService(store)
+        self.routers = (control.route, self.git.route, hubapi.route)
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.git.close()
+
+
+def _token(authorization: str) -> str | None:
+    """The token of a bearer header, or the password of a basic one (git's credentials)."""
+    scheme, _, value = authorization.strip().partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip()
+    if scheme.lower() == "basic":
+        try:
+            return base64.b64decode(value.strip(), validate=True).decode().partition(":")[2]
+        except (binascii.Error, UnicodeDecodeError):
+            return ""
+    return None
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -141,10 +162,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def _request(self, method: str) -> Request:
         url = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        auth = self.headers.get("Authorization") or ""
-        token = auth[7:].strip() if auth.lower().startswith("bearer ") else None
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            body = self._read_chunked()
+        else:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+        token = _token(self.headers.get("Authorization") or "")
         user = self.server.users.get(token) if token else None
         return Request(
             method,
@@ -155,6 +178,20 @@ class Handler(BaseHTTPRequestHandler):
             user,
             bad_token=token is not None and user is None,
         )
+
+    def _read_chunked(self) -> bytes:
+        """A ``Transfer-Encoding: chunked`` body (git sends large fetch requests so)."""
+        body = bytearray()
+        while True:
+            size = int(self.rfile.readline(1024).split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline(1024).strip():  # trailers
+                    pass
+                return bytes(body)
+            if len(body) + size > MAX_REQUEST_BODY:
+                raise ValueError("request body too large")
+            body += self.rfile.read(size)
+            self.rfile.readline(1024)
 
     def _dispatch(self, method: str) -> None:
         req = self._request(method)

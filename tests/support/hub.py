@@ -96,6 +96,16 @@ class HubEmulator:
         self.token = token
         self.outsider_token = OUTSIDER_TOKEN
 
+    def git_url(self, repo_id: str, token: str | None = None, *, suffix: str = "") -> str:
+        """What ``git clone`` takes for ``repo_id`` (``suffix=".git"`` works too).
+
+        With ``token`` the URL carries it as HTTP basic credentials (any user name, the
+        token as password), as one clones a private or gated repository from the Hub.
+        """
+        scheme, rest = self.url.split("://", 1)
+        credentials = f"hubsnap:{token}@" if token else ""
+        return f"{scheme}://{credentials}{rest}/{repo_id}{suffix}"
+
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(
@@ -245,6 +255,30 @@ class HfEnv:
     endpoint: str
     home: Path
     cache: Path
+
+
+def isolated_git_env(home: Path) -> dict[str, str]:
+    """An environment for git + git-lfs that reads and writes nothing of the user's.
+
+    ``home`` becomes ``HOME`` with its own global config, where git-lfs's filters are
+    installed; prompts are off, so a refused credential fails instead of waiting.
+    """
+    home.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "SSH_ASKPASS"))}
+    env |= {
+        "HOME": str(home),
+        "GIT_CONFIG_GLOBAL": str(home / ".gitconfig"),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_AUTHOR_NAME": "hubsnap tests",
+        "GIT_AUTHOR_EMAIL": "tests@hubsnap.invalid",
+        "GIT_COMMITTER_NAME": "hubsnap tests",
+        "GIT_COMMITTER_EMAIL": "tests@hubsnap.invalid",
+    }
+    subprocess.run(
+        ["git", "lfs", "install", "--skip-repo"], env=env, check=True, cwd=home, capture_output=True
+    )
+    return env
 
 
 def _data_dir() -> Path:
