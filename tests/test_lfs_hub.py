@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from hubsnap.cli import main
-from support.hub import BASE, COMMITS, HfEnv
+from support.hub import BASE, COMMITS, HfEnv, isolated_git_env
 
 ROOT = Path(__file__).resolve().parents[1]
 Run = Callable[..., tuple[int, str, str]]
@@ -87,3 +87,31 @@ def test_minilm_main_commit_has_the_hubs_tree(run: Run, tmp_path: Path) -> None:
         f"Hubsnap-Artifact: {digest}",
         f"Hubsnap-Source: {document['source']}@{COMMITS[BASE]['main']}",
     ]
+
+
+def test_commit_tree_equals_the_tree_of_the_hubs_git_commit(
+    run: Run, hf_env: HfEnv, tmp_path: Path
+) -> None:
+    """Fetched over git's own protocol from the Hub (no LFS objects needed), the Hub's
+    commit has exactly the tree ``lfs commit`` wrote for the snapshot of that commit."""
+    code, out, err = run("snapshot", f"{BASE}@main")
+    assert code == 0, err
+    digest = out.strip().rsplit("@", 1)[1]
+    repo = tmp_path / "repo"
+    code, out, err = run("lfs", "commit", digest, "--repo", str(repo))
+    assert code == 0, err
+    ours = out.strip()
+    env = isolated_git_env(tmp_path / "git-home")
+    hub = hf_env.hub
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", "-C", str(repo), *args], env=env, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    git("fetch", "--quiet", "--no-tags", hub.git_url(BASE), "main")
+    assert git("rev-parse", "FETCH_HEAD") == COMMITS[BASE]["main"]
+    assert git("rev-parse", "FETCH_HEAD^{tree}") == git("rev-parse", f"{ours}^{{tree}}")
+    assert git("diff", "--stat", "FETCH_HEAD", ours) == ""
