@@ -3,6 +3,7 @@
 from hubsnap.cli import (  # noqa: F401
     discover,
     export_signature,
+    hooks,
     inspect,
     keygen,
     lfs,

@@ -26,7 +26,7 @@ from hubsnap.models import (
     normalise_media_type,
 )
 
-__all__ = ["ANNOTATION_LFS", "LFS_SIZE_THRESHOLD", "PlannedFile", "plan_tree"]
+__all__ = ["ANNOTATION_LFS", "LFS_SIZE_THRESHOLD", "PlannedFile", "layer_executable", "plan_tree"]
 
 #: Layer annotation: ``"true"`` when the Hub stores the file in Git LFS, else ``"false"``.
 ANNOTATION_LFS = "dev.hubsnap.file.lfs"
@@ -49,7 +49,8 @@ class PlannedFile:
         return self.tree_file.path
 
 
-def _executable(layer: Descriptor) -> bool:
+def layer_executable(layer: Descriptor) -> bool:
+    """Whether the layer's file metadata gives it an executable bit."""
     raw = layer.annotations.get(ANNOTATION_FILE_METADATA)
     if raw is None:
         return False
@@ -99,7 +100,7 @@ def plan_tree(
         if lfs is None:
             weight = normalise_media_type(layer.media_type) == MEDIA_TYPE_MODEL_WEIGHT
             lfs = weight or layer.size >= LFS_SIZE_THRESHOLD
-        mode = MODE_EXECUTABLE if _executable(layer) else MODE_FILE
+        mode = MODE_EXECUTABLE if layer_executable(layer) else MODE_FILE
         if lfs:
             if layer.digest.algorithm != "sha256":
                 raise UsageError(f"{path}: a Git LFS object needs a sha256 digest")
