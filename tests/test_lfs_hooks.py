@@ -77,8 +77,15 @@ def test_pre_commit_refuses_what_does_not_belong(run: Run, tmp_path: Path) -> No
     repo = tmp_path / "repo"
     commit(run, source, repo)
     result = installed(run, repo, "--max-size", "1KiB")
+    hooks = repo / ".git/hooks"
     assert result["hooks"] == [
-        {"name": "pre-commit", "path": str(repo / ".git/hooks/pre-commit"), "chained": None}
+        {"name": "pre-commit", "path": str(hooks / "pre-commit"), "chained": None},
+        # git-lfs's own pre-push is kept and runs after hubsnap's.
+        {
+            "name": "pre-push",
+            "path": str(hooks / "pre-push"),
+            "chained": str(hooks / "pre-push.hubsnap-chained"),
+        },
     ]
     head = git(repo, "rev-parse", "HEAD")
     stage(repo, "model.safetensors", b"raw weights, not a pointer")
@@ -146,9 +153,10 @@ def test_existing_hooks_are_chained_never_replaced(run: Run, tmp_path: Path) -> 
         "hint: pass --chain to run it after hubsnap's checks",
     ]
     assert hook.read_text() == f"#!/bin/sh\necho ran >> {ran}\n"
+    assert (repo / ".git/hooks/pre-push").read_text().count("hubsnap") == 0  # nothing written
     result = installed(run, repo, "--chain")
     chained = repo / ".git/hooks/pre-commit.hubsnap-chained"
-    assert result["hooks"] == [{"name": "pre-commit", "path": str(hook), "chained": str(chained)}]
+    assert result["hooks"][0] == {"name": "pre-commit", "path": str(hook), "chained": str(chained)}
     assert installed(run, repo) == result  # re-install keeps the chain
     stage(repo, "ok.txt", b"ok\n")
     assert try_commit(repo).returncode == 0
@@ -158,15 +166,85 @@ def test_existing_hooks_are_chained_never_replaced(run: Run, tmp_path: Path) -> 
     assert ran.read_text() == "ran\n"  # a refused commit stops before the chained hook
 
 
-def test_git_lfs_hooks_are_chained_without_asking(run: Run, tmp_path: Path) -> None:
-    repo = tmp_path / "repo"
-    commit(run, model(tmp_path), repo)
-    lfs_hook = (repo / ".git/hooks/pre-push").read_text()
-    from hubsnap.lfs.hooks import install_hook
+def push(repo: Path, store: Path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, HUBSNAP_STORE=str(store))
+    return subprocess.run(
+        ["git", "-C", str(repo), "push", "-q", "origin", "main"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
 
-    hook = install_hook(repo / ".git/hooks", "pre-push", [], chain=False)
-    assert hook.chained == repo / ".git/hooks/pre-push.hubsnap-chained"
-    assert hook.chained.read_text() == lfs_hook
+
+def remote_for(repo: Path, tmp_path: Path) -> Path:
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
+    git(repo, "remote", "add", "origin", str(remote))
+    return remote
+
+
+def test_pre_push_checks_artifact_commits_then_runs_git_lfs(run: Run, tmp_path: Path) -> None:
+    source = model(tmp_path)
+    repo = tmp_path / "repo"
+    sha = commit(run, source, repo)
+    lfs_hook = (repo / ".git/hooks/pre-push").read_text()
+    installed(run, repo)
+    assert (repo / ".git/hooks/pre-push.hubsnap-chained").read_text() == lfs_hook
+    remote = remote_for(repo, tmp_path)
+    done = push(repo, source.store)
+    assert done.returncode == 0, done.stderr
+    assert git(remote, "rev-parse", "main") == sha
+    oid = hashlib.sha256(FILES["model.safetensors"]).hexdigest()
+    # git-lfs's pre-push ran after hubsnap's, with the same refs: the objects were sent.
+    assert (remote / "lfs/objects" / oid[:2] / oid[2:4] / oid).is_file()
+
+
+def test_pre_push_refuses_a_commit_that_is_not_its_artifact(run: Run, tmp_path: Path) -> None:
+    source = model(tmp_path)
+    repo = tmp_path / "repo"
+    first = commit(run, source, repo)
+    installed(run, repo)
+    remote = remote_for(repo, tmp_path)
+    assert push(repo, source.store).returncode == 0
+    stage(repo, "README.md", b"edited\n")
+    message = f"edit\n\nHubsnap-Artifact: {source.digest}\n"
+    subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm",
+         message, "--no-verify"],
+        check=True,
+    )  # fmt: skip
+    tampered = git(repo, "rev-parse", "HEAD")
+    done = push(repo, source.store)
+    assert done.returncode != 0
+    assert done.stderr.splitlines()[0] == (
+        f"hubsnap pre-push: commit {tampered[:12]}: README.md: blob "
+        f"{git(repo, 'rev-parse', 'HEAD:README.md')} differs from the artifact's "
+        f"{git(repo, 'rev-parse', f'{first}:README.md')}"
+    )
+    assert git(remote, "rev-parse", "main") == first
+
+
+def test_pre_push_with_a_key_refuses_an_unsigned_artifact(
+    run: Run, tmp_path: Path, key_pair: tuple[Path, Path]
+) -> None:
+    private, public = key_pair
+    source = model(tmp_path)
+    repo = tmp_path / "repo"
+    sha = commit(run, source, repo)
+    installed(run, repo, "--key", str(public))
+    remote = remote_for(repo, tmp_path)
+    done = push(repo, source.store)
+    assert done.returncode != 0
+    assert done.stderr.startswith(f"hubsnap pre-push: commit {sha[:12]}: verification failed")
+    assert subprocess.run(["git", "-C", str(remote), "rev-parse", "main"], capture_output=True,
+                          check=False).returncode != 0  # fmt: skip
+    code, _, err = run("sign", source.ref, "--key", str(private))
+    assert code == 0, err
+    done = push(repo, source.store)
+    assert done.returncode == 0, done.stderr
+    assert git(remote, "rev-parse", "main") == sha
 
 
 @pytest.mark.parametrize(

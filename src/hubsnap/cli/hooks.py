@@ -32,16 +32,27 @@ def install_command(
         str,
         typer.Option("--max-size", help="Largest file allowed outside Git LFS (e.g. 10MiB)."),
     ] = "10MiB",
+    key: Annotated[
+        list[Path] | None,
+        typer.Option("--key", help="Public key pushed artifacts must be signed with (repeatable)."),
+    ] = None,
+    policy: Annotated[
+        Path | None, typer.Option("--policy", help="Trust policy pushed artifacts must meet.")
+    ] = None,
     chain: Annotated[
         bool,
         typer.Option("--chain", help="Keep an existing hook and run it after hubsnap's."),
     ] = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Install the pre-commit hook: staged LFS paths must be canonical pointers (and, on a
-    branch locked by lfs commit, that artifact's); no plain file over --max-size."""
+    """Install the pre-commit hook (staged LFS paths are canonical pointers, and on a branch
+    locked by lfs commit that artifact's; no plain file over --max-size) and the pre-push hook
+    (pushed commits match the artifact their trailer names, which verifies with --key or
+    --policy); existing hooks run after them."""
     from hubsnap.api.hooks import install_hooks  # noqa: PLC0415
     from hubsnap.lfs.hooks import parse_size  # noqa: PLC0415
 
-    result = install_hooks(repo, max_size=parse_size(max_size), chain=chain)
+    result = install_hooks(
+        repo, max_size=parse_size(max_size), keys=key or (), policy=policy, chain=chain
+    )
     emit(result.to_json(), json_output, _render)

@@ -1,8 +1,10 @@
-"""Git hook entry points: ``python -m hubsnap.lfs.hookrun pre-commit [--max-size N]``.
+"""Git hook entry points: ``python -m hubsnap.lfs.hookrun pre-commit [--max-size N]`` and
+``python -m hubsnap.lfs.hookrun pre-push [--key K]... [--policy P] REMOTE URL`` (refs on stdin).
 
 Kept apart from the Typer CLI so that a hook starts fast: it imports git plumbing and the
-pointer reader, and the store only on a branch locked to an artifact. A refused commit exits
-1 with one line per offending path on stderr; a failure of the hook itself exits 2.
+pointer reader, the store only on a branch locked to an artifact, and the verifier only when
+a pushed commit names an artifact. A refused commit or push exits 1 with one line per
+offending path or commit on stderr; a failure of the hook itself exits 2.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 from hubsnap.lfs.pointer import POINTER_SIZE_LIMIT
 from hubsnap.lfs.staged import LockedFile, locked_branch, staged_files, staged_problems
+from hubsnap.lfs.trailers import message_trailers
 
 __all__ = ["DEFAULT_MAX_SIZE", "main"]
 
@@ -54,16 +57,78 @@ def pre_commit(root: Path, max_size: int) -> list[str]:
     return staged_problems(files, max_size=max_size, locked=layers)
 
 
+_ZERO = "0" * 40
+
+
+def _git_lines(root: Path, *args: str) -> list[str]:
+    done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"git {args[0]}: {done.stderr.strip()[:200]}")
+    return done.stdout.splitlines()
+
+
+def _pushed_commits(root: Path, refs: str) -> list[str]:
+    """Commits the push would send, from git's ``LOCAL_REF SHA REMOTE_REF SHA`` lines."""
+    commits: dict[str, None] = {}
+    for line in refs.splitlines():
+        fields = line.split()
+        if len(fields) != 4 or fields[1] == _ZERO:
+            continue  # malformed, or a deletion: nothing is sent
+        local, remote = fields[1], fields[3]
+        known = remote != _ZERO and _has(root, remote)
+        span = [f"{remote}..{local}"] if known else [local, "--not", "--remotes"]
+        commits.update(dict.fromkeys(_git_lines(root, "rev-list", *span)))
+    return list(commits)
+
+
+def _has(root: Path, sha: str) -> bool:
+    done = subprocess.run(
+        ["git", "cat-file", "-e", f"{sha}^{{commit}}"], cwd=root, capture_output=True, check=False
+    )
+    return done.returncode == 0
+
+
+def pre_push(root: Path, refs: str, keys: Sequence[Path], policy: Path | None) -> list[str]:
+    """One line per pushed commit (or path of one) that does not match its artifact."""
+    named = []
+    for sha in _pushed_commits(root, refs):
+        message = "\n".join(_git_lines(root, "log", "-1", "--format=%B", sha))
+        if "Hubsnap-Artifact" in message_trailers(message):
+            named.append(sha)
+    if not named:
+        return []
+    from hubsnap.api.lfs_verify import lfs_verify  # noqa: PLC0415
+    from hubsnap.config import Settings  # noqa: PLC0415
+    from hubsnap.errors import HubsnapError  # noqa: PLC0415
+
+    settings = Settings.from_env()
+    problems = []
+    for sha in named:
+        try:
+            result = lfs_verify(settings, f"{root}@{sha}", keys=keys, policy=policy)
+        except HubsnapError as e:
+            problems.append(f"commit {sha[:12]}: {e.message}")
+            continue
+        problems += [f"commit {sha[:12]}: {line}" for line in result.differences]
+    return problems
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hubsnap-hook")
-    parser.add_argument("hook", choices=["pre-commit"])
+    parser.add_argument("hook", choices=["pre-commit", "pre-push"])
     parser.add_argument("--max-size", type=int, default=DEFAULT_MAX_SIZE)
-    args = parser.parse_args(argv)
+    parser.add_argument("--key", type=Path, action="append", default=[])
+    parser.add_argument("--policy", type=Path)
+    parser.add_argument("git_arguments", nargs="*")
+    args = parser.parse_intermixed_args(argv)
     try:
         top = subprocess.run(
             ["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=True
         ).stdout.strip()
-        problems = pre_commit(Path(top), args.max_size)
+        if args.hook == "pre-commit":
+            problems = pre_commit(Path(top), args.max_size)
+        else:
+            problems = pre_push(Path(top), sys.stdin.read(), args.key, args.policy)
     except (OSError, RuntimeError, subprocess.CalledProcessError) as e:
         print(f"hubsnap {args.hook}: {e}", file=sys.stderr)
         return 2

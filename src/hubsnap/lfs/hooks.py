@@ -25,6 +25,7 @@ __all__ = [
     "CHAINED_SUFFIX",
     "HOOK_MARKER",
     "InstalledHook",
+    "check_hook",
     "hooks_directory",
     "install_hook",
     "parse_size",
@@ -81,12 +82,24 @@ def _is_git_lfs_hook(text: str) -> bool:
 
 def _script(name: str, command: str) -> str:
     chained = f'"$(dirname "$0")/{name}{CHAINED_SUFFIX}"'
-    return (
+    head = (
         "#!/bin/sh\n"
         f"{HOOK_MARKER} {name} (written by `hubsnap hooks install`; the hook it chains to runs"
         " after it)\n"
-        f"{command} || exit $?\n"
-        f'if [ -x {chained} ]; then exec {chained} "$@"; fi\n'
+    )
+    if name != "pre-push":
+        return (
+            head
+            + f"{command} || exit $?\n"
+            + f'if [ -x {chained} ]; then exec {chained} "$@"; fi\n'
+        )
+    # pre-push reads the pushed refs on stdin; the chained hook (git-lfs's) gets them too.
+    return head + (
+        'refs="$(mktemp)" || exit 2\n'
+        "trap 'rm -f \"$refs\"' EXIT\n"
+        'cat > "$refs"\n'
+        f'{command} "$@" < "$refs" || exit $?\n'
+        f'if [ -x {chained} ]; then {chained} "$@" < "$refs"; exit $?; fi\n'
     )
 
 
@@ -103,24 +116,30 @@ def _write_executable(path: Path, text: str) -> None:
         raise
 
 
+def check_hook(hooks: Path, name: str, *, chain: bool) -> bool:
+    """Whether an existing ``name`` hook will be chained to; refuse what cannot be."""
+    path = hooks / name
+    chained = hooks / f"{name}{CHAINED_SUFFIX}"
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise UsageError(f"{path} is not a regular file", hint="remove it or point it elsewhere")
+    if not path.exists() or HOOK_MARKER in path.read_text("utf-8", "replace"):
+        return False
+    if chained.exists() or chained.is_symlink():
+        raise UsageError(f"{chained} already exists", hint="remove it, then retry")
+    if not (chain or _is_git_lfs_hook(path.read_text("utf-8", "replace"))):
+        raise UsageError(
+            f"{path} already exists", hint="pass --chain to run it after hubsnap's checks"
+        )
+    return True
+
+
 def install_hook(hooks: Path, name: str, arguments: list[str], *, chain: bool) -> InstalledHook:
     """Write hubsnap's ``name`` hook, running ``hookrun`` with ``arguments``."""
     hooks.mkdir(parents=True, exist_ok=True)
     path = hooks / name
     chained = hooks / f"{name}{CHAINED_SUFFIX}"
-    if path.is_symlink() or (path.exists() and not path.is_file()):
-        raise UsageError(f"{path} is not a regular file", hint="remove it or point it elsewhere")
-    if path.exists():
-        text = path.read_text("utf-8", "replace")
-        if HOOK_MARKER not in text:
-            if chained.exists() or chained.is_symlink():
-                raise UsageError(f"{chained} already exists", hint="remove it, then retry")
-            if not (chain or _is_git_lfs_hook(text)):
-                raise UsageError(
-                    f"{path} already exists",
-                    hint="pass --chain to run it after hubsnap's checks",
-                )
-            path.replace(chained)
+    if check_hook(hooks, name, chain=chain):
+        path.replace(chained)
     command = shlex.join([sys.executable, "-m", "hubsnap.lfs.hookrun", name, *arguments])
     _write_executable(path, _script(name, command))
     return InstalledHook(name, path, chained if chained.exists() else None)

@@ -16,6 +16,7 @@ import git
 
 from hubsnap.errors import NotFoundError, UsageError
 from hubsnap.lfs.fastimport import git_env
+from hubsnap.lfs.trailers import message_trailers
 
 __all__ = ["LFS_FILTER_CONFIG", "CommitInfo", "GitRepository", "check_branch_name"]
 
@@ -52,20 +53,6 @@ def _run(args: list[str], cwd: Path, what: str) -> str:
         )
         raise UsageError(f"cannot {what}: {first}")
     return done.stdout
-
-
-def _trailers(message: str) -> dict[str, str]:
-    """``Key: value`` lines of the message's last paragraph, as git reads trailers."""
-    paragraphs = [p for p in message.strip().split("\n\n") if p.strip()]
-    if len(paragraphs) < 2:
-        return {}
-    found: dict[str, str] = {}
-    for line in paragraphs[-1].splitlines():
-        key, sep, value = line.partition(": ")
-        if not sep or not key or " " in key:
-            return {}
-        found[key] = value.strip()
-    return found
 
 
 def check_branch_name(name: str) -> None:
@@ -143,7 +130,7 @@ class GitRepository:
             sha=str(commit.hexsha),
             tree=str(commit.tree.hexsha),
             parents=tuple(str(p.hexsha) for p in commit.parents),
-            trailers=_trailers(text),
+            trailers=message_trailers(text),
         )
 
     def tree_entries(self, sha: str) -> dict[str, tuple[str, str]]:
