@@ -277,3 +277,43 @@ def test_the_hook_entry_point_loads_no_heavy_dependency() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_pre_commit_framework_hooks(run: Run, tmp_path: Path) -> None:
+    """The ids in .pre-commit-hooks.yaml run the same checks; the framework passes the pushed
+    commit in PRE_COMMIT_TO_REF, not on stdin."""
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    hooks = yaml.safe_load((root / ".pre-commit-hooks.yaml").read_text())
+    entries = {hook["id"]: hook for hook in hooks}
+    assert set(entries) == {"hubsnap-lfs-pointers", "hubsnap-verify-push"}
+    source = model(tmp_path)
+    repo = tmp_path / "repo"
+    commit(run, source, repo)
+    stage(repo, "README.md", b"edited\n")
+    message = f"edit\n\nHubsnap-Artifact: {source.digest}\n"
+    subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm",
+         message],
+        check=True,
+    )  # fmt: skip
+    tampered = git(repo, "rev-parse", "HEAD")
+    stage(repo, "model.safetensors", b"not a pointer")
+    for hook_id, env, expected in (
+        ("hubsnap-lfs-pointers", {}, "model.safetensors: not a canonical Git LFS pointer"),
+        ("hubsnap-verify-push", {"PRE_COMMIT_TO_REF": tampered}, f"commit {tampered[:12]}: "),
+    ):
+        entry = entries[hook_id]["entry"].split()
+        assert entry[:3] == ["python", "-m", "hubsnap.lfs.hookrun"]
+        done = subprocess.run(
+            [sys.executable, *entry[1:]],
+            cwd=repo,
+            env=dict(os.environ, HUBSNAP_STORE=str(source.store), **env),
+            input="",
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 1, (hook_id, done.stderr)
+        assert expected in done.stderr

@@ -10,6 +10,7 @@ offending path or commit on stderr; a failure of the hook itself exits 2.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -89,7 +90,13 @@ def _has(root: Path, sha: str) -> bool:
 
 
 def pre_push(root: Path, refs: str, keys: Sequence[Path], policy: Path | None) -> list[str]:
-    """One line per pushed commit (or path of one) that does not match its artifact."""
+    """One line per pushed commit (or path of one) that does not match its artifact.
+
+    Under the pre-commit framework git's refs are not on stdin: the commit being pushed is
+    ``PRE_COMMIT_TO_REF``, and every commit of it that no remote has is checked."""
+    to_ref = os.environ.get("PRE_COMMIT_TO_REF", "")
+    if not refs.strip() and to_ref:
+        refs = f"HEAD {to_ref} HEAD {_ZERO}\n"
     named = []
     for sha in _pushed_commits(root, refs):
         message = "\n".join(_git_lines(root, "log", "-1", "--format=%B", sha))
