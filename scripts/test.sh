@@ -7,3 +7,5 @@ bash scripts/setup.sh
 .venv/bin/ruff format --check src tests scripts
 .venv/bin/mypy
 .venv/bin/pytest "$@"
+# The same CLI and Hub tests on the lowest version of every dependency range.
+bash scripts/lowest.sh

@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx2
+import httpx
 import pytest
 
 from hubsnap.api.discover import DiscoverQuery
@@ -22,22 +22,22 @@ from hubsnap.retry import RetryPolicy
 ENDPOINT = "https://hub.test"
 COMMIT = "a" * 40
 TOKEN = "hf_secret_token_value"
-Handler = Callable[[httpx2.Request], httpx2.Response]
+Handler = Callable[[httpx.Request], httpx.Response]
 
 
 def client(
     handler: Handler, *, token: str | None = None, sleeps: list[float] | None = None
 ) -> HubClient:
     policy = RetryPolicy(attempts=3, sleep=(sleeps if sleeps is not None else []).append)
-    session = httpx2.Client(transport=httpx2.MockTransport(handler))
+    session = httpx.Client(transport=httpx.MockTransport(handler))
     return HubClient(ENDPOINT, token, timeout=5.0, retry=policy, session=session)
 
 
 def revision_answer(siblings: list[dict[str, object]], sha: str = COMMIT) -> Handler:
-    def handler(request: httpx2.Request) -> httpx2.Response:
+    def handler(request: httpx.Request) -> httpx.Response:
         assert request.url.path == "/api/models/org/model/revision/main"
         assert request.url.params["blobs"] == "true"
-        return httpx2.Response(200, json={"sha": sha, "siblings": siblings})
+        return httpx.Response(200, json={"sha": sha, "siblings": siblings})
 
     return handler
 
@@ -87,7 +87,7 @@ def test_revision_resolves_to_commit_and_typed_files() -> None:
 
 @pytest.mark.parametrize("sha", ["main", "A" * 40, "a" * 39, None])
 def test_an_answer_without_a_commit_sha_is_refused(sha: str | None) -> None:
-    hub = client(lambda r: httpx2.Response(200, json={"sha": sha, "siblings": []}))
+    hub = client(lambda r: httpx.Response(200, json={"sha": sha, "siblings": []}))
     with pytest.raises(RemoteError, match="did not name a commit"):
         hub.resolve_revision("org/model", "main")
 
@@ -110,11 +110,11 @@ def test_an_answer_without_a_commit_sha_is_refused(sha: str | None) -> None:
 def test_hub_errors_map_to_exit_codes_and_never_show_the_token(
     status: int, headers: dict[str, str], token: str | None, error: type[Exception], text: str
 ) -> None:
-    seen: list[httpx2.Request] = []
+    seen: list[httpx.Request] = []
 
-    def handler(request: httpx2.Request) -> httpx2.Response:
+    def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return httpx2.Response(status, headers=headers, json={"error": "nope"})
+        return httpx.Response(status, headers=headers, json={"error": "nope"})
 
     with pytest.raises(error) as caught:
         client(handler, token=token).resolve_revision("org/model", "main")
@@ -128,8 +128,8 @@ def test_hub_errors_map_to_exit_codes_and_never_show_the_token(
 @pytest.mark.parametrize(("status", "token"), [(401, None), (404, TOKEN)])
 def test_repo_not_found_hints_at_a_token_only_without_one(status: int, token: str | None) -> None:
     # The Hub's RepoNotFound: 401 to anonymous callers (missing or private), 404 with a token.
-    def handler(request: httpx2.Request) -> httpx2.Response:
-        return httpx2.Response(status, headers={"X-Error-Code": "RepoNotFound"}, json={})
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, headers={"X-Error-Code": "RepoNotFound"}, json={})
 
     with pytest.raises(NotFoundError) as caught:
         client(handler, token=token).resolve_revision("org/model", "main")
@@ -139,10 +139,10 @@ def test_repo_not_found_hints_at_a_token_only_without_one(status: int, token: st
 
 
 def test_retries_honour_retry_after_and_transport_errors() -> None:
-    answers: list[Callable[[], httpx2.Response]] = [
-        lambda: httpx2.Response(429, headers={"Retry-After": "7"}),
-        lambda: (_ for _ in ()).throw(httpx2.ConnectError("refused")),
-        lambda: httpx2.Response(200, json={"sha": COMMIT, "siblings": []}),
+    answers: list[Callable[[], httpx.Response]] = [
+        lambda: httpx.Response(429, headers={"Retry-After": "7"}),
+        lambda: (_ for _ in ()).throw(httpx.ConnectError("refused")),
+        lambda: httpx.Response(200, json={"sha": COMMIT, "siblings": []}),
     ]
     sleeps: list[float] = []
     hub = client(lambda r: answers.pop(0)(), sleeps=sleeps)
@@ -151,8 +151,8 @@ def test_retries_honour_retry_after_and_transport_errors() -> None:
 
 
 def test_timeouts_are_retried_then_reported() -> None:
-    def handler(request: httpx2.Request) -> httpx2.Response:
-        raise httpx2.ReadTimeout("slow", request=request)
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("slow", request=request)
 
     sleeps: list[float] = []
     with pytest.raises(RemoteError) as caught:
@@ -164,13 +164,13 @@ def test_timeouts_are_retried_then_reported() -> None:
 def test_listing_is_lazy_and_parses_entries() -> None:
     calls: list[str] = []
 
-    def handler(request: httpx2.Request) -> httpx2.Response:
+    def handler(request: httpx.Request) -> httpx.Response:
         calls.append(str(request.url))
         page = int(request.url.params.get("cursor", "0"))
         items = [{"id": f"org/m{page}-{i}", "lastModified": "2024-01-02T03:04:05.000Z",
                   "downloads": i, "gated": "auto" if i else False} for i in range(2)]  # fmt: skip
         link = f'<{ENDPOINT}/api/models?cursor={page + 1}>; rel="next"'
-        return httpx2.Response(200, json=items, headers={"Link": link})
+        return httpx.Response(200, json=items, headers={"Link": link})
 
     models = list_models(client(handler), ModelQuery(task="t", page_size=2))
     first = next(iter(models))
@@ -185,6 +185,22 @@ def test_listing_is_lazy_and_parses_entries() -> None:
         "org/m1-1",
     ]
     assert len(calls) == 2
+
+
+def test_an_endless_run_of_fresh_pages_stops_at_the_page_cap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("hubsnap.hublist.MAX_PAGES", 7)
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(str(request.url))
+        link = f'<{ENDPOINT}/api/models?cursor={len(calls)}>; rel="next"'
+        return httpx.Response(200, json=[{"id": f"org/m{len(calls)}"}], headers={"Link": link})
+
+    with pytest.raises(RemoteError, match="more than 7 pages") as caught:
+        list(list_models(client(handler), ModelQuery()))
+    assert caught.value.exit_code == 5 and len(calls) == 7
 
 
 def test_query_filters_flags() -> None:
@@ -210,7 +226,7 @@ def test_hub_timestamps_are_normalised(text: str | None, expected: str | None) -
 # -- fetching files ---------------------------------------------------------------------------
 
 
-class BrokenStream(httpx2.SyncByteStream):
+class BrokenStream(httpx.SyncByteStream):
     """A body that sends ``data[:cut]`` and then loses the connection."""
 
     def __init__(self, data: bytes, cut: int) -> None:
@@ -218,15 +234,15 @@ class BrokenStream(httpx2.SyncByteStream):
 
     def __iter__(self) -> Iterator[bytes]:
         yield self.data[: self.cut]
-        raise httpx2.ReadError("connection reset")
+        raise httpx.ReadError("connection reset")
 
 
-def file_server(files: dict[str, bytes], script: list[str]) -> tuple[Handler, list[httpx2.Request]]:
+def file_server(files: dict[str, bytes], script: list[str]) -> tuple[Handler, list[httpx.Request]]:
     """Serve ``/org/model/resolve/COMMIT/PATH``; ``script`` says how to answer each request:
     ``ok``, ``cut`` (break off midway), ``norange`` (ignore Range: send everything)."""
-    seen: list[httpx2.Request] = []
+    seen: list[httpx.Request] = []
 
-    def handler(request: httpx2.Request) -> httpx2.Response:
+    def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
         prefix = f"/org/model/resolve/{COMMIT}/"
         assert request.url.path.startswith(prefix)
@@ -234,11 +250,11 @@ def file_server(files: dict[str, bytes], script: list[str]) -> tuple[Handler, li
         how = script.pop(0) if script else "ok"
         if how == "cut":
             headers = {"Content-Length": str(len(data))}
-            return httpx2.Response(200, headers=headers, stream=BrokenStream(data, len(data) // 3))
+            return httpx.Response(200, headers=headers, stream=BrokenStream(data, len(data) // 3))
         start = request.headers.get("Range", "bytes=0-")[6:-1]
         if how == "norange" or not start:
-            return httpx2.Response(200, content=data)
-        return httpx2.Response(206, content=data[int(start) :])
+            return httpx.Response(200, content=data)
+        return httpx.Response(206, content=data[int(start) :])
 
     return handler, seen
 
@@ -301,11 +317,11 @@ def test_a_json_body_cut_short_is_retried() -> None:
     body = json.dumps({"sha": COMMIT, "siblings": []}).encode()
     answers = ["cut", "ok"]
 
-    def handler(request: httpx2.Request) -> httpx2.Response:
+    def handler(request: httpx.Request) -> httpx.Response:
         if answers.pop(0) == "cut":
             headers = {"Content-Length": str(len(body))}
-            return httpx2.Response(200, headers=headers, stream=BrokenStream(body, 5))
-        return httpx2.Response(200, content=body)
+            return httpx.Response(200, headers=headers, stream=BrokenStream(body, 5))
+        return httpx.Response(200, content=body)
 
     sleeps: list[float] = []
     assert client(handler, sleeps=sleeps).resolve_revision("org/model", "main").commit == COMMIT

@@ -234,18 +234,27 @@ def test_each_download_reports_its_progress(
             yield Counting()
 
     monkeypatch.setattr("hubsnap.hubfiles.transfer_progress", recorder)
+    monkeypatch.delenv("HF_HUB_DISABLE_PROGRESS_BARS")  # set by hf_env
     code, out, err = run("snapshot", BASE, "--json")
     assert code == 0, err
     files = json.loads(out)["files"]
     assert set(reported) == {f"{f['path']} {f['size']}" for f in files}
     assert all(sum(reported[f"{f['path']} {f['size']}"]) == f["size"] for f in files)
+    # HF_HUB_DISABLE_PROGRESS_BARS, as huggingface_hub reads it, turns every bar off.
+    reported.clear()
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "yes")
+    code, out, err = run("snapshot", BASE, "--json", "--store", str(home / "other-store"))
+    assert code == 0, err
+    assert json.loads(out)["downloaded"] and reported == {}
 
 
 def test_card_base_model_becomes_base_name(home: Path, run: Run, hf_env: HfEnv) -> None:
     code, out, err = run("snapshot", FINETUNED)
     assert code == 0, err
     _, manifest = LayoutStore(home / "store").read_manifest(store_digest(out))
-    assert manifest.annotations["org.opencontainers.image.base.name"] == f"{hf_env.endpoint}/{BASE}"
+    # The canonical Hub URL, as the base artifact's source is, not the endpoint used.
+    base_name = manifest.annotations["org.opencontainers.image.base.name"]
+    assert base_name == f"https://huggingface.co/{BASE}" != f"{hf_env.endpoint}/{BASE}"
 
 
 # -- bad input ------------------------------------------------------------------------------

@@ -12,8 +12,20 @@ Variables (all optional):
     Default network timeout, e.g. ``30s``, ``2m``; default ``60s``.
 ``HUBSNAP_DEBUG``
     ``1`` prints tracebacks for errors.
-``HF_ENDPOINT`` / ``HF_TOKEN``
-    Hub address (default ``https://huggingface.co``) and token.
+``HF_ENDPOINT``
+    Where Hub requests go (default ``https://huggingface.co``): a mirror or relay of the Hub.
+    Recorded in ``snapshot.yaml`` only; artifacts name the Hub by ``HUBSNAP_HUB_URL``.
+``HUBSNAP_HUB_URL``
+    The Hub that artifacts name as their source, ``URL/REPO`` (default
+    ``https://huggingface.co``); set it for a private Hub. Whichever ``HF_ENDPOINT`` the bytes
+    came through, the same commit gives the same artifact.
+``HF_TOKEN`` / ``HUGGING_FACE_HUB_TOKEN``
+    Hub token; surrounding whitespace is stripped, as ``huggingface_hub`` does. Without it,
+    the token saved by ``hf auth login`` is used.
+``HF_HUB_OFFLINE``
+    ``1`` makes Hub commands refuse to reach the Hub (one line, exit 2).
+``HF_HUB_DISABLE_PROGRESS_BARS``
+    ``1`` hides download progress bars.
 ``DOCKER_CONFIG``
     Directory holding the docker ``config.json`` used for registry credentials.
 """
@@ -24,12 +36,18 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from hubsnap.errors import UsageError
 
-__all__ = ["DEFAULT_HF_ENDPOINT", "Settings", "parse_duration"]
+__all__ = [
+    "DEFAULT_HF_ENDPOINT", "DEFAULT_HUB_URL", "Settings",
+    "clean_token", "hub_base_url", "parse_duration",
+]  # fmt: skip
 
 DEFAULT_HF_ENDPOINT = "https://huggingface.co"
+DEFAULT_HUB_URL = DEFAULT_HF_ENDPOINT
+_TRUE = frozenset({"1", "ON", "YES", "TRUE"})  # huggingface_hub's truthy values
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -46,9 +64,56 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
+def hub_base_url(value: str, name: str) -> str:
+    """``value`` as a Hub base URL (``http(s)://HOST[:PORT][/PATH]``, no trailing slash).
+
+    Raises :class:`UsageError` naming the variable ``name`` when it is not one.
+    """
+    text = value.strip()
+    try:
+        parts = urlsplit(text)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        parts, port_ok = None, False
+    if (
+        parts is None
+        or not port_ok
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+        or parts.username is not None
+        or any(c.isspace() or not c.isprintable() for c in text)
+    ):
+        raise UsageError(f"{name} is not a valid Hub URL", hint="use e.g. https://huggingface.co")
+    return text.rstrip("/")
+
+
+def clean_token(value: str | None, name: str) -> str | None:
+    """The token with surrounding whitespace stripped, ``None`` if empty. A token with
+    whitespace or control characters inside cannot be sent in a header: refused, unprinted."""
+    if value is None:
+        return None
+    token = value.strip()
+    if not token:
+        return None
+    if any(c.isspace() or not c.isprintable() or not c.isascii() for c in token):
+        raise UsageError(
+            f"{name} contains whitespace, control or non-ASCII characters",
+            hint="set it to the token alone",
+        )
+    return token
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Resolved configuration. ``hf_token`` is ``None`` when no token is configured."""
+    """Resolved configuration. ``hf_token`` is ``None`` when no token is set in the
+    environment (the Hub client then looks for the token ``hf auth login`` saved).
+
+    ``hf_endpoint`` is where Hub requests go; ``hub_url`` is the Hub that artifacts name.
+    ``hf_endpoint`` and ``hf_token`` are checked only by the commands that talk to the Hub
+    (:meth:`hubsnap.hub.HubClient.from_settings`), so a malformed one cannot stop the others.
+    """
 
     home: Path
     store: Path
@@ -57,6 +122,9 @@ class Settings:
     timeout: float
     docker_config: Path
     debug: bool
+    hub_url: str = DEFAULT_HUB_URL
+    hf_offline: bool = False
+    progress_bars: bool = True
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -69,9 +137,16 @@ class Settings:
         return cls(
             home=home,
             store=store,
-            hf_endpoint=(env.get("HF_ENDPOINT") or DEFAULT_HF_ENDPOINT).rstrip("/"),
-            hf_token=env.get("HF_TOKEN") or None,
+            hf_endpoint=(env.get("HF_ENDPOINT") or DEFAULT_HF_ENDPOINT).strip().rstrip("/"),
+            hf_token=env.get("HF_TOKEN") or env.get("HUGGING_FACE_HUB_TOKEN") or None,
             timeout=parse_duration(env.get("HUBSNAP_TIMEOUT", "60s")),
             docker_config=docker_config,
             debug=env.get("HUBSNAP_DEBUG", "") not in ("", "0"),
+            hub_url=hub_base_url(env.get("HUBSNAP_HUB_URL") or DEFAULT_HUB_URL, "HUBSNAP_HUB_URL"),
+            hf_offline=_true(env, "HF_HUB_OFFLINE") or _true(env, "TRANSFORMERS_OFFLINE"),
+            progress_bars=not _true(env, "HF_HUB_DISABLE_PROGRESS_BARS"),
         )
+
+
+def _true(env: dict[str, str], name: str) -> bool:
+    return env.get(name, "").strip().upper() in _TRUE

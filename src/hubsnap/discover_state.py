@@ -4,6 +4,11 @@ Two tables: listing pages by URL with their ETag, so a repeated listing is fetch
 ``If-None-Match`` and a 304 reuses the stored page; and, per query, the newest
 ``lastModified`` shown by the previous ``--incremental`` run. SQLite is the embedded default
 because it is in the standard library, survives crashes and serialises concurrent runs.
+
+It is a cache: a file that is not a readable SQLite database (corrupt, truncated, another
+file's bytes) is replaced by an empty one, at the cost of one listing fetched afresh and of
+the incremental watermarks (the next ``--incremental`` run starts over). A path that cannot
+hold a database at all is one line and exit 2.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
+from hubsnap.errors import UsageError
 from hubsnap.hublist import CachedPage
 
 __all__ = ["DiscoverState"]
@@ -32,14 +38,44 @@ CREATE TABLE IF NOT EXISTS watermarks (
 """
 
 
+def _open(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, timeout=30, isolation_level=None)
+    try:
+        db.executescript(_SCHEMA)
+        db.execute("SELECT count(*) FROM pages").fetchone()
+        db.execute("SELECT count(*) FROM watermarks").fetchone()
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _discard(path: Path) -> None:
+    """Remove a cache file that is not a database, with its journal files."""
+    for name in (path, *(path.with_name(path.name + s) for s in ("-journal", "-wal", "-shm"))):
+        if name.is_file() or name.is_symlink():
+            name.unlink()
+
+
 class DiscoverState:
     """The page cache and incremental watermarks; use as a context manager."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
-        self._db.executescript(_SCHEMA)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self._db = _open(path)
+            except sqlite3.DatabaseError as e:
+                if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
+                    raise
+                _discard(path)
+                self._db = _open(path)
+        except (OSError, sqlite3.Error) as e:
+            raise UsageError(
+                f"cannot use the discover cache {path} ({type(e).__name__})",
+                hint="check HUBSNAP_HOME, or delete the file: it is a cache",
+            ) from e
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:

@@ -1,41 +1,61 @@
 """The Hugging Face Hub as hubsnap sees it: revisions pinned to commits, file bodies, and the
 one transport every Hub request takes (listings, in :mod:`hubsnap.hublist`, included).
 
-This module owns ``huggingface_hub`` and the HTTP client it ships (``httpx2``): nothing else in
-hubsnap imports them. ``huggingface_hub`` supplies the auth and user-agent headers and the
-``resolve`` URLs; requests go through its shared session so proxies and CA settings configured
-for it apply, but hubsnap sends them itself so that every call has a timeout, is retried with
-:class:`~hubsnap.retry.RetryPolicy` (429, 5xx, dropped connections, honouring
-``Retry-After``), can be made conditional (``If-None-Match``) and can be streamed. Hub answers
-are parsed into the frozen values below; every file name is checked as a safe relative path
-here, before any caller can write anything. The token is sent only in the ``Authorization``
-header and never appears in an error message.
+Requests go over :mod:`hubsnap.http`, the HTTP stack the registry client shares: one retry
+loop, one ``Range``-resuming download loop, capped reads and origin-bound credentials.
+``huggingface_hub`` keeps what it owns of the Hub's semantics: the ``resolve`` URLs and where
+a saved token is found (``hf auth login``); the user agent names it as its own builder
+would. It reads its environment when imported, so it is imported only by the commands that
+talk to the Hub (in :meth:`HubClient.from_settings`), after hubsnap has checked
+``HF_ENDPOINT`` itself; a variable it cannot read is one line and exit 2, not a traceback.
+
+Every call has a timeout, is retried with :class:`~hubsnap.retry.RetryPolicy` (429, 5xx,
+dropped connections, honouring ``Retry-After``), can be made conditional (``If-None-Match``)
+and can be streamed. JSON answers are capped while they are read and must arrive within the
+timeout. The token is sent only in the ``Authorization`` header, only to the endpoint's own
+origin (a next-page link or redirect elsewhere goes without it), and never appears in an
+error message. Hub answers are parsed into :mod:`hubsnap.hubtypes` values.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import re
+import os
+import platform
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from importlib import metadata
+from types import ModuleType, TracebackType
 from typing import Any
 from urllib.parse import quote
 
-import httpx2
-from huggingface_hub import get_session, hf_hub_url
-from huggingface_hub.utils._headers import build_hf_headers
+import httpx
 
 from hubsnap import __version__
-from hubsnap.config import Settings
-from hubsnap.errors import AuthError, IntegrityError, NotFoundError, RemoteError
-from hubsnap.fsutil import check_relative_path
+from hubsnap.config import DEFAULT_HUB_URL, Settings, clean_token, hub_base_url
+from hubsnap.errors import AuthError, IntegrityError, NotFoundError, RemoteError, UsageError
+from hubsnap.http import (
+    BodyInterrupted,
+    Deadline,
+    Origin,
+    TLSFailure,
+    iter_resumable,
+    read_capped,
+    retrying,
+    send_following,
+)
+from hubsnap.hubtypes import (
+    HubFile,
+    RepoRevision,
+    check_repo_id,
+    hub_timestamp,
+    is_commit,
+    parse_siblings,
+)
 from hubsnap.retry import RETRY_STATUSES, RetryPolicy
 
 __all__ = [
-    "BodyInterruptedError",
-    "FileBody",
+    "JSON_LIMIT",
     "HubClient",
     "HubFile",
     "HubResponse",
@@ -43,41 +63,8 @@ __all__ = [
     "hub_timestamp",
 ]
 
-
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
-
-
-@dataclass(frozen=True)
-class HubFile:
-    """One file of a commit as the Hub lists it.
-
-    ``lfs_sha256`` is the Hub's ``lfs.sha256`` for files stored in Git LFS and ``None`` for
-    plain git files, which are verified by their git blob id (``blob_id``) instead.
-    """
-
-    path: str
-    size: int
-    blob_id: str
-    lfs_sha256: str | None = None
-
-    @property
-    def lfs(self) -> bool:
-        return self.lfs_sha256 is not None
-
-
-@dataclass(frozen=True)
-class RepoRevision:
-    """A model revision resolved to its commit; ``card_data`` is ``{}`` without a card."""
-
-    repo_id: str
-    requested: str
-    commit: str
-    files: tuple[HubFile, ...]
-    card_data: Mapping[str, Any] = field(default_factory=dict)
-    private: bool = False
-    gated: bool = False
+#: The most bytes a Hub JSON answer may have (a revision with 20,000 files is ~4 MiB).
+JSON_LIMIT = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -90,28 +77,49 @@ class HubResponse:
     next_url: str | None
 
 
-def hub_timestamp(value: object) -> str | None:
-    """A Hub timestamp as ``YYYY-MM-DDTHH:MM:SSZ`` (seconds, UTC), ``None`` if absent."""
-    if not isinstance(value, str) or not value:
-        return None
+def _huggingface_hub() -> ModuleType:
+    """``huggingface_hub``, imported now; a variable it cannot read is a usage error."""
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        import huggingface_hub  # noqa: PLC0415 - it reads the environment when imported
+        import huggingface_hub.constants  # noqa: PLC0415 - the package loads it lazily
+    except Exception as e:  # its import parses HF_* variables; any failure is theirs
+        raise UsageError(
+            f"huggingface_hub cannot start with this environment ({type(e).__name__})",
+            hint="check the HF_* variables (HF_HUB_DOWNLOAD_TIMEOUT, HF_HUB_ETAG_TIMEOUT, ...)",
+        ) from None
+    return huggingface_hub
+
+
+def _user_agent() -> str:
+    """The user agent ``huggingface_hub`` would send for hubsnap, built here: its own
+    builder fetches a registry from the endpoint on a transport of its own (agent
+    detection), which a Hub client must not do behind its caller's back."""
+    try:
+        hf_version = metadata.version("huggingface_hub")
+    except metadata.PackageNotFoundError:
+        hf_version = "unknown"
+    agent = f"hubsnap/{__version__}; hf_hub/{hf_version}; python/{platform.python_version()}"
+    origin = os.environ.get("HF_HUB_USER_AGENT_ORIGIN", "").strip()
+    if origin and origin.isprintable() and origin.isascii():
+        agent += f"; origin/{origin}"
+    return agent
+
+
+def _saved_token(hf: ModuleType) -> str | None:
+    """The token ``huggingface_hub`` finds by itself (``hf auth login``'s file, ...)."""
+    try:
+        found = hf.get_token()
+    except Exception:  # an unreadable token file is the same as none
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _check_repo_id(repo_id: str) -> None:
-    if not _REPO_ID.match(repo_id) or ".." in repo_id:
-        raise NotFoundError(
-            f"invalid repository id {repo_id!r}", hint="use OWNER/NAME, e.g. org/model"
-        )
+    return clean_token(found if isinstance(found, str) else None, "the saved Hub token")
 
 
 class HubClient:
-    """Talks to one Hub endpoint with one (optional) token."""
+    """Talks to one Hub endpoint with one (optional) token.
+
+    ``hub_url`` is the Hub the artifacts name as their source (:meth:`repo_url`), whatever
+    endpoint the requests go to.
+    """
 
     def __init__(
         self,
@@ -120,94 +128,133 @@ class HubClient:
         *,
         timeout: float,
         retry: RetryPolicy | None = None,
-        session: httpx2.Client | None = None,
+        session: httpx.Client | None = None,
+        hub_url: str = DEFAULT_HUB_URL,
+        progress: bool = True,
     ) -> None:
         self.endpoint = endpoint.rstrip("/")
+        self.hub_url = hub_url.rstrip("/")
         self._token = token
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
+        self.progress = progress
         self._session = session
+        self._base_headers: dict[str, str] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, retry: RetryPolicy | None = None) -> HubClient:
-        return cls(settings.hf_endpoint, settings.hf_token, timeout=settings.timeout, retry=retry)
+        """A client for the configured Hub; checks ``HF_ENDPOINT``, the token and offline mode."""
+        endpoint = hub_base_url(settings.hf_endpoint, "HF_ENDPOINT")
+        if settings.hf_offline:
+            raise UsageError(
+                "HF_HUB_OFFLINE is set: this command needs the Hub",
+                hint="unset HF_HUB_OFFLINE to reach the Hub",
+            )
+        token = clean_token(settings.hf_token, "HF_TOKEN")
+        hf = _huggingface_hub()  # every Hub command checks the HF_* variables it reads
+        if token is None:
+            token = _saved_token(hf)
+        return cls(
+            endpoint, token, timeout=settings.timeout, retry=retry, hub_url=settings.hub_url,
+            progress=settings.progress_bars,
+        )  # fmt: skip
 
     @property
     def has_token(self) -> bool:
         return self._token is not None
 
     def repo_url(self, repo_id: str) -> str:
-        return f"{self.endpoint}/{repo_id}"
+        """The repository's canonical URL: on ``hub_url``, not on the endpoint used."""
+        return f"{self.hub_url}/{repo_id}"
 
-    def _client(self) -> httpx2.Client:
+    def _client(self) -> httpx.Client:
         if self._session is None:
-            self._session = get_session()
+            self._session = httpx.Client()  # redirects are followed by send_following
         return self._session
 
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+
+    def __enter__(self) -> HubClient:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
     def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        # ``False`` stops huggingface_hub from falling back to a token of its own: hubsnap's
-        # one source of credentials is HF_TOKEN, read by Settings.
-        headers = build_hf_headers(
-            token=self._token or False, library_name="hubsnap", library_version=__version__
-        )
-        headers.update(extra or {})
-        return headers
+        """Headers for every request; ``Authorization`` is added by send_following, only
+        on the endpoint's origin (a next link or redirect elsewhere goes without it)."""
+        if self._base_headers is None:
+            self._base_headers = {"User-Agent": _user_agent()}
+        return {**self._base_headers, **(extra or {})}
 
     # -- transport ----------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _open(
+    def _get(
         self, url: str, what: str, *, params: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None, preload: bool = False,
-    ) -> Iterator[httpx2.Response]:  # fmt: skip
-        """A GET that succeeded (2xx or 304), after retries; closed on exit.
+        headers: Mapping[str, str] | None = None, limit: int | None = None,
+    ) -> tuple[httpx.Response, bytes]:  # fmt: skip
+        """A GET answered 2xx or 304, through :mod:`hubsnap.http`'s one retry loop.
 
-        The body is streamed unless ``preload``: then it is read here, so that a connection
-        lost while reading it is retried like one lost before the answer.
+        With ``limit`` the body is read in the attempt (capped, within the timeout, so a
+        connection lost while reading it is retried like one lost before the answer) and the
+        response is closed; without, it is returned open for streaming and ``b""``.
         """
-        attempt = 0
-        while True:
-            attempt += 1
-            retry_after: str | None = None
-            try:
-                request = self._client().build_request(
-                    "GET", url, params=params, headers=self._headers(headers), timeout=self.timeout
-                )
-                response = self._client().send(request, stream=True, follow_redirects=True)
-                if preload or response.status_code >= 400:
-                    try:
-                        response.read()
-                    finally:
-                        response.close()
-            except httpx2.TimeoutException as e:
-                failure: RemoteError = RemoteError(
-                    f"{what}: no answer from {self.endpoint} within {self.timeout:g}s",
-                    hint="raise --timeout or check the connection",
-                )
-                cause: BaseException = e
-            except httpx2.TransportError as e:
-                failure = RemoteError(f"{what}: cannot reach {self.endpoint} ({type(e).__name__})")
-                cause = e
-            else:
-                if response.status_code < 400:
-                    try:
-                        yield response
-                    finally:
-                        response.close()
-                    return
-                if response.status_code not in RETRY_STATUSES:
-                    raise self._status_error(response, what)
-                retry_after = response.headers.get("Retry-After")
-                failure = RemoteError(
-                    f"{what}: the Hub answered {response.status_code} "
-                    f"after {attempt} attempt{'s' if attempt > 1 else ''}"
-                )
-                cause = RemoteError(str(response.status_code))
-            if attempt >= self.retry.attempts:
-                raise failure from cause
-            self.retry.wait(attempt, retry_after)
+        target = httpx.URL(url, params=params) if params else httpx.URL(url)
+        authorization = f"Bearer {self._token}" if self._token is not None else None
+        body = b""
 
-    def _status_error(self, response: httpx2.Response, what: str) -> Exception:
+        def attempt() -> httpx.Response:
+            nonlocal body
+            response = send_following(
+                self._client(), "GET", target, headers=self._headers(headers),
+                authorization=authorization, credential_origin=Origin.of(self.endpoint),
+                stream=True, what=what, timeout=self.timeout,
+            )  # fmt: skip
+            if limit is not None and response.status_code < 300:
+                try:
+                    body = read_capped(
+                        response, limit, f"{what}: the Hub's answer",
+                        deadline=Deadline(self.timeout),
+                    )  # fmt: skip
+                finally:
+                    response.close()
+            return response
+
+        try:
+            response = retrying(attempt, policy=self.retry, where=self.endpoint)
+        except RemoteError as e:
+            raise self._transport_error(e, what) from e.__cause__ or e
+        status = response.status_code
+        if status < 300 or status == 304:
+            return response, body
+        response.close()
+        if status in RETRY_STATUSES:
+            attempts = self.retry.attempts
+            raise RemoteError(
+                f"{what}: the Hub answered {status} after {attempts} attempt"
+                + ("s" if attempts > 1 else "")
+            )
+        raise self._status_error(response, what)
+
+    def _transport_error(self, error: RemoteError, what: str) -> RemoteError:
+        """The one-line error for a request that never got an answer."""
+        cause = error.__cause__
+        if isinstance(error, TLSFailure):
+            return RemoteError(f"{what}: {error.message}", hint=error.hint)
+        if isinstance(cause, httpx.TimeoutException):
+            return RemoteError(
+                f"{what}: no answer from {self.endpoint} within {self.timeout:g}s",
+                hint="raise --timeout or check the connection",
+            )
+        if isinstance(cause, httpx.TransportError):
+            return RemoteError(f"{what}: cannot reach {self.endpoint} ({type(cause).__name__})")
+        return error
+
+    def _status_error(self, response: httpx.Response, what: str) -> Exception:
         code = response.headers.get("X-Error-Code", "")
         status = response.status_code
         if code == "GatedRepo":
@@ -237,6 +284,8 @@ class HubClient:
                     hint="the repository may be private or gated: set HF_TOKEN",
                 )
             return AuthError(f"{what}: the token was refused or lacks access ({status})")
+        if status < 400:
+            return RemoteError(f"{what}: unexpected answer {status} from the Hub")
         if status == 404:
             if code == "RevisionNotFound":
                 return NotFoundError(f"{what}: revision not found")
@@ -247,19 +296,16 @@ class HubClient:
 
     def get_json(
         self, url: str, what: str, *, params: Mapping[str, Any] | None = None,
-        etag: str | None = None,
+        etag: str | None = None, limit: int = JSON_LIMIT,
     ) -> HubResponse:  # fmt: skip
+        """A JSON answer of at most ``limit`` bytes, read within the timeout."""
         headers = {"If-None-Match": etag} if etag else None
-        with self._open(url, what, params=params, headers=headers, preload=True) as response:
-            body = response.content
-            next_url = response.links.get("next", {}).get("url")
-            if response.status_code == 304:
-                return HubResponse(304, None, etag, next_url)
-            try:
-                data = json.loads(body)
-            except ValueError as e:
-                raise RemoteError(f"{what}: the Hub answered with invalid JSON") from e
-            return HubResponse(response.status_code, data, response.headers.get("ETag"), next_url)
+        response, body = self._get(url, what, params=params, headers=headers, limit=limit)
+        next_url = response.links.get("next", {}).get("url")
+        if response.status_code == 304:
+            return HubResponse(304, None, etag, next_url)
+        data = _parse_json(body, what)
+        return HubResponse(response.status_code, data, response.headers.get("ETag"), next_url)
 
     # -- revisions ----------------------------------------------------------------------------
 
@@ -269,24 +315,24 @@ class HubClient:
         The file list and the commit sha come from the same answer, so they describe the
         same commit even if the branch moves meanwhile.
         """
-        _check_repo_id(repo_id)
+        check_repo_id(repo_id)
         what = f"{repo_id}@{revision}"
         url = f"{self.endpoint}/api/models/{repo_id}/revision/{quote(revision, safe='')}"
         data = self.get_json(url, what, params={"blobs": "true"}).data
         if not isinstance(data, dict):
             raise RemoteError(f"{what}: unexpected answer from the Hub")
         commit = data.get("sha")
-        if not isinstance(commit, str) or not _COMMIT.match(commit):
+        if not is_commit(commit):
             raise RemoteError(f"{what}: the Hub did not name a commit")
         siblings = data.get("siblings")
         if not isinstance(siblings, list):
             raise RemoteError(f"{what}: the Hub did not list the files (siblings)")
-        files = _parse_siblings(siblings, what)
+        files = parse_siblings(siblings, what)
         card = data.get("cardData")
         return RepoRevision(
             repo_id=repo_id,
             requested=revision,
-            commit=commit,
+            commit=str(commit),
             files=files,
             card_data=card if isinstance(card, dict) else {},
             private=data.get("private") is True,
@@ -308,65 +354,46 @@ class HubClient:
 
     # -- file bodies --------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def open_file(self, repo_id: str, commit: str, path: str, start: int = 0) -> Iterator[FileBody]:
-        """Stream a file of ``commit`` (never a branch name) from byte ``start`` on."""
-        if not _COMMIT.match(commit):
-            raise ValueError(f"downloads are by commit sha, not {commit!r}")
-        url = hf_hub_url(repo_id, path, revision=commit, endpoint=self.endpoint)
-        headers = {"Accept-Encoding": "identity"}
-        if start:
-            headers["Range"] = f"bytes={start}-"
-        with self._open(url, f"{repo_id}/{path}", headers=headers) as response:
-            yield FileBody(response, start if response.status_code == 206 else 0)
+    def file_chunks(self, repo_id: str, commit: str, path: str, size: int) -> Iterator[bytes]:
+        """The ``size`` bytes of a file of ``commit`` (never a branch name), as they arrive.
 
-
-class FileBody:
-    """A file body being received; ``offset`` is where its first byte sits in the file."""
-
-    def __init__(self, response: httpx2.Response, offset: int) -> None:
-        self._response = response
-        self.offset = offset
-
-    def chunks(self) -> Iterator[bytes]:
-        """Yield chunks as they arrive; a dropped body raises :class:`BodyInterruptedError`.
-
-        Chunks are not re-buffered into larger ones: whatever arrived before a connection
-        broke is kept, and the download resumes right after it.
+        A body that breaks off or ends short is resumed with ``Range`` by
+        :func:`hubsnap.http.iter_resumable`, the download loop registry pulls use too; more
+        bytes than ``size`` are :class:`IntegrityError`. Nothing is requested until the first
+        chunk is asked for.
         """
+        if not is_commit(commit):
+            raise ValueError(f"downloads are by commit sha, not {commit!r}")
+        url = _huggingface_hub().hf_hub_url(repo_id, path, revision=commit, endpoint=self.endpoint)
+        what = f"{repo_id}/{path}"
+
+        def open_at(start: int) -> httpx.Response:
+            headers = {"Accept-Encoding": "identity"}
+            if start:
+                headers["Range"] = f"bytes={start}-"
+            return self._get(url, what, headers=headers)[0]
+
+        chunks = iter_resumable(
+            open_at, what=what, policy=self.retry, size=size, floor_window=self.timeout,
+            error=IntegrityError,
+        )  # fmt: skip
         try:
-            yield from self._response.iter_bytes()
-        except httpx2.TimeoutException as e:
-            raise BodyInterruptedError("the Hub stopped sending (timeout)") from e
-        except httpx2.TransportError as e:
-            raise BodyInterruptedError(f"the connection broke ({type(e).__name__})") from e
+            yield from chunks
+        except RemoteError as e:
+            if not isinstance(e.__cause__, BodyInterrupted):
+                raise
+            raise RemoteError(
+                f"{what}: download broke off {self.retry.attempts} times ({e.__cause__.message})",
+                hint="check the connection and retry",
+            ) from e
 
 
-class BodyInterruptedError(Exception):
-    """A file body ended early; the download may resume from what was received."""
-
-
-def _parse_siblings(siblings: list[Any], what: str) -> tuple[HubFile, ...]:
-    files: dict[str, HubFile] = {}
-    for entry in siblings:
-        if not isinstance(entry, dict) or not isinstance(entry.get("rfilename"), str):
-            raise RemoteError(f"{what}: malformed file entry in the Hub's listing")
-        path = entry["rfilename"]
-        check_relative_path(path, "Hub file name")
-        if path in files:
-            raise IntegrityError(f"{what}: the Hub lists {path!r} twice")
-        lfs = entry.get("lfs")
-        size = entry.get("size")
-        blob_id = entry.get("blobId")
-        lfs_sha256 = None
-        if isinstance(lfs, dict):
-            lfs_sha256 = lfs.get("sha256") or lfs.get("oid")
-            size = lfs.get("size", size)
-            if not isinstance(lfs_sha256, str) or not _SHA256.match(lfs_sha256):
-                raise RemoteError(f"{what}: no valid lfs.sha256 for {path!r}")
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise RemoteError(f"{what}: no valid size for {path!r}", hint="is this a Hub?")
-        if not isinstance(blob_id, str) or not _COMMIT.match(blob_id):
-            raise RemoteError(f"{what}: no valid blobId for {path!r}", hint="is this a Hub?")
-        files[path] = HubFile(path, size, blob_id, lfs_sha256)
-    return tuple(files[p] for p in sorted(files))
+def _parse_json(body: bytes, what: str) -> Any:
+    """JSON from the Hub; invalid or nested beyond Python's reach is exit 5, like any
+    protocol answer that cannot be read (an over-long one too)."""
+    try:
+        return json.loads(body)
+    except RecursionError as e:
+        raise RemoteError(f"{what}: the Hub's answer is nested too deeply") from e
+    except ValueError as e:
+        raise RemoteError(f"{what}: the Hub answered with invalid JSON") from e

@@ -5,7 +5,7 @@ outside Git LFS) the git blob SHA-1 are computed over the same chunks. It is che
 what the Hub listed (``lfs.sha256`` and size, or ``blobId``) before anything is kept, and the
 files of one snapshot are kept all together or not at all: only when every file has been
 received and verified are the blobs moved into place. A body that breaks off is resumed with
-a ``Range`` request, within the retry policy's attempts.
+a ``Range`` request by :meth:`hubsnap.hub.HubClient.file_chunks`, the loop registry pulls use.
 
 Files whose bytes the store already holds are not downloaded again: LFS files are found by
 their SHA-256; plain git files through a small map from git blob id to SHA-256 under
@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hubsnap.digest import Digest, FileDigests, hash_file
-from hubsnap.errors import HubsnapError, IntegrityError, RemoteError
+from hubsnap.errors import HubsnapError, IntegrityError
 from hubsnap.fsutil import atomic_write_bytes
-from hubsnap.hub import BodyInterruptedError, HubClient, HubFile
+from hubsnap.hub import HubClient, HubFile
 from hubsnap.oci.layout import BlobWriter, LayoutStore
-from hubsnap.progress import transfer_progress
+from hubsnap.progress import Progress, transfer_progress
 
 __all__ = ["FetchedFile", "GitBlobMap", "fetch_files"]
 
@@ -76,47 +76,33 @@ def _receive(
     client: HubClient, repo_id: str, commit: str, file: HubFile,
     open_writer: Callable[[], BlobWriter],
 ) -> BlobWriter:  # fmt: skip
-    """Write the file's bytes into a new writer, resuming after a broken-off body.
+    """Write the file's bytes into a new writer; breaks are resumed by the client.
 
-    The writer, and with it the store, is opened only once the Hub has answered with the
-    file's bytes: a refusal (gated, no access) leaves no empty store behind.
+    The writer, and with it the store, is opened only once the Hub has sent the file's
+    first bytes: a refusal (gated, no access) leaves no empty store behind.
     """
-    what = f"{repo_id}/{file.path}"
-    writer: BlobWriter | None = None
-    received = 0
-    failures = 0
-    with transfer_progress(file.path, file.size) as progress:
-        while True:
-            try:
-                with client.open_file(repo_id, commit, file.path, start=received) as body:
-                    if writer is None:
-                        writer = open_writer()
-                    # A server that ignores Range resends from byte 0: drop what we have.
-                    skip = received - body.offset
-                    for chunk in body.chunks():
-                        if skip >= len(chunk):
-                            skip -= len(chunk)
-                            continue
-                        data = chunk[skip:] if skip else chunk
-                        skip = 0
-                        received += len(data)
-                        if received > file.size:
-                            raise IntegrityError(
-                                f"{what}: the Hub sent more than the {file.size} bytes it listed"
-                            )
-                        writer.write(data)
-                        progress.advance(len(data))
-                if received == file.size:
-                    return writer
-                raise BodyInterruptedError(f"the body ended after {received} of {file.size} bytes")
-            except BodyInterruptedError as e:
-                failures += 1
-                if failures >= client.retry.attempts:
-                    raise RemoteError(
-                        f"{what}: download broke off {failures} times ({e})",
-                        hint="check the connection and retry",
-                    ) from e
-                client.retry.wait(failures)
+    writer: BlobWriter | None = open_writer() if file.size == 0 else None
+    bar = transfer_progress(file.path, file.size) if client.progress else _no_progress()
+    with bar as progress:
+        for chunk in client.file_chunks(repo_id, commit, file.path, file.size):
+            if writer is None:
+                writer = open_writer()
+            writer.write(chunk)
+            progress.advance(len(chunk))
+    if writer is None:
+        writer = open_writer()
+    return writer
+
+
+class _NoProgress:
+    def advance(self, nbytes: int) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def _no_progress() -> Iterator[Progress]:
+    """No bar at all (``HF_HUB_DISABLE_PROGRESS_BARS``), even on a terminal."""
+    yield _NoProgress()
 
 
 def _verify(file: HubFile, digests: FileDigests, what: str) -> None:

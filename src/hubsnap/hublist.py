@@ -3,6 +3,11 @@
 Pages are requested one at a time, only when the caller's iteration reaches them, following the
 Hub's ``Link: rel="next"`` cursor. A :class:`PageCache` (see :mod:`hubsnap.discover_state`)
 supplies the ETag of a page seen before; the Hub's 304 then reuses the kept copy.
+
+A hostile or broken Hub cannot keep a listing going for ever: a next link back to a page
+already read, or more than :data:`MAX_PAGES` pages, is refused, and an empty page ends the
+listing. A next link to another origin is followed without the token (hubsnap.http's
+:func:`~hubsnap.http.send_following` keeps it on the endpoint's origin).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from hubsnap.errors import RemoteError
 from hubsnap.hub import HubClient, hub_timestamp
 
 __all__ = [
+    "MAX_PAGES",
     "SORT_KEYS",
     "CachedPage",
     "ListedModel",
@@ -32,6 +38,8 @@ SORT_KEYS = {
     "likes": "likes",
     "created": "createdAt",
 }
+#: Pages one listing may take (a million models at 100 a page).
+MAX_PAGES = 10_000
 _LIST_FIELDS = (
     "lastModified", "createdAt", "downloads", "likes", "pipeline_tag", "private", "gated",
     "disabled",
@@ -97,11 +105,17 @@ def list_models(
         if value:
             params.append((name, value))
     url: str | None = f"{client.endpoint}/api/models?{urlencode(params)}"
+    seen: set[str] = set()
     while url is not None:
+        if url in seen:
+            raise RemoteError("model listing: the Hub's next link leads back to a page it sent")
+        if len(seen) >= MAX_PAGES:
+            raise RemoteError(f"model listing: the Hub sent more than {MAX_PAGES} pages")
+        seen.add(url)
         cached = cache.lookup(url) if cache is not None else None
         answer = client.get_json(url, "model listing", etag=cached.etag if cached else None)
         if answer.status == 304 and cached is not None:
-            items, next_url = json.loads(cached.body), cached.next_url
+            items, next_url = _cached_items(cached), cached.next_url
         else:
             items, next_url = answer.data, answer.next_url
             if cache is not None and answer.etag:
@@ -110,7 +124,14 @@ def list_models(
             raise RemoteError("model listing: the Hub did not answer with a list")
         for item in items:
             yield _parse_listed(item)
-        url = urljoin(url, next_url) if next_url else None
+        url = urljoin(url, next_url) if next_url and items else None
+
+
+def _cached_items(page: CachedPage) -> object:
+    try:
+        return json.loads(page.body)
+    except (ValueError, RecursionError):
+        return None  # not a list: reported below like a bad answer
 
 
 def _int(value: object) -> int:

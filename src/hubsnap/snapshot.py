@@ -163,6 +163,8 @@ class SnapshotDocument:
     artifact_reference: str | None
     artifact_tag: str | None
     card: Mapping[str, Any] = field(default_factory=dict)
+    #: The ``HF_ENDPOINT`` the files came through; ``source`` names the canonical Hub.
+    endpoint: str | None = None
 
     @property
     def fingerprint(self) -> dict[str, str]:
@@ -178,6 +180,7 @@ class SnapshotDocument:
             "schema": SCHEMA_VERSION,
             "model_id": self.model_id,
             "source": self.source,
+            **({"endpoint": self.endpoint} if self.endpoint else {}),
             "revision": self.revision,
             "commit": self.commit,
             "commit_date": self.commit_date,

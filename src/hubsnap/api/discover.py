@@ -110,7 +110,9 @@ def _take(
 ) -> list[ListedModel]:
     shown: list[ListedModel] = []
     for model in models:
-        if since is not None and (model.last_modified is None or model.last_modified <= since):
+        if since is not None and model.last_modified is None:
+            continue  # no date to compare: neither shown nor an end of the listing
+        if since is not None and model.last_modified is not None and model.last_modified <= since:
             break  # sorted newest first: everything after this is older too
         if query.wants(model):
             shown.append(model)
@@ -123,7 +125,6 @@ def discover(
     settings: Settings, query: DiscoverQuery, *, retry: RetryPolicy | None = None
 ) -> DiscoverResult:
     since = _check(query)
-    client = HubClient.from_settings(settings, retry)
     hub_query = ModelQuery(
         task=query.task,
         author=query.author,
@@ -131,12 +132,15 @@ def discover(
         sort=query.sort,
         page_size=min(query.limit, MAX_PAGE_SIZE),
     )
-    with DiscoverState(settings.home / "discover.sqlite") as state:
+    with (
+        HubClient.from_settings(settings, retry) as client,
+        DiscoverState(settings.home / "discover.sqlite") as state,
+    ):
         key = query.state_key(client.endpoint)
         if query.incremental:
             since = state.watermark(key)
         models = _take(list_models(client, hub_query, state), query, since)
-        if query.incremental and models:
-            newest = max(m.last_modified for m in models if m.last_modified)
+        newest = max((m.last_modified for m in models if m.last_modified), default=None)
+        if query.incremental and newest is not None:
             state.set_watermark(key, max(newest, since or ""))
     return DiscoverResult(tuple(models), since)

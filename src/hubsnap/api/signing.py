@@ -325,7 +325,7 @@ def sign(
             parent=parent_target,
             parent_keys=extra,
             requested_revision=requested_revision,
-            hf_endpoint=settings.hf_endpoint,
+            hf_endpoint=settings.hub_url,
             force=force,
         )
 

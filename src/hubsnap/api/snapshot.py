@@ -125,6 +125,7 @@ def _model_source(
     if isinstance(base, list) and len(base) == 1:
         base = base[0]
     # The parent's Hub URL, so that it equals the parent artifact's image.source annotation.
+    # Both are on the canonical Hub URL, never on the endpoint the bytes came through.
     base_name = client.repo_url(base) if isinstance(base, str) and base else None
     extra = () if selection.mode == "full" else ((ANNOTATION_SELECTION, selection.mode),)
     return ModelSource(
@@ -158,7 +159,16 @@ def snapshot(
     """
     if output is not None and output.is_dir():
         raise UsageError(f"{output} is a directory", hint="give -o a file name")
-    client = HubClient.from_settings(settings, retry)
+    with HubClient.from_settings(settings, retry) as client:
+        return _snapshot(
+            client, settings, repo_id, revision, selection, output=output, dry_run=dry_run
+        )
+
+
+def _snapshot(
+    client: HubClient, settings: Settings, repo_id: str, revision: str, selection: Selection,
+    *, output: Path | None, dry_run: bool,
+) -> SnapshotResult:  # fmt: skip
     resolved = client.resolve_revision(repo_id, revision)
     download, record_only = select_files(resolved.files, selection)
     if not download:
@@ -170,9 +180,10 @@ def snapshot(
     if dry_run:
         files = sorted(map(_recorded, (*download, *record_only)), key=lambda f: f.path)
         document = SnapshotDocument(
-            model_id=repo_id, source=source_url, revision=revision, commit=resolved.commit,
-            commit_date="", selection=selection, files=tuple(files), artifact_digest=None,
-            artifact_reference=None, artifact_tag=None, card=dict(resolved.card_data),
+            model_id=repo_id, source=source_url, endpoint=client.endpoint, revision=revision,
+            commit=resolved.commit, commit_date="", selection=selection, files=tuple(files),
+            artifact_digest=None, artifact_reference=None, artifact_tag=None,
+            card=dict(resolved.card_data),
         )  # fmt: skip
         return SnapshotResult(
             document, None, None, tuple(f.path for f in download), (), dry_run=True
@@ -201,8 +212,8 @@ def snapshot(
     reference = str(LayoutReference(store.root.resolve(), None, descriptor.digest))
     files = sorted([*map(_kept, fetched), *map(_recorded, record_only)], key=lambda f: f.path)
     document = SnapshotDocument(
-        model_id=repo_id, source=source_url, revision=revision, commit=resolved.commit,
-        commit_date=date, selection=selection, files=tuple(files),
+        model_id=repo_id, source=source_url, endpoint=client.endpoint, revision=revision,
+        commit=resolved.commit, commit_date=date, selection=selection, files=tuple(files),
         artifact_digest=str(descriptor.digest), artifact_reference=reference, artifact_tag=tag,
         card=card,
     )  # fmt: skip

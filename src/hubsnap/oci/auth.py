@@ -42,6 +42,11 @@ IDENTITY_TOKEN_USER = "<token>"  # noqa: S105 - a marker, not a secret
 _DOCKER_HUB_KEY = "https://index.docker.io/v1/"
 _CHALLENGE_PARAM = re.compile(r'([A-Za-z][A-Za-z0-9_-]*)=(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
 _HELPER_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+# What an Authorization header can carry: printable ASCII, no spaces (RFC 7235 token68 and
+# the opaque tokens registries use).
+_TOKEN = re.compile(r"^[\x21-\x7e]{1,16384}$", re.ASCII)
+#: How long a credential helper may take to answer.
+HELPER_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
@@ -102,11 +107,13 @@ def parse_token_response(data: bytes) -> Token:
     """The token from a token service's JSON answer (``token`` or ``access_token``)."""
     try:
         body = loads_object(data, "token response")
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:
         raise AuthError("the registry's token service sent an unreadable answer") from e
     value = body.get("token") or body.get("access_token")
     if not isinstance(value, str) or not value:
         raise AuthError("the registry's token service sent no token")
+    if not _TOKEN.match(value):
+        raise AuthError("the registry's token service sent a token that is not printable ASCII")
     return Token(value)
 
 
@@ -150,14 +157,25 @@ def _helper_for(config: Mapping[str, Any], registry: str) -> str | None:
     return store if isinstance(store, str) and store else None
 
 
-def _run_helper(name: str, action: str, payload: str) -> subprocess.CompletedProcess[bytes]:
+def _run_helper(
+    name: str, action: str, payload: str, timeout: float = HELPER_TIMEOUT
+) -> subprocess.CompletedProcess[bytes]:
     if not _HELPER_NAME.match(name):
         raise UsageError(f"invalid credential helper name {name!r} in the docker config")
     program = f"docker-credential-{name}"
     try:
         return subprocess.run(
-            [program, action], input=payload.encode(), capture_output=True, check=False
+            [program, action],
+            input=payload.encode(),
+            capture_output=True,
+            check=False,
+            timeout=timeout,
         )
+    except subprocess.TimeoutExpired as e:
+        raise AuthError(
+            f"credential helper {program} did not answer within {timeout:g}s",
+            hint="check the helper (it may be waiting for a prompt)",
+        ) from e
     except FileNotFoundError as e:
         raise AuthError(
             f"credential helper {program} is not installed",
@@ -165,9 +183,9 @@ def _run_helper(name: str, action: str, payload: str) -> subprocess.CompletedPro
         ) from e
 
 
-def _helper_get(name: str, registry: str) -> Credentials | None:
+def _helper_get(name: str, registry: str, timeout: float) -> Credentials | None:
     for key in _keys_for(registry):
-        result = _run_helper(name, "get", key)
+        result = _run_helper(name, "get", key, timeout)
         if result.returncode != 0:
             # The protocol's answer for an unknown server; anything else is a helper failure,
             # reported without its output (which may contain secrets).
@@ -176,7 +194,7 @@ def _helper_get(name: str, registry: str) -> Credentials | None:
             raise AuthError(f"credential helper docker-credential-{name} failed for {registry}")
         try:
             body = loads_object(result.stdout, "credential helper answer")
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:
             raise AuthError(
                 f"credential helper docker-credential-{name} sent an unreadable answer"
             ) from e
@@ -188,20 +206,26 @@ def _helper_get(name: str, registry: str) -> Credentials | None:
 
 def _decode_auth(value: str, registry: str) -> Credentials:
     try:
+        # b64decode refuses non-ASCII text with a plain ValueError (binascii.Error is one too).
         user, sep, password = base64.b64decode(value, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError) as e:
+    except (ValueError, binascii.Error, UnicodeDecodeError) as e:
         raise UsageError(f"the docker config's auth entry for {registry} is not base64") from e
     if not sep:
         raise UsageError(f"the docker config's auth entry for {registry} has no ':'")
     return Credentials(user, password)
 
 
-def load_credentials(config_dir: Path, registry: str) -> Credentials | None:
-    """Credentials for ``registry`` (``host[:port]``), or ``None`` when none are configured."""
+def load_credentials(
+    config_dir: Path, registry: str, *, timeout: float = HELPER_TIMEOUT
+) -> Credentials | None:
+    """Credentials for ``registry`` (``host[:port]``), or ``None`` when none are configured.
+
+    A credential helper gets ``timeout`` seconds to answer.
+    """
     config = _read_config(config_dir)
     helper = _helper_for(config, registry)
     if helper is not None:
-        found = _helper_get(helper, registry)
+        found = _helper_get(helper, registry, timeout)
         if found is not None:
             return found
     auths = config.get("auths")

@@ -1,35 +1,55 @@
-"""One registry host over HTTP: connections, credentials, retries and safe redirects.
+"""One registry host over HTTP: credentials, tokens, retries and where credentials may go.
 
-Owns httpx (with :mod:`hubsnap.oci.registry`, the repository operations built on it).
-:class:`RegistryClient` answers ``WWW-Authenticate`` challenges (basic, or bearer tokens from
-the registry's token service, fetched again when a token expires), retries 429/5xx answers
-and dropped connections with backoff honouring ``Retry-After``, and follows redirects by hand
-so that ``Authorization`` is never sent to another host: registries redirect blob reads to
-object storage. Failures become :mod:`hubsnap.errors` values; none quotes a secret.
+Built on :mod:`hubsnap.http` (the owner of httpx): every request takes its one retry loop
+(429/5xx and dropped connections, backoff honouring ``Retry-After``) and its body caps and
+deadlines. :class:`RegistryClient` answers ``WWW-Authenticate`` challenges (basic, or
+bearer tokens fetched again when one expires) and keeps credentials on their origin:
+``Authorization`` goes only to the registry's own scheme, host and port (never to storage a
+redirect or an upload ``Location`` points at), a challenge is answered only when the
+registry itself sent it, and basic credentials go only to the token realm that challenge
+names, never over plain HTTP for an HTTPS registry. Failures become :mod:`hubsnap.errors`
+values; none quotes a secret.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import ssl
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
 
 import httpx
 
 from hubsnap.canonical import loads_object
-from hubsnap.errors import AuthError, NotFoundError, RemoteError
+from hubsnap.errors import AuthError, HubsnapError, NotFoundError, RemoteError
+from hubsnap.http import (
+    Content,
+    Deadline,
+    Origin,
+    bound_timeout,
+    buffered,
+    read_capped,
+    resolve_location,
+    retrying,
+    send_following,
+)
 from hubsnap.oci.auth import Challenge, Credentials, basic_authorization, parse_token_response
-from hubsnap.retry import RETRY_STATUSES, RetryPolicy
+from hubsnap.retry import RetryPolicy
 
 __all__ = ["BodyFactory", "RegistryClient", "TransportOptions", "check_status"]
 
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_MAX_REDIRECTS = 5
+#: Produces a request body afresh for each send (retries, auth, redirects).
 BodyFactory = Callable[[], Iterable[bytes]]
+#: A token answer is a small JSON object (a JWT or an opaque string, and its lifetime).
+MAX_TOKEN_BYTES = 32 * 1024
+#: Enough of an error body for its first code and message.
+MAX_ERROR_BYTES = 16 * 1024
+#: Any other answer hubsnap does not stream (upload sessions, stored manifests, HEAD).
+MAX_ANSWER_BYTES = 64 * 1024
+_PRINTABLE = re.compile(r"[^\x20-\x7e]")
 
 
 @dataclass(frozen=True)
@@ -37,7 +57,9 @@ class TransportOptions:
     """How to reach a registry.
 
     ``plain_http`` is ``None`` for the default (plain HTTP only for loopback hosts);
-    ``ca_file`` adds a CA bundle for HTTPS; ``chunk_size`` forces chunked uploads of that
+    ``ca_file`` adds a CA bundle for HTTPS; ``timeout`` bounds each exchange (a request,
+    its retries and its answer) and is the window in which a blob body must move at least
+    :data:`hubsnap.http.MIN_BYTES_PER_SECOND`; ``chunk_size`` forces chunked uploads of that
     many bytes per ``PATCH`` (``None``: monolithic first). ``transport`` replaces httpx's
     network transport (a seam for tests and proxies).
     """
@@ -50,20 +72,26 @@ class TransportOptions:
     transport: httpx.BaseTransport | None = field(default=None, repr=False, compare=False)
 
 
-def _origin(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    return parts.scheme, parts.netloc.lower()
+def _login_hint(registry: str) -> str:
+    return f"run: hubsnap login {registry} -u USER --password-stdin"
 
 
 def _registry_error(response: httpx.Response) -> str:
-    """The registry's own error code and message, if it sent the standard JSON body."""
+    """The registry's own error code and message, if it sent the standard JSON body.
+
+    Read with a small cap and a short deadline; anything unreadable is left out. Control
+    characters are dropped: the text ends up on a terminal.
+    """
     try:
-        body = loads_object(response.read()[:65536], "error")
-        first = body.get("errors", [{}])[0]
-        code, message = first.get("code", ""), first.get("message", "")
-        return f" ({code}: {message})" if code or message else ""
-    except (ValueError, AttributeError, IndexError, TypeError, httpx.HTTPError):
+        data = read_capped(
+            response, MAX_ERROR_BYTES, "error body", deadline=Deadline(5.0), decode=False
+        )
+        first = loads_object(data, "error").get("errors", [{}])[0]
+        code, message = str(first.get("code", "")), str(first.get("message", ""))
+    except (HubsnapError, ValueError, AttributeError, IndexError, TypeError, RecursionError):
         return ""
+    code, message = _PRINTABLE.sub("", code)[:80], _PRINTABLE.sub("", message)[:200]
+    return f" ({code}: {message})" if code or message else ""
 
 
 class RegistryClient:
@@ -80,6 +108,10 @@ class RegistryClient:
         self.registry = registry
         self.options = options or TransportOptions()
         self.base_url = f"{'http' if plain_http else 'https'}://{registry}"
+        try:
+            self.origin = Origin.of(self.base_url)
+        except ValueError as e:
+            raise RemoteError(f"{registry} is not a usable registry address") from e
         self._credentials = credentials
         self._lock = threading.Lock()
         self._tokens: dict[tuple[str, ...], str] = {}
@@ -92,13 +124,20 @@ class RegistryClient:
             verify=verify,
             follow_redirects=False,
             transport=self.options.transport,
+            # Bodies are hashed and capped as sent (read raw): ask for them unencoded.
+            headers={"Accept-Encoding": "identity"},
         )
 
     def close(self) -> None:
         self._http.close()
 
     def url(self, path: str) -> str:
-        return urljoin(self.base_url + "/", path.lstrip("/"))
+        """A URL on the registry, or an absolute one (a ``Location``) as given."""
+        return str(resolve_location(self.base_url + "/", path, self.registry))
+
+    def deadline(self) -> Deadline:
+        """The time one protocol exchange (request, retries, answer) may take."""
+        return Deadline(self.options.timeout)
 
     # -- one request, end to end -------------------------------------------------------------
 
@@ -109,37 +148,36 @@ class RegistryClient:
         *,
         scope: tuple[str, ...],
         headers: dict[str, str] | None = None,
-        body: BodyFactory | bytes | None = None,
+        body: Content = None,
         stream: bool = False,
         retry: bool = True,
+        deadline: Deadline | None = None,
     ) -> httpx.Response:
         """Send a request with auth, retries and redirects; the caller checks the status.
 
-        ``body`` is a factory when the request may need to be sent again (auth, retries),
-        so that a streamed body is produced afresh each time. With ``stream`` the caller
-        must close the response.
+        ``body`` is a factory when the request may need to be sent again (auth, retries,
+        redirects), so that a streamed body is produced afresh each time. With ``stream``
+        the caller must close the response (and reads its body under ``deadline``).
         """
         policy = self.options.retry
-        attempts = policy.attempts if retry else 1
-        for attempt in range(1, attempts + 1):
-            try:
-                response = self._authorised(
-                    method, url, scope=scope, headers=headers or {}, body=body, stream=stream
-                )
-            except httpx.TransportError as e:
-                if attempt >= attempts:
-                    raise RemoteError(
-                        f"cannot reach {self.registry}: {type(e).__name__}",
-                        hint="check that the registry is up, or raise --timeout",
-                    ) from e
-                policy.wait(attempt)
-                continue
-            if response.status_code in RETRY_STATUSES and attempt < attempts:
-                response.close()
-                policy.wait(attempt, response.headers.get("Retry-After"))
-                continue
+        if not retry:
+            policy = RetryPolicy(attempts=1, sleep=policy.sleep)
+
+        def attempt() -> httpx.Response:
+            response = self._authorised(
+                method, url, scope=scope, headers=headers or {}, body=body, deadline=deadline
+            )
+            if not stream:
+                # Answers not streamed are small (an upload session, a stored manifest, an
+                # error): read within the attempt, so a break is retried, and capped.
+                what = f"{method} {httpx.URL(url).path} on {self.registry}"
+                return buffered(
+                    response, MAX_ANSWER_BYTES, what, deadline=deadline or self.deadline(),
+                    decode=False,
+                )  # fmt: skip
             return response
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        return retrying(attempt, policy=policy, where=self.registry, deadline=deadline)
 
     def _authorised(
         self,
@@ -148,29 +186,60 @@ class RegistryClient:
         *,
         scope: tuple[str, ...],
         headers: dict[str, str],
-        body: BodyFactory | bytes | None,
-        stream: bool,
+        body: Content,
+        deadline: Deadline | None,
     ) -> httpx.Response:
         authorization = self._authorization(scope)
-        response = self._follow(
-            method, url, headers=headers, authorization=authorization, body=body, stream=stream
+        response = self._send(
+            method, url, headers=headers, authorization=authorization, body=body, deadline=deadline
         )
         if response.status_code != 401:
             return response
-        # First contact, or an expired token: answer the challenge once and resend.
         challenge = Challenge.parse(response.headers.get("WWW-Authenticate"))
-        response.close()
-        authorization = self._answer(challenge, scope)
-        response = self._follow(
-            method, url, headers=headers, authorization=authorization, body=body, stream=stream
+        self._refuse_foreign_challenge(response)
+        # First contact, or an expired token: answer the challenge once and resend.
+        authorization = self._answer(challenge, scope, deadline or self.deadline())
+        response = self._send(
+            method, url, headers=headers, authorization=authorization, body=body, deadline=deadline
         )
         if response.status_code == 401:
-            response.close()
+            self._refuse_foreign_challenge(response)
             raise AuthError(
-                f"{self.registry} refused the credentials",
-                hint=f"run: hubsnap login {self.registry} -u USER --password-stdin",
+                f"{self.registry} refused the credentials", hint=_login_hint(self.registry)
             )
         return response
+
+    def _refuse_foreign_challenge(self, response: httpx.Response) -> None:
+        """Close a 401; raise if it came from a host the registry redirected to.
+
+        Storage that wants credentials of its own gets none of the registry's: neither its
+        ``Authorization`` nor an answer to the challenge it names.
+        """
+        response.close()
+        answered_by = response.request.url
+        if Origin.of(answered_by) != self.origin:
+            raise AuthError(
+                f"{answered_by.netloc.decode('ascii', 'replace')}, where {self.registry} "
+                "redirected the request, refused access",
+                hint="the registry's credentials are not sent to another host",
+            )
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str],
+        authorization: str | None,
+        body: Content,
+        deadline: Deadline | None,
+    ) -> httpx.Response:
+        timeout = deadline.bound(self.options.timeout) if deadline is not None else None
+        return send_following(
+            self._http, method, url, headers=headers, authorization=authorization,
+            credential_origin=self.origin, content=body, stream=True,
+            what=self.registry, timeout=timeout,
+        )  # fmt: skip
 
     def _authorization(self, scope: tuple[str, ...]) -> str | None:
         with self._lock:
@@ -178,93 +247,86 @@ class RegistryClient:
                 return basic_authorization(self._credentials)
             return self._tokens.get(scope)
 
-    def _answer(self, challenge: Challenge | None, scope: tuple[str, ...]) -> str:
+    def _answer(
+        self, challenge: Challenge | None, scope: tuple[str, ...], deadline: Deadline
+    ) -> str:
         if challenge is not None and challenge.scheme == "bearer" and challenge.realm:
-            token = self._fetch_token(challenge, scope)
+            token = self._fetch_token(challenge, scope, deadline)
             with self._lock:
                 self._tokens[scope] = f"Bearer {token}"
             return f"Bearer {token}"
         if challenge is not None and challenge.scheme == "basic":
             if self._credentials is None:
                 raise AuthError(
-                    f"{self.registry} requires authentication",
-                    hint=f"run: hubsnap login {self.registry} -u USER --password-stdin",
+                    f"{self.registry} requires authentication", hint=_login_hint(self.registry)
                 )
             with self._lock:
                 self._basic = True
             return basic_authorization(self._credentials)
         raise AuthError(f"{self.registry} asked for an unsupported authentication scheme")
 
-    def _fetch_token(self, challenge: Challenge, scope: tuple[str, ...]) -> str:
-        realm = challenge.realm or ""
-        params: list[tuple[str, str | int | float | bool | None]] = []
-        if "service" in challenge.params:
-            params.append(("service", challenge.params["service"]))
-        params += [("scope", s) for s in scope]
-        creds = self._credentials
+    def _realm(self, challenge: Challenge) -> httpx.URL:
+        """The token realm the registry named: an absolute URL, HTTPS for an HTTPS registry."""
         try:
-            if creds is not None and creds.is_identity_token:
-                form = {
-                    "grant_type": "refresh_token",
-                    "refresh_token": creds.password,
-                    "client_id": "hubsnap",
-                    "scope": " ".join(scope),
-                    **(
-                        {"service": challenge.params["service"]}
-                        if "service" in challenge.params
-                        else {}
-                    ),
-                }
-                response = self._http.post(realm, data=form)
-            else:
-                headers = {"Authorization": basic_authorization(creds)} if creds else {}
-                response = self._http.get(realm, params=params, headers=headers)
-        except httpx.TransportError as e:
-            raise RemoteError(f"cannot reach the token service of {self.registry}") from e
+            url = httpx.URL(challenge.realm or "")
+            origin = Origin.of(url)
+        except (httpx.InvalidURL, ValueError, TypeError) as e:
+            raise RemoteError(f"{self.registry} named a token service that is not a URL") from e
+        if self.origin.scheme == "https" and origin.scheme != "https":
+            raise AuthError(
+                f"{self.registry} named a token service over plain HTTP ({origin}); "
+                "credentials are not sent there",
+                hint="the registry's token service must use HTTPS",
+            )
+        return url
+
+    def _fetch_token(self, challenge: Challenge, scope: tuple[str, ...], deadline: Deadline) -> str:
+        realm = self._realm(challenge)
+        service = challenge.params.get("service")
+        creds = self._credentials
+        if creds is not None and creds.is_identity_token:
+            form = {
+                "grant_type": "refresh_token",
+                "refresh_token": creds.password,
+                "client_id": "hubsnap",
+                "scope": " ".join(scope),
+                **({"service": service} if service is not None else {}),
+            }
+
+            def build() -> httpx.Request:
+                return self._http.build_request("POST", realm, data=form)
+        else:
+            params: list[tuple[str, str | int | float | bool | None]] = (
+                [("service", service)] if service is not None else []
+            )
+            params += [("scope", s) for s in scope]
+            headers = {"Authorization": basic_authorization(creds)} if creds else {}
+
+            def build() -> httpx.Request:
+                return self._http.build_request("GET", realm, params=params, headers=headers)
+
+        what = f"the token service of {self.registry}"
+        response = retrying(
+            lambda: self._http.send(bound_timeout(build(), deadline), stream=True),
+            policy=self.options.retry,
+            where=realm.host,
+            deadline=deadline,
+        )
         with contextlib.closing(response):
             if response.status_code in (401, 403):
                 raise AuthError(
-                    f"{self.registry} refused the credentials",
-                    hint=f"run: hubsnap login {self.registry} -u USER --password-stdin",
+                    f"{self.registry} refused the credentials", hint=_login_hint(self.registry)
                 )
             if response.status_code != 200:
-                raise RemoteError(
-                    f"the token service of {self.registry} answered {response.status_code}"
-                )
-            return parse_token_response(response.read()).value
-
-    def _follow(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: dict[str, str],
-        authorization: str | None,
-        body: BodyFactory | bytes | None,
-        stream: bool,
-    ) -> httpx.Response:
-        origin = _origin(url)
-        current = url
-        for _ in range(_MAX_REDIRECTS + 1):
-            sent = dict(headers)
-            # Credentials are for the registry alone, never for the storage it redirects to.
-            if authorization is not None and _origin(current) == origin:
-                sent["Authorization"] = authorization
-            content = body if isinstance(body, bytes) or body is None else body()
-            request = self._http.build_request(method, current, headers=sent, content=content)
-            response = self._http.send(request, stream=stream)
-            location = response.headers.get("Location")
-            if response.status_code not in _REDIRECTS or not location:
-                return response
-            response.close()
-            current = urljoin(current, location)
-            if response.status_code == 303:
-                method, body = "GET", None
-        raise RemoteError(f"{self.registry} redirected too many times")
+                raise RemoteError(f"{what} answered {response.status_code}")
+            data = read_capped(response, MAX_TOKEN_BYTES, what, deadline=deadline, decode=False)
+        return parse_token_response(data).value
 
     def ping(self, scope: tuple[str, ...] = ()) -> None:
         """``GET /v2/``, authenticating if challenged: checks reachability and credentials."""
-        with contextlib.closing(self.request("GET", self.url("/v2/"), scope=scope)) as response:
+        deadline = self.deadline()
+        response = self.request("GET", self.url("/v2/"), scope=scope, deadline=deadline)
+        with contextlib.closing(response):
             if response.status_code != 200:
                 raise RemoteError(
                     f"{self.registry} is not an OCI registry (GET /v2/ answered "

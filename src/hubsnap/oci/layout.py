@@ -22,6 +22,7 @@ import contextlib
 import fcntl
 import json
 import os
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -55,18 +56,28 @@ STALE_INGEST_SECONDS = 3600
 def check_store_path(root: Path) -> Path:
     """Return ``root`` if a store can live there: a directory, or a path whose nearest
     existing ancestor is one. Checked before a command does anything, so that a store path
-    naming a file fails at once, in one line (exit 2), having created nothing."""
+    naming a file fails at once, in one line (exit 2), having created nothing.
+
+    Each component is judged from one ``stat``: the store may be created by another writer
+    (a parallel upload) between two separate checks, and a directory that appears meanwhile
+    is fine.
+    """
     probe = root
     while True:
         try:
-            is_dir = probe.is_dir()
-            exists = is_dir or probe.exists() or probe.is_symlink()
+            mode: int | None = probe.stat().st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            mode = None
         except OSError as e:
             raise UsageError(f"cannot use store {root}: {e.strerror}") from e
-        if exists and not is_dir:
+        if mode is None and probe.is_symlink():
+            mode = 0  # a dangling symlink: nothing a store can be created through
+        if mode is not None:
+            if stat.S_ISDIR(mode):
+                return root
             where = "it" if probe == root else f"{probe}"
             raise UsageError(f"cannot use store {root}: {where} is not a directory")
-        if exists or probe == probe.parent:
+        if probe == probe.parent:
             return root
         probe = probe.parent
 

@@ -7,6 +7,7 @@ the local store.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -14,15 +15,37 @@ from pathlib import Path
 from hubsnap.digest import Digest
 from hubsnap.errors import UsageError
 
-__all__ = ["LayoutReference", "Reference", "RegistryReference", "parse_reference"]
+__all__ = [
+    "LayoutReference",
+    "Reference",
+    "RegistryReference",
+    "is_loopback_host",
+    "parse_reference",
+]
 
 _REPO = re.compile(
     r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
 )
+_LOOPBACK_V4 = ipaddress.IPv4Network("127.0.0.0/8")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 _HOST = re.compile(
     r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*|\[[0-9a-fA-F:]+\])(?::\d{1,5})?$"
 )
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` (no port; IPv6 in brackets) surely names this machine."""
+    if host.lower() == "localhost":
+        return True
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            return ipaddress.IPv6Address(host[1:-1]) == ipaddress.IPv6Address("::1")
+        except ValueError:
+            return False
+    try:
+        return ipaddress.IPv4Address(host) in _LOOPBACK_V4
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -36,14 +59,17 @@ class RegistryReference:
 
     @property
     def host(self) -> str:
-        return (
-            self.registry.rsplit(":", 1)[0] if not self.registry.startswith("[") else self.registry
-        )
+        if self.registry.startswith("["):
+            return self.registry.partition("]")[0] + "]"
+        return self.registry.rsplit(":", 1)[0]
 
     @property
     def is_loopback(self) -> bool:
-        host = self.registry.split(":")[0] if not self.registry.startswith("[") else "[::1]"
-        return host in ("localhost", "127.0.0.1", "[::1]") or host.startswith("127.")
+        """``localhost``, a 127.0.0.0/8 address literal or ``[::1]``: plain HTTP by default.
+
+        Names that merely start with ``127.`` and other IPv6 literals are not loopback.
+        """
+        return is_loopback_host(self.host)
 
     @property
     def reference(self) -> str:

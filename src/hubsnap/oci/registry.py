@@ -1,24 +1,28 @@
 """OCI registry repositories (distribution spec 1.1) as a :class:`Repository`.
 
-Built on :class:`hubsnap.oci.client.RegistryClient` (auth, retries, redirects). Manifests are
-read with a 4 MiB cap and checked against the digest asked for before parsing; blobs stream in
-both directions and are never read whole; downloads resume with ``Range`` after a dropped
-connection; uploads are one streamed ``POST`` + ``PUT`` with a chunked ``PATCH`` fallback,
-and blobs the registry has elsewhere are mounted instead of sent. Referrers come from the
+Built on :class:`hubsnap.oci.client.RegistryClient` (auth, retries, redirects). Everything a
+registry sends is capped while it is read: manifests and referrers indexes at 4 MiB (checked
+against the digest asked for before parsing), tag lists at 1 MiB, and a blob at the size its
+descriptor gives (passed in, or remembered from a manifest read here). Blobs stream in both
+directions and are never read whole; downloads resume with ``Range`` after a dropped
+connection; uploads and mounts are :mod:`hubsnap.oci.upload`'s. Referrers come from the
 referrers API or, where a registry lacks it, from the ``sha256-<hex>`` tag schema, which
-:meth:`RegistryRepository.put_manifest` maintains for every manifest with a ``subject``.
+:meth:`RegistryRepository.put_manifest` maintains for every manifest with a ``subject``
+(:mod:`hubsnap.oci.referrers` checks what an index lists).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Iterator
 
 import httpx
 
 from hubsnap.canonical import canonical_json, loads_object
-from hubsnap.digest import CHUNK_SIZE, Digest, sha256_bytes
-from hubsnap.errors import HubsnapError, IntegrityError, NotFoundError, RemoteError
+from hubsnap.digest import Digest, sha256_bytes
+from hubsnap.errors import IntegrityError, NotFoundError, RemoteError, UsageError
+from hubsnap.http import iter_resumable, read_capped
 from hubsnap.models import (
     MAX_MANIFEST_BYTES,
     MEDIA_TYPE_IMAGE_INDEX,
@@ -29,6 +33,8 @@ from hubsnap.models import (
 from hubsnap.oci.auth import repository_scope
 from hubsnap.oci.client import BodyFactory, RegistryClient, check_status
 from hubsnap.oci.reference import RegistryReference
+from hubsnap.oci.referrers import index_descriptors, referrers_tag
+from hubsnap.oci.upload import BlobUploads
 from hubsnap.progress import Progress
 
 __all__ = ["RegistryRepository", "referrers_tag"]
@@ -41,29 +47,22 @@ _MANIFEST_ACCEPT = ", ".join(
         "application/vnd.docker.distribution.manifest.list.v2+json",
     )
 )
-_MONOLITHIC_REFUSED = frozenset({400, 405, 413, 416, 501})
 #: Writes of a tag-schema referrers index before giving up on concurrent writers.
 _REFERRERS_MERGE_ATTEMPTS = 3
 # A tag list is a small JSON object; more than this is not a registry answering honestly.
 _MAX_TAG_LIST_BYTES = 1024 * 1024
+_MANIFEST_LIMIT = "the 4 MiB manifest limit"
+_LENGTH = re.compile(r"^[0-9]{1,19}$", re.ASCII)
+#: Sizes remembered from manifests read, to stop blob reads that run past them.
+_MAX_KNOWN_SIZES = 100_000
 
 
-def _read_capped(response: httpx.Response, limit: int, what: str, limit_text: str) -> bytes:
-    """A streamed body read whole, refused once it passes ``limit`` bytes."""
-    data = bytearray()
+def _parse_manifest(data: bytes, digest: Digest, where: str) -> Manifest:
+    """Manifest bytes from a registry, checked against ``digest``; bad content is exit 6."""
     try:
-        for chunk in response.iter_bytes(CHUNK_SIZE):
-            data += chunk
-            if len(data) > limit:
-                raise IntegrityError(f"{what} is larger than {limit_text}")
-    except httpx.TransportError as e:
-        raise RemoteError(f"{what}: connection dropped while reading") from e
-    return bytes(data)
-
-
-def referrers_tag(subject: Digest) -> str:
-    """The tag under which the referrers tag schema keeps ``subject``'s referrers index."""
-    return f"{subject.algorithm}-{subject.hex}"
+        return Manifest.from_bytes(data, digest)
+    except UsageError as e:  # e.g. a malformed digest inside it
+        raise IntegrityError(f"malformed manifest {digest} from {where}: {e.message}") from e
 
 
 class RegistryRepository:
@@ -74,6 +73,8 @@ class RegistryRepository:
         self.repository = repository
         self._pull: tuple[str, ...] = (repository_scope(repository, "pull"),)
         self._push: tuple[str, ...] = (repository_scope(repository, "pull,push"),)
+        self._sizes: dict[Digest, int] = {}
+        self._uploads = BlobUploads(client, repository, self.describe())
 
     @property
     def registry(self) -> str:
@@ -98,18 +99,21 @@ class RegistryRepository:
     def _fetch_manifest(self, reference: str) -> tuple[bytes, str]:
         """Raw manifest bytes (at most the cap + 1 read) and the media type they came as."""
         what = f"manifest {self.describe()}:{reference}"
+        deadline = self.client.deadline()
         response = self.client.request(
             "GET",
             self._url("manifests", reference),
             scope=self._pull,
             headers={"Accept": _MANIFEST_ACCEPT},
             stream=True,
+            deadline=deadline,
         )
-        try:
+        with contextlib.closing(response):
             check_status(response, what, (200,))
-            data = _read_capped(response, MAX_MANIFEST_BYTES, what, "the 4 MiB manifest limit")
-        finally:
-            response.close()
+            data = read_capped(
+                response, MAX_MANIFEST_BYTES, what, deadline=deadline,
+                error=IntegrityError, limit_text=_MANIFEST_LIMIT, decode=False,
+            )  # fmt: skip
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
         return data, media_type
 
@@ -117,17 +121,19 @@ class RegistryRepository:
         """Up to ``limit`` of the repository's tags; none if the repository does not exist."""
         what = f"tags of {self.describe()}"
         url = f"{self._url('tags', 'list')}?n={limit}"
-        response = self.client.request("GET", url, scope=self._pull, stream=True)
-        try:
+        deadline = self.client.deadline()
+        response = self.client.request("GET", url, scope=self._pull, stream=True, deadline=deadline)
+        with contextlib.closing(response):
             if response.status_code == 404:
                 return []
             check_status(response, what, (200,))
-            data = _read_capped(response, _MAX_TAG_LIST_BYTES, what, "1 MiB")
-        finally:
-            response.close()
+            data = read_capped(
+                response, _MAX_TAG_LIST_BYTES, what, deadline=deadline,
+                error=IntegrityError, decode=False,
+            )  # fmt: skip
         try:
             tags = loads_object(data, "tag list").get("tags") or []
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:
             raise IntegrityError(f"{self.describe()} sent a malformed tag list: {e}") from e
         if not isinstance(tags, list):
             raise IntegrityError(f"{self.describe()} sent a malformed tag list")
@@ -143,14 +149,21 @@ class RegistryRepository:
             )
         artifact_type = None
         if media_type in ("", MEDIA_TYPE_IMAGE_MANIFEST):
-            manifest = Manifest.from_bytes(data, digest)
+            manifest = self._remember_sizes(_parse_manifest(data, digest, self.describe()))
             media_type = manifest.media_type
             artifact_type = manifest.artifact_type or manifest.config.media_type
         return Descriptor(media_type, digest, len(data), {}, artifact_type)
 
     def get_manifest(self, digest: Digest) -> tuple[bytes, Manifest]:
         data, _ = self._fetch_manifest(str(digest))
-        return data, Manifest.from_bytes(data, digest)
+        return data, self._remember_sizes(_parse_manifest(data, digest, self.describe()))
+
+    def _remember_sizes(self, manifest: Manifest) -> Manifest:
+        """Note the sizes ``manifest`` gives its blobs: reads of them stop there."""
+        if len(self._sizes) < _MAX_KNOWN_SIZES:
+            for blob in (manifest.config, *manifest.layers):
+                self._sizes.setdefault(blob.digest, blob.size)
+        return manifest
 
     def put_manifest(self, data: bytes, tag: str | None = None) -> Digest:
         manifest = Manifest.from_bytes(data)
@@ -193,54 +206,55 @@ class RegistryRepository:
     # -- blobs --------------------------------------------------------------------------------
 
     def has_blob(self, digest: Digest, size: int | None = None) -> bool:
-        response = self.client.request("HEAD", self._url("blobs", str(digest)), scope=self._pull)
+        what = f"blob {digest} in {self.describe()}"
+        response = self.client.request(
+            "HEAD", self._url("blobs", str(digest)), scope=self._pull,
+            deadline=self.client.deadline(),
+        )  # fmt: skip
         with contextlib.closing(response):
             if response.status_code == 404:
                 return False
-            check_status(response, f"blob {digest} in {self.describe()}", (200,))
+            check_status(response, what, (200,))
             length = response.headers.get("Content-Length")
-        return size is None or length is None or int(length) == size
+        if size is None or length is None:
+            return True
+        if not _LENGTH.match(length.strip()):
+            raise RemoteError(f"{what}: the registry sent an invalid Content-Length")
+        return int(length) == size
 
-    def iter_blob(self, digest: Digest, progress: Progress | None = None) -> Iterator[bytes]:
+    def iter_blob(
+        self, digest: Digest, progress: Progress | None = None, *, size: int | None = None
+    ) -> Iterator[bytes]:
         """Stream a blob; a dropped connection resumes with ``Range`` where the server allows,
         otherwise restarts and skips what was already delivered. Callers hash what they keep.
+
+        The stream stops with :class:`IntegrityError` (6) as soon as it passes ``size`` (by
+        default the size a manifest read from this repository gave the blob), and with
+        :class:`RemoteError` (5) when it moves slower than the transport's rate floor.
         """
         what = f"blob {digest} from {self.describe()}"
-        policy = self.client.options.retry
-        delivered = 0
-        failures = 0
-        while True:
-            headers = {"Range": f"bytes={delivered}-"} if delivered else {}
-            response = self.client.request(
-                "GET", self._url("blobs", str(digest)), scope=self._pull, headers=headers,
-                stream=True,
-            )  # fmt: skip
-            try:
-                check_status(response, what, (200, 206))
-                skip = delivered if response.status_code == 200 else 0
-                # Chunks as they arrive (not re-buffered), so that a drop loses little.
-                for chunk in response.iter_bytes():
-                    piece = chunk
-                    if skip:
-                        dropped = min(skip, len(piece))
-                        piece, skip = piece[dropped:], skip - dropped
-                        if not piece:
-                            continue
-                    delivered += len(piece)
-                    if progress is not None:
-                        progress.advance(len(piece))
-                    yield piece
-                return
-            except httpx.TransportError as e:
-                failures += 1
-                if failures >= policy.attempts:
-                    raise RemoteError(
-                        f"{what}: connection dropped after {delivered} bytes",
-                        hint="retry; a later pull resumes from the local store",
-                    ) from e
-                policy.wait(failures)
-            finally:
-                response.close()
+        expected = size if size is not None else self._sizes.get(digest)
+        chunks = iter_resumable(
+            lambda start: self._open_blob(digest, start, what),
+            what=what,
+            policy=self.client.options.retry,
+            size=expected,
+            floor_window=self.client.options.timeout,
+            decode=False,  # a blob is the bytes as stored, even if labelled gzip
+        )
+        for chunk in chunks:
+            if progress is not None:
+                progress.advance(len(chunk))
+            yield chunk
+
+    def _open_blob(self, digest: Digest, start: int, what: str) -> httpx.Response:
+        headers = {"Range": f"bytes={start}-"} if start else {}
+        response = self.client.request(
+            "GET", self._url("blobs", str(digest)), scope=self._pull, headers=headers,
+            stream=True,
+        )  # fmt: skip
+        check_status(response, what, (200, 206))
+        return response
 
     def get_blob_bytes(self, digest: Digest, limit: int) -> bytes:
         data = bytearray()
@@ -259,118 +273,14 @@ class RegistryRepository:
         return digest
 
     def mount_blob(self, digest: Digest, source_repository: str) -> bool:
-        """Ask the registry to link ``digest`` from another of its repositories (no bytes sent).
-
-        Returns ``False`` when the registry declines; the caller then uploads.
-        """
-        scope = (*self._push, repository_scope(source_repository, "pull"))
-        url = self.client.url(f"/v2/{self.repository}/blobs/uploads/")
-        response = self.client.request(
-            "POST", url + f"?mount={digest}&from={source_repository}", scope=scope
-        )
-        with contextlib.closing(response):
-            if response.status_code == 201:
-                return True
-            check_status(response, f"mounting blob {digest} into {self.describe()}", (202,))
-            location = response.headers.get("Location")
-        if location:  # the registry opened an ordinary upload instead; do not leave it open
-            self.client.request("DELETE", self.client.url(location), scope=scope).close()
-        return False
+        """Link a blob from another repository (see :meth:`.BlobUploads.mount`)."""
+        return self._uploads.mount(digest, source_repository)
 
     def upload_blob(
-        self,
-        digest: Digest,
-        size: int,
-        open_body: BodyFactory,
-        progress: Progress | None = None,
+        self, digest: Digest, size: int, open_body: BodyFactory, progress: Progress | None = None
     ) -> None:
-        """Upload ``size`` bytes that must hash to ``digest``, streamed from ``open_body()``.
-
-        The body is produced afresh for each attempt; a failed attempt starts a new upload
-        session, since a half-written session cannot be trusted.
-        """
-        policy = self.client.options.retry
-        for attempt in range(1, policy.attempts + 1):
-            try:
-                monolithic = self.client.options.chunk_size is None
-                if monolithic and self._upload_monolithic(digest, size, open_body, progress):
-                    return
-                self._upload_chunked(digest, size, open_body, progress)
-                return
-            except RemoteError:
-                if attempt >= policy.attempts:
-                    raise
-                policy.wait(attempt)
-
-    def _start_upload(self) -> str:
-        url = self.client.url(f"/v2/{self.repository}/blobs/uploads/")
-        with contextlib.closing(self.client.request("POST", url, scope=self._push)) as response:
-            check_status(response, f"starting an upload to {self.describe()}", (202,))
-            location = response.headers.get("Location")
-        if not location:
-            raise RemoteError(f"{self.describe()} opened an upload without a Location")
-        return self.client.url(location) if location.startswith("/") else location
-
-    def _upload_monolithic(
-        self, digest: Digest, size: int, open_body: BodyFactory, progress: Progress | None
-    ) -> bool:
-        location = self._start_upload()
-        url = httpx.URL(location).copy_merge_params({"digest": str(digest)})
-        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
-        body = _counted(open_body, progress)
-        try:
-            response = self.client.request(
-                "PUT", str(url), scope=self._push, headers=headers, body=body, retry=False
-            )
-        except RemoteError:
-            self._cancel(location)
-            raise
-        with contextlib.closing(response):
-            if response.status_code in _MONOLITHIC_REFUSED:
-                self._cancel(location)
-                return False
-            check_status(response, f"uploading blob {digest} to {self.describe()}", (201,))
-        return True
-
-    def _upload_chunked(
-        self, digest: Digest, size: int, open_body: BodyFactory, progress: Progress | None
-    ) -> None:
-        location = self._start_upload()
-        chunk_size = self.client.options.chunk_size or 8 * CHUNK_SIZE
-        offset = 0
-        for piece in _rechunk(open_body(), chunk_size):
-            headers = {
-                "Content-Type": "application/octet-stream",
-                "Content-Range": f"{offset}-{offset + len(piece) - 1}",
-                "Content-Length": str(len(piece)),
-            }
-            response = self.client.request(
-                "PATCH", location, scope=self._push, headers=headers, body=piece, retry=False
-            )
-            with contextlib.closing(response):
-                check_status(response, f"uploading blob {digest} to {self.describe()}", (202,))
-                next_location = response.headers.get("Location", location)
-            location = (
-                self.client.url(next_location) if next_location.startswith("/") else (next_location)
-            )
-            offset += len(piece)
-            if progress is not None:
-                progress.advance(len(piece))
-        if offset != size:
-            raise IntegrityError(f"blob {digest}: source gave {offset} bytes, expected {size}")
-        url = httpx.URL(location).copy_merge_params({"digest": str(digest)})
-        response = self.client.request(
-            "PUT", str(url), scope=self._push, headers={"Content-Length": "0"}, retry=False
-        )
-        with contextlib.closing(response):
-            check_status(
-                response, f"finishing upload of blob {digest} to {self.describe()}", (201,)
-            )
-
-    def _cancel(self, location: str) -> None:
-        # Best effort: registries expire abandoned uploads themselves.
-        with contextlib.suppress(HubsnapError):
-            self.client.request("DELETE", location, scope=self._push, retry=False).close()
+        """Send a blob (see :meth:`.BlobUploads.upload`)."""
+        self._uploads.upload(digest, size, open_body, progress)
 
     # -- referrers ----------------------------------------------------------------------------
 
@@ -378,15 +288,24 @@ class RegistryRepository:
         url = self._url("referrers", str(subject))
         if artifact_type:
             url += "?" + str(httpx.QueryParams({"artifactType": artifact_type}))
+        what = f"referrers of {subject} in {self.describe()}"
+        deadline = self.client.deadline()
         response = self.client.request(
-            "GET", url, scope=self._pull, headers={"Accept": MEDIA_TYPE_IMAGE_INDEX}
-        )
+            "GET", url, scope=self._pull, headers={"Accept": MEDIA_TYPE_IMAGE_INDEX},
+            stream=True, deadline=deadline,
+        )  # fmt: skip
         with contextlib.closing(response):
-            if response.status_code == 404:
-                found = self._referrers_index(subject)
-            else:
-                check_status(response, f"referrers of {subject} in {self.describe()}", (200,))
-                found = _index_descriptors(response.read()[: MAX_MANIFEST_BYTES + 1])
+            missing = response.status_code == 404
+            if not missing:
+                check_status(response, what, (200,))
+                data = read_capped(
+                    response, MAX_MANIFEST_BYTES, what, deadline=deadline,
+                    error=IntegrityError, limit_text=_MANIFEST_LIMIT, decode=False,
+                )  # fmt: skip
+        if missing:  # no referrers API: the tag schema
+            found = self._referrers_index(subject)
+        else:
+            found = index_descriptors(data, subject, "referrers index")
         if artifact_type:  # servers may ignore the filter; apply it here regardless
             found = [d for d in found if d.artifact_type == artifact_type]
         return found
@@ -396,7 +315,7 @@ class RegistryRepository:
             data, _ = self._fetch_manifest(referrers_tag(subject))
         except NotFoundError:
             return []
-        return _index_descriptors(data)
+        return index_descriptors(data, subject, f"referrers index {referrers_tag(subject)}")
 
     def _add_to_referrers_index(self, subject: Digest, descriptor: Descriptor) -> None:
         """Add ``descriptor`` to the tag-schema index of ``subject``.
@@ -425,39 +344,3 @@ class RegistryRepository:
                 "to concurrent writers",
                 hint="retry once the other writers are done",
             )
-
-
-def _index_descriptors(data: bytes) -> list[Descriptor]:
-    if len(data) > MAX_MANIFEST_BYTES:
-        raise IntegrityError("referrers index is larger than the 4 MiB manifest limit")
-    try:
-        index = loads_object(data, "referrers index")
-        manifests = index.get("manifests", [])
-        if not isinstance(manifests, list):
-            raise ValueError("manifests must be a list")
-        return [Descriptor.from_json(m) for m in manifests]
-    except ValueError as e:
-        raise IntegrityError(f"malformed referrers index: {e}") from e
-
-
-def _counted(open_body: BodyFactory, progress: Progress | None) -> BodyFactory:
-    if progress is None:
-        return open_body
-
-    def counted() -> Iterator[bytes]:
-        for chunk in open_body():
-            progress.advance(len(chunk))
-            yield chunk
-
-    return counted
-
-
-def _rechunk(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
-    buffer = bytearray()
-    for chunk in chunks:
-        buffer += chunk
-        while len(buffer) >= size:
-            yield bytes(buffer[:size])
-            del buffer[:size]
-    if buffer:
-        yield bytes(buffer)
