@@ -11,6 +11,10 @@ import pytest
 import yaml
 
 from hubsnap.cli import main
+from hubsnap.digest import Digest
+from hubsnap.models import ANNOTATION_LFS
+from hubsnap.oci.artifact import model_files
+from hubsnap.oci.layout import LayoutStore
 from support.hub import BASE, COMMITS, HfEnv, isolated_git_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,6 +61,14 @@ def test_minilm_main_commit_has_the_hubs_tree(run: Run, tmp_path: Path) -> None:
     digest = out.strip().rsplit("@", 1)[1]
     document = yaml.safe_load((tmp_path / "snapshot.yaml").read_text())
     assert document["commit"] == COMMITS[BASE]["main"]
+    # Each layer records whether the Hub keeps the file in LFS, as snapshot.yaml does.
+    store = LayoutStore(tmp_path / "home" / "store")
+    _, manifest = store.read_manifest(Digest.parse(digest))
+    recorded = {
+        path: layer.annotations.get(ANNOTATION_LFS) for path, layer in model_files(manifest)
+    }
+    assert recorded == {f["path"]: "true" if f["lfs"] else "false" for f in document["files"]}
+    assert "true" in recorded.values() and "false" in recorded.values()
     repo = tmp_path / "repo"
     code, out, err = run("lfs", "commit", digest, "--repo", str(repo))
     assert code == 0, err

@@ -21,6 +21,7 @@ from hubsnap.lfs.fastimport import MODE_EXECUTABLE, MODE_FILE, TreeFile
 from hubsnap.lfs.pointer import encode_pointer
 from hubsnap.models import (
     ANNOTATION_FILE_METADATA,
+    ANNOTATION_LFS,
     MEDIA_TYPE_MODEL_WEIGHT,
     Descriptor,
     normalise_media_type,
@@ -28,8 +29,6 @@ from hubsnap.models import (
 
 __all__ = ["ANNOTATION_LFS", "LFS_SIZE_THRESHOLD", "PlannedFile", "layer_executable", "plan_tree"]
 
-#: Layer annotation: ``"true"`` when the Hub stores the file in Git LFS, else ``"false"``.
-ANNOTATION_LFS = "dev.hubsnap.file.lfs"
 #: Files this large go to LFS when nothing else says (the Hub refuses larger plain files).
 LFS_SIZE_THRESHOLD = 10 * 1024 * 1024
 #: The most bytes of a ``.gitattributes`` file that are read.
