@@ -56,6 +56,8 @@ ARTIFACT_TYPE_SIGSTORE_BUNDLE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 ANNOTATION_FILEPATH = "org.cncf.model.filepath"
 ANNOTATION_FILE_METADATA = "org.cncf.model.file.metadata+json"
 ANNOTATION_BLAKE3 = "dev.hubsnap.file.blake3"
+#: ``"true"`` when the Hub stores the file in Git LFS, ``"false"`` when in plain git.
+ANNOTATION_LFS = "dev.hubsnap.file.lfs"
 ANNOTATION_TITLE = "org.opencontainers.image.title"
 ANNOTATION_SOURCE = "org.opencontainers.image.source"
 ANNOTATION_REVISION = "org.opencontainers.image.revision"
