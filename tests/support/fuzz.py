@@ -27,6 +27,7 @@ from hubsnap.errors import HubsnapError, IntegrityError
 from hubsnap.hub import _parse_json
 from hubsnap.hublist import _parse_listed
 from hubsnap.hubtypes import hub_timestamp, parse_siblings
+from hubsnap.lfs.pointer import check_pointer, encode_pointer
 from hubsnap.models import (
     Index,
     Manifest,
@@ -47,6 +48,7 @@ from hubsnap.values import InvalidValue, parse_int, parse_timestamp
 from support.fuzz_inputs import (
     CARD,
     DIGEST,
+    HEX,
     HUB,
     bundle_seed,
     docker_seeds,
@@ -206,6 +208,13 @@ def _hub(data: bytes, scratch: Path) -> None:
             _parse_listed(item)
 
 
+def _lfs_pointer(data: bytes, scratch: Path) -> None:
+    # Never raises; what it reads as a pointer must encode again (canonical or not).
+    result = check_pointer(data, executable=True, file_executable=False)
+    if result.pointer is not None:
+        result.pointer.encode()
+
+
 def _retry_after(data: bytes, scratch: Path) -> None:
     seconds = parse_retry_after(_text(data), now=1.7e9)
     if seconds is not None and not (math.isfinite(seconds) and seconds >= 0):
@@ -302,6 +311,13 @@ TARGETS: dict[str, Target] = {
                 b'{"lastModified": "0001-01-01T00:00:00+01:00"}',
                 b'[{"id": "a/b", "createdAt": "9999-12-31T23:59:59-01:00"}]',
             ),
+        ),
+        Target(
+            "lfs-pointer",
+            _lfs_pointer,
+            frozenset(),
+            (encode_pointer(HEX, 12345), encode_pointer(HEX, 0)),
+            structured=False,
         ),
         Target(
             "retry-after",
