@@ -10,6 +10,7 @@ from hubsnap.cli import (  # noqa: F401
     login,
     pull,
     push,
+    serve_model,
     sign,
     snapshot,
     verify,

@@ -21,13 +21,14 @@ Shapes taken, for a batch of ``n`` texts:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from hubsnap.diff.behaviour.model import Prediction, Span
+from hubsnap.diff.behaviour.model import Prediction, Span, Task
 from hubsnap.documents import InvalidDocument, load_json
 from hubsnap.errors import RemoteError
 
 __all__ = [
+    "PARSERS",
     "classification",
     "decode_json",
     "embeddings",
@@ -191,3 +192,11 @@ def openai_embeddings(answer: object, count: int, who: str) -> list[Prediction]:
         assert isinstance(record, dict)
         by_index[index] = record.get("embedding")
     return _vectors([by_index[i] for i in range(count)], who)
+
+
+#: The parser of each task's Hugging Face task JSON answer.
+PARSERS: dict[Task, Callable[[object, int, str], list[Prediction]]] = {
+    Task.TEXT_CLASSIFICATION: classification,
+    Task.TOKEN_CLASSIFICATION: token_classification,
+    Task.FEATURE_EXTRACTION: embeddings,
+}

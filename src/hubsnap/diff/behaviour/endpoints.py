@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from typing import ClassVar
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from hubsnap.diff.behaviour import answers
@@ -47,8 +46,6 @@ ANSWER_LIMIT = 64 * 1024 * 1024
 INFO_LIMIT = 1024 * 1024
 #: Inputs per request unless the endpoint allows fewer.
 BATCH_SIZE = 32
-
-Parse = Callable[[object, int, str], list[Prediction]]
 
 
 class Endpoint(ABC):
@@ -155,12 +152,6 @@ class HfTaskEndpoint(Endpoint):
 
     protocol = "Hugging Face task JSON"
 
-    _PARSERS: ClassVar[dict[Task, Parse]] = {
-        Task.TEXT_CLASSIFICATION: answers.classification,
-        Task.TOKEN_CLASSIFICATION: answers.token_classification,
-        Task.FEATURE_EXTRACTION: answers.embeddings,
-    }
-
     def check(self, task: Task, *, timeout: float) -> None:
         # The protocol has no information call: any HTTP answer under 500 to a GET (often
         # 405, the route taking POST only) shows the endpoint is up.
@@ -172,7 +163,7 @@ class HfTaskEndpoint(Endpoint):
             raise RemoteError(f"{self.name} answered {answer.status}")
 
     def predict(self, texts: Sequence[str], task: Task, *, timeout: float) -> list[Prediction]:
-        parse = self._PARSERS[task]
+        parse = answers.PARSERS[task]
 
         def post(batch: list[str]) -> list[Prediction]:
             answer = self.call(

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hubsnap.diff.behaviour.model import Prediction, Span, Task
+from hubsnap.diff.behaviour.answers import PARSERS
+from hubsnap.diff.behaviour.model import Prediction, Task
 from hubsnap.errors import UsageError
 
 __all__ = ["INSTALL_HINT", "TransformersRunner"]
@@ -80,10 +81,16 @@ class TransformersRunner:
                 ) from e
         return self._pipelines[task]
 
-    def predict(self, texts: Sequence[str], task: Task, *, timeout: float) -> list[Prediction]:
-        del timeout
+    def load(self, task: Task) -> None:
+        """Load the pipeline for ``task`` now (a server loads before it listens)."""
+        self._pipeline(task)
+
+    def answer(self, texts: Sequence[str], task: Task) -> list[Any]:
+        """Hugging Face task JSON, one item per text: every label with its score (text
+        classification), the entities (token classification) or the mean of the token
+        vectors (feature extraction), as plain JSON values."""
         pipe = self._pipeline(task)
-        out: list[Prediction] = []
+        out: list[Any] = []
         for start in range(0, len(texts), BATCH_SIZE):
             batch = list(texts[start : start + BATCH_SIZE])
             try:
@@ -91,27 +98,34 @@ class TransformersRunner:
                     results = pipe(batch, top_k=None)
                 else:
                     results = pipe(batch)
-            except Exception as e:
+                out.extend(_plain(task, result) for result in results)
+            except Exception as e:  # a pipeline fails in many ways; say so in one line
                 raise UsageError(f"{self.name}: the pipeline failed: {_one_line(e)}") from e
-            out.extend(_prediction(task, result) for result in results)
         return out
 
+    def predict(self, texts: Sequence[str], task: Task, *, timeout: float) -> list[Prediction]:
+        del timeout
+        items = self.answer(texts, task)
+        return PARSERS[task](items, len(items), self.name)
 
-def _prediction(task: Task, result: Any) -> Prediction:
+
+def _plain(task: Task, result: Any) -> Any:
+    """One input's pipeline output as JSON values (no numpy scalars)."""
     if task is Task.TEXT_CLASSIFICATION:
         records = result if isinstance(result, list) else [result]
-        best = max(records, key=lambda r: float(r["score"]))
-        return Prediction(labels=(str(best["label"]),), confidence=float(best["score"]))
+        return [{"label": str(r["label"]), "score": float(r["score"])} for r in records]
     if task is Task.TOKEN_CLASSIFICATION:
-        spans = {
-            Span(int(r["start"]), int(r["end"]), str(r.get("entity_group", r.get("entity"))))
+        return [
+            {
+                "entity_group": str(r.get("entity_group", r.get("entity"))),
+                "score": float(r["score"]),
+                "word": str(r.get("word", "")),
+                "start": int(r["start"]),
+                "end": int(r["end"]),
+            }
             for r in result
-        }
-        scores = [float(r["score"]) for r in result]
-        mean = math.fsum(scores) / len(scores) if scores else None
-        return Prediction(labels=tuple(sorted(spans)), confidence=mean)
-    # feature-extraction: [1][tokens][hidden] per input; mean over the tokens.
+        ]
+    # feature-extraction: [1][tokens][hidden] per input; the mean over the tokens.
     tokens = result[0] if result and isinstance(result[0][0], list) else result
     width = len(tokens[0])
-    vector = tuple(math.fsum(row[i] for row in tokens) / len(tokens) for i in range(width))
-    return Prediction(embedding=vector)
+    return [math.fsum(float(row[i]) for row in tokens) / len(tokens) for i in range(width)]
