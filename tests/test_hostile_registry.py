@@ -211,7 +211,7 @@ def test_an_endless_error_body_is_read_to_16_kib_at_most(
     tracemalloc.start()
     try:
         with pytest.raises(HubsnapError) as info:
-            _repo(server).get_manifest(Digest.parse("sha256:" + "b" * 64))
+            _repo(server).manifest(Digest.parse("sha256:" + "b" * 64))
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
