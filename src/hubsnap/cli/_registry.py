@@ -3,8 +3,10 @@
 from hubsnap.cli import (  # noqa: F401
     discover,
     export_signature,
+    hooks,
     inspect,
     keygen,
+    lfs,
     login,
     pull,
     push,
