@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hubsnap.api.transfer import TransportOptions, pull
-from hubsnap.config import Settings
+from hubsnap.api.session import Session
+from hubsnap.api.transfer import pull
 from hubsnap.diff.behaviour.model import Task, task_for
 from hubsnap.diff.behaviour.runner import TransformersRunner
 from hubsnap.diff.behaviour.taskserver import TaskServer
@@ -47,23 +47,22 @@ def _pipeline_tag(folder: Path) -> str | None:
 
 
 def serve_model(
-    settings: Settings,
+    session: Session,
     reference: str,
     *,
     task: str | None = None,
     host: str = "127.0.0.1",
     port: int = 8080,
-    transport: TransportOptions | None = None,
     ready: Callable[[ServedModel], None] = lambda served: None,
 ) -> None:
     """Pull ``reference``, load it, call ``ready`` and serve until interrupted
     (KeyboardInterrupt ends it; the pulled folder is removed either way)."""
     with tempfile.TemporaryDirectory(prefix="hubsnap-serve-") as scratch:
         folder = Path(scratch) / "model"
-        pulled = pull(settings, reference, output=folder, allow_tag=True, transport=transport)
+        pulled = pull(session, reference, output=folder, allow_tag=True)
         chosen = task_for(_pipeline_tag(folder), task)
         runner = TransformersRunner(folder, role="served")
-        runner.check(chosen, timeout=settings.timeout)
+        runner.check(chosen, timeout=session.settings.timeout)
         runner.load(chosen)
         try:
             server = TaskServer(runner, chosen, host=host, port=port)

@@ -15,7 +15,7 @@ from hubsnap.cli._output import (
     PlainHttpOption,
     StoreOption,
     TimeoutOption,
-    registry_settings,
+    open_session,
     warn,
 )
 
@@ -48,17 +48,15 @@ def serve_model_command(
     timeout: TimeoutOption = None,
 ) -> None:
     """Serve a model with a CPU transformers pipeline (POST / {"inputs": [...]}) until stopped."""
-    config, transport = registry_settings(
-        timeout=timeout, store=store, plain_http=plain_http, ca_file=ca_file
-    )
 
     def ready(served: ServedModel) -> None:
         warn(f"serving {served.reference} ({served.task.value}) at {served.url}")
 
     signal.signal(signal.SIGTERM, _stop)
     try:
-        serve_model(
-            config, reference, task=task, host=host, port=port, transport=transport, ready=ready
-        )
+        with open_session(
+            timeout=timeout, store=store, plain_http=plain_http, ca_file=ca_file
+        ) as session:
+            serve_model(session, reference, task=task, host=host, port=port, ready=ready)
     except KeyboardInterrupt:
         warn("stopped")
