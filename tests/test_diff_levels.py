@@ -15,29 +15,11 @@ from safetensors.numpy import save
 from hubsnap.diff.card import diff_card
 from hubsnap.diff.config import diff_config
 from hubsnap.diff.dtypes import decode
-from hubsnap.diff.files import ArtifactFile, Side, diff_files
+from hubsnap.diff.files import diff_files
 from hubsnap.diff.tensors import diff_tensors, side_tensors
 from hubsnap.diff.tokenizer import cross_check, diff_tokenizer
-from hubsnap.digest import sha256_bytes
 from hubsnap.errors import IntegrityError
-
-
-def side(tmp_path: Path, name: str, files: dict[str, bytes | str | object]) -> Side:
-    root = tmp_path / name
-    out = {}
-    for path, content in files.items():
-        data = (
-            content
-            if isinstance(content, bytes)
-            else content.encode()
-            if isinstance(content, str)
-            else json.dumps(content).encode()
-        )
-        local = root / path
-        local.parent.mkdir(parents=True, exist_ok=True)
-        local.write_bytes(data)
-        out[path] = ArtifactFile(path, sha256_bytes(data), len(data), local)
-    return Side(name, None, out)
+from support.diff_sides import side
 
 
 def test_files_compare_by_digest(tmp_path: Path) -> None:
