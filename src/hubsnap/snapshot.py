@@ -35,12 +35,14 @@ __all__ = [
     "is_metadata_file",
     "parse_card",
     "read_artifact_reference",
+    "read_recorded_files",
     "select_files",
     "split_repo_revision",
     "write_snapshot",
 ]
 
 SCHEMA_VERSION = "hubsnap.dev/snapshot/v1"
+_HEX = frozenset("0123456789abcdef")
 
 #: Files whose hashes identify what a model *is* (the seed's fingerprint): configs,
 #: tokenizers and the index of sharded weights.
@@ -229,3 +231,39 @@ def read_artifact_reference(path: Path) -> str:
     if not reference.startswith("oci:") or not reference.endswith(f"@{digest}"):
         raise UsageError(f"{path}: artifact reference and digest disagree")
     return reference
+
+
+def read_recorded_files(path: Path) -> tuple[SnapshotFile, ...]:
+    """Every file a ``snapshot.yaml`` records (downloaded or known only by hash)."""
+    try:
+        document = yaml.safe_load(path.read_bytes())
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror}") from e
+    except yaml.YAMLError as e:
+        raise UsageError(f"{path} is not valid YAML") from e
+    entries = document.get("files") if isinstance(document, dict) else None
+    if not isinstance(entries, list):
+        raise UsageError(f"{path} is not a hubsnap snapshot document")
+    files = []
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+            raise UsageError(f"{path}: a file entry has no path")
+        sha256, size = entry.get("sha256"), entry.get("size")
+        if sha256 is not None and (
+            not isinstance(sha256, str) or len(sha256) != 64 or not _HEX.issuperset(sha256)
+        ):
+            raise UsageError(f"{path}: {entry['path']} has a malformed sha256")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise UsageError(f"{path}: {entry['path']} has no valid size")
+        files.append(
+            SnapshotFile(
+                path=entry["path"],
+                size=size,
+                lfs=bool(entry.get("lfs")),
+                git_blob_id=str(entry.get("git_blob_id") or ""),
+                sha256=sha256,
+                blake3=entry.get("blake3"),
+                downloaded=bool(entry.get("downloaded")),
+            )
+        )
+    return tuple(files)

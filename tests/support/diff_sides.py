@@ -24,5 +24,5 @@ def side(tmp_path: Path, name: str, files: dict[str, bytes | str | object]) -> S
         local = root / path
         local.parent.mkdir(parents=True, exist_ok=True)
         local.write_bytes(data)
-        out[path] = ArtifactFile(path, sha256_bytes(data), len(data), local)
+        out[path] = ArtifactFile(path, str(sha256_bytes(data)), len(data), local)
     return Side(name, None, out)

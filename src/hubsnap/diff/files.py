@@ -24,10 +24,12 @@ MAX_SMALL_FILE = 64 * 1024 * 1024
 
 @dataclass(frozen=True)
 class ArtifactFile:
-    """One file of a side; ``local`` is ``None`` when only its hash is known."""
+    """One file of a side. ``digest`` is its identity: ``sha256:HEX`` (the layer digest),
+    or ``git-blob:HEX`` for a file a snapshot recorded by its git blob id alone; ``local``
+    is ``None`` when only that hash is known."""
 
     path: str
-    digest: Digest
+    digest: str
     size: int
     local: Path | None
 
@@ -63,7 +65,7 @@ class Side:
                 data = stream.read(MAX_SMALL_FILE + 1)
         except OSError as e:
             raise IntegrityError(f"cannot read {path} of {self.reference}: {e.strerror}") from e
-        if len(data) != file.size or sha256_bytes(data) != file.digest:
+        if len(data) != file.size or str(sha256_bytes(data)) != file.digest:
             raise IntegrityError(f"{path} of {self.reference} does not match its digest")
         return data
 

@@ -146,7 +146,7 @@ def _load_json(text: str, *, padded: bool = False) -> Any:
         raise _Fault("header nests too deeply") from e
     except ValueError as e:
         if isinstance(e, json.JSONDecodeError):
-            raise _Fault(f"invalid JSON ({e.msg} at offset {e.pos})") from e
+            raise _Fault(f"invalid JSON at offset {e.pos}: {e.msg}") from e
         raise _Fault(f"invalid JSON ({e})") from e
 
 

@@ -1,0 +1,198 @@
+"""The ``diff`` verb: resolve both sides to files in the local store, then compare them
+level by level into a :class:`~hubsnap.diff.report.DiffReport`.
+
+A side is a store digest (``sha256:…``), an ``oci:PATH`` layout reference, a registry
+reference (pulled into the local store once, every blob verified, through
+:func:`_pull_into_store`, the one place this verb fetches) or a ``snapshot.yaml`` (its
+artifact in the store; files it records only by hash are compared by hash). Two sides
+naming the same manifest digest are identical: no layer is read. Thresholds are parsed
+before anything is fetched, so a typo costs nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from hubsnap.api.transfer import TransportOptions, pull
+from hubsnap.config import Settings
+from hubsnap.diff.card import diff_card
+from hubsnap.diff.checks import Threshold, parse_threshold
+from hubsnap.diff.config import diff_config
+from hubsnap.diff.files import ArtifactFile, FilesDiff, Side, diff_files
+from hubsnap.diff.report import LEVELS, DiffReport, SideInfo
+from hubsnap.diff.tensors import TensorsDiff, diff_tensors, side_tensors
+from hubsnap.diff.tokenizer import cross_check, diff_tokenizer
+from hubsnap.digest import Digest
+from hubsnap.errors import NotFoundError, UsageError
+from hubsnap.oci.artifact import model_files
+from hubsnap.oci.layout import LayoutStore, check_store_path
+from hubsnap.oci.reference import LayoutReference, RegistryReference, parse_reference
+from hubsnap.snapshot import read_artifact_reference, read_recorded_files
+
+__all__ = ["DEFAULT_LEVELS", "diff", "parse_levels"]
+
+#: Every level but behaviour, which needs a test set.
+DEFAULT_LEVELS = tuple(level for level in LEVELS if level != "behaviour")
+
+
+def parse_levels(text: str | None) -> tuple[str, ...]:
+    """``--levels`` as a tuple in report order; ``None`` gives :data:`DEFAULT_LEVELS`."""
+    if text is None:
+        return DEFAULT_LEVELS
+    asked = {part.strip() for part in text.split(",") if part.strip()}
+    unknown = sorted(asked - set(LEVELS))
+    if unknown or not asked:
+        raise UsageError(
+            f"unknown level {unknown[0]!r}" if unknown else "--levels names no level",
+            hint="levels: " + ",".join(LEVELS),
+        )
+    return tuple(level for level in LEVELS if level in asked)
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    """A side before its files are listed: the store and manifest digest it names, the
+    files a snapshot records by hash, and what the pull fetched."""
+
+    reference: str
+    store: LayoutStore
+    digest: Digest
+    recorded: tuple[tuple[str, str, int], ...] = ()
+    bytes_received: int | None = None
+
+
+def _snapshot_document(text: str) -> Path | None:
+    path = Path(text)
+    if text.startswith("oci:") or path.suffix not in (".yaml", ".yml"):
+        return None
+    if not path.is_file():
+        raise NotFoundError(f"snapshot file {text} not found")
+    return path
+
+
+def _pull_into_store(
+    settings: Settings, reference: str, transport: TransportOptions | None
+) -> tuple[Digest, int]:
+    """Fetch a registry artifact into the local store (verified); its digest and the bytes
+    that came over the wire."""
+    result = pull(settings, reference, allow_tag=True, transport=transport)
+    return result.digest, result.bytes_fetched
+
+
+def _resolve(settings: Settings, text: str, transport: TransportOptions | None) -> _Resolved:
+    document = _snapshot_document(text)
+    if document is not None:
+        ref = parse_reference(read_artifact_reference(document))
+        assert isinstance(ref, LayoutReference) and ref.digest is not None
+        recorded = tuple(
+            (f.path, f"sha256:{f.sha256}" if f.sha256 else f"git-blob:{f.git_blob_id}", f.size)
+            for f in read_recorded_files(document)
+        )
+        return _Resolved(text, LayoutStore(check_store_path(ref.path)), ref.digest, recorded)
+    ref = parse_reference(text, store=settings.store)
+    if isinstance(ref, RegistryReference):
+        digest, received = _pull_into_store(settings, text, transport)
+        store = LayoutStore(check_store_path(settings.store))
+        return _Resolved(text, store, digest, bytes_received=received)
+    store = LayoutStore(check_store_path(ref.path)).require()
+    digest = ref.digest if ref.digest is not None else store.resolve(tag=ref.tag).digest
+    return _Resolved(text, store, digest)
+
+
+def _side(resolved: _Resolved) -> Side:
+    store = resolved.store.require()
+    _, manifest = store.read_manifest(resolved.digest)
+    files: dict[str, ArtifactFile] = {}
+    for path, layer in model_files(manifest):
+        if not store.has_blob(layer.digest, layer.size):
+            raise NotFoundError(
+                f"{path} ({layer.digest}) of {resolved.reference} is missing from {store.root}"
+            )
+        local = store.blob_path(layer.digest)
+        files[path] = ArtifactFile(path, str(layer.digest), layer.size, local)
+    for path, identity, size in resolved.recorded:
+        files.setdefault(path, ArtifactFile(path, identity, size, None))
+    return Side(resolved.reference, resolved.digest, files)
+
+
+def _received(*sides: _Resolved) -> int | None:
+    counts = [s.bytes_received for s in sides if s.bytes_received is not None]
+    return sum(counts) if counts else None
+
+
+def diff(
+    settings: Settings,
+    base: str,
+    target: str,
+    *,
+    levels: Sequence[str] = DEFAULT_LEVELS,
+    fail_on: Sequence[str] = (),
+    transport: TransportOptions | None = None,
+) -> DiffReport:
+    """Compare ``base`` and ``target`` at ``levels``, judging every ``fail_on`` threshold.
+
+    Raises :class:`~hubsnap.errors.UsageError` for a bad threshold or level (before any
+    fetch) and :class:`~hubsnap.errors.IntegrityError` (exit 6) for a malformed file inside
+    either artifact, naming it. Breached thresholds are in the report's ``checks``: the
+    caller decides what they mean (the CLI exits 1).
+    """
+    thresholds: tuple[Threshold, ...] = tuple(parse_threshold(t) for t in fail_on)
+    if "behaviour" in levels:
+        raise UsageError("the behaviour level needs --testset and two endpoints or a runner")
+    chosen = tuple(levels)
+    before, after = _resolve(settings, base, transport), _resolve(settings, target, transport)
+    info = (SideInfo(base, str(before.digest)), SideInfo(target, str(after.digest)))
+    a = _side(before)
+    if before.digest == after.digest and not before.recorded and not after.recorded:
+        return _identical(a, info, chosen, _received(before, after)).judged(thresholds)
+    b = _side(after)
+    report = DiffReport(
+        base=info[0],
+        target=info[1],
+        levels=chosen,
+        files=diff_files(a, b) if "files" in chosen else None,
+        config=diff_config(a, b) if "config" in chosen else None,
+        tokenizer=diff_tokenizer(a, b) if "tokenizer" in chosen else None,
+        special_ids=(cross_check(a, "base") + cross_check(b, "target"))
+        if "tokenizer" in chosen
+        else None,
+        card=diff_card(a, b) if "card" in chosen else None,
+        tensors=_tensors(a, b, chosen),
+        bytes_received=_received(before, after),
+    )
+    return report.judged(thresholds)
+
+
+def _tensors(a: Side, b: Side, levels: tuple[str, ...]) -> TensorsDiff | None:
+    if "headers" not in levels and "tensors" not in levels:
+        return None
+    before, after = side_tensors(a), side_tensors(b)
+    if before is None or after is None:
+        return None  # some weights are known only by hash: the files level compares them
+    return diff_tensors(before, after, values="tensors" in levels)
+
+
+def _identical(
+    side: Side, info: tuple[SideInfo, SideInfo], levels: tuple[str, ...], received: int | None
+) -> DiffReport:
+    """Both sides name one manifest: nothing differs, known without comparing a byte. The
+    files are counted from the manifest; the special-id cross-check, which judges each side
+    on its own, still reads the artifact's small config files."""
+    values = "tensors" in levels
+    checked = cross_check(side, "base") if "tokenizer" in levels else None
+    return DiffReport(
+        base=info[0],
+        target=info[1],
+        levels=levels,
+        identical=True,
+        files=FilesDiff((), (), (), len(side.files)) if "files" in levels else None,
+        special_ids=None if checked is None else checked + cross_check(side, "target"),
+        tensors=(
+            TensorsDiff((), (), (), () if values else None, None)
+            if "headers" in levels or values
+            else None
+        ),
+        bytes_received=received,
+    )
