@@ -29,7 +29,7 @@ from hubsnap.errors import NotFoundError, UsageError
 from hubsnap.oci.artifact import model_files
 from hubsnap.oci.layout import LayoutStore, check_store_path
 from hubsnap.oci.reference import LayoutReference, RegistryReference, parse_reference
-from hubsnap.snapshot import read_artifact_reference, read_recorded_files
+from hubsnap.snapshot import SnapshotFile, read_artifact_reference, read_recorded_files
 
 __all__ = ["DEFAULT_LEVELS", "diff", "parse_levels"]
 
@@ -59,7 +59,7 @@ class _Resolved:
     reference: str
     store: LayoutStore
     digest: Digest
-    recorded: tuple[tuple[str, str, int], ...] = ()
+    recorded: tuple[SnapshotFile, ...] = ()
     bytes_received: int | None = None
 
 
@@ -86,10 +86,7 @@ def _resolve(settings: Settings, text: str, transport: TransportOptions | None) 
     if document is not None:
         ref = parse_reference(read_artifact_reference(document))
         assert isinstance(ref, LayoutReference) and ref.digest is not None
-        recorded = tuple(
-            (f.path, f"sha256:{f.sha256}" if f.sha256 else f"git-blob:{f.git_blob_id}", f.size)
-            for f in read_recorded_files(document)
-        )
+        recorded = read_recorded_files(document)
         return _Resolved(text, LayoutStore(check_store_path(ref.path)), ref.digest, recorded)
     ref = parse_reference(text, store=settings.store)
     if isinstance(ref, RegistryReference):
@@ -105,15 +102,17 @@ def _side(resolved: _Resolved) -> Side:
     store = resolved.store.require()
     _, manifest = store.read_manifest(resolved.digest)
     files: dict[str, ArtifactFile] = {}
+    git_ids = {f.path: f.git_blob_id or None for f in resolved.recorded}
     for path, layer in model_files(manifest):
         if not store.has_blob(layer.digest, layer.size):
             raise NotFoundError(
                 f"{path} ({layer.digest}) of {resolved.reference} is missing from {store.root}"
             )
         local = store.blob_path(layer.digest)
-        files[path] = ArtifactFile(path, str(layer.digest), layer.size, local)
-    for path, identity, size in resolved.recorded:
-        files.setdefault(path, ArtifactFile(path, identity, size, None))
+        files[path] = ArtifactFile(path, str(layer.digest), layer.size, local, git_ids.get(path))
+    for f in resolved.recorded:
+        digest = f"sha256:{f.sha256}" if f.sha256 else None
+        files.setdefault(f.path, ArtifactFile(f.path, digest, f.size, None, f.git_blob_id or None))
     return Side(resolved.reference, resolved.digest, files)
 
 

@@ -24,14 +24,24 @@ MAX_SMALL_FILE = 64 * 1024 * 1024
 
 @dataclass(frozen=True)
 class ArtifactFile:
-    """One file of a side. ``digest`` is its identity: ``sha256:HEX`` (the layer digest),
-    or ``git-blob:HEX`` for a file a snapshot recorded by its git blob id alone; ``local``
-    is ``None`` when only that hash is known."""
+    """One file of a side: its SHA-256 (``sha256:HEX``, the layer digest; ``None`` for a
+    file a snapshot recorded by its git blob id alone), that git blob id when a snapshot
+    recorded it, and where its bytes are (``None`` when only hashes are known)."""
 
     path: str
-    digest: str
+    digest: str | None
     size: int
     local: Path | None
+    git_blob: str | None = None
+
+    def same_content(self, other: ArtifactFile) -> bool:
+        """Equal by SHA-256, else by git blob id; two files no common hash can tell apart
+        count as different (never guessed equal)."""
+        if self.digest is not None and other.digest is not None:
+            return self.digest == other.digest
+        if self.git_blob and other.git_blob:
+            return self.git_blob == other.git_blob
+        return False
 
 
 @dataclass(frozen=True)
@@ -89,10 +99,10 @@ class FilesDiff:
 
 
 def diff_files(base: Side, target: Side) -> FilesDiff:
-    """Compare two sides path by path, by digest only."""
+    """Compare two sides path by path, by hash only."""
     before, after = set(base.files), set(target.files)
     common = sorted(before & after)
-    changed = tuple(p for p in common if base.files[p].digest != target.files[p].digest)
+    changed = tuple(p for p in common if not base.files[p].same_content(target.files[p]))
     return FilesDiff(
         added=tuple(sorted(after - before)),
         removed=tuple(sorted(before - after)),

@@ -302,7 +302,7 @@ def diff_tensors(
     changed: list[TensorChange] = []
     compared = 0
     for b, t in same:
-        if b.file.digest == t.file.digest and b.header.data_offset + b.info.start == (
+        if b.file.same_content(t.file) and b.header.data_offset + b.info.start == (
             t.header.data_offset + t.info.start
         ):
             continue  # the same bytes at the same place: equal, nothing to read
