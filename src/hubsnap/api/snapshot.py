@@ -203,7 +203,8 @@ def _snapshot(
         paths=[f.file.path for f in fetched], selection=selection,
     )  # fmt: skip
     layers = [
-        LayerFile(f.file.path, f.digests.sha256, f.file.size, f.digests.blake3) for f in fetched
+        LayerFile(f.file.path, f.digests.sha256, f.file.size, f.digests.blake3, f.file.lfs)
+        for f in fetched
     ]
     artifact = build_model_artifact(layers, source)
     tag = resolved.commit if selection.mode == "full" else None

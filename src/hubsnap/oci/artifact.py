@@ -23,6 +23,7 @@ from hubsnap.models import (
     ANNOTATION_CREATED,
     ANNOTATION_FILE_METADATA,
     ANNOTATION_FILEPATH,
+    ANNOTATION_LFS,
     ANNOTATION_LICENSES,
     ANNOTATION_REVISION,
     ANNOTATION_SOURCE,
@@ -82,12 +83,14 @@ def layer_media_type(path: str) -> str:
 
 @dataclass(frozen=True)
 class LayerFile:
-    """One file of a model as it becomes a layer; ``blake3`` is ``None`` when unknown."""
+    """One file of a model as it becomes a layer; ``blake3`` is ``None`` when unknown, and
+    ``lfs`` (whether the Hub stores the file in Git LFS) too."""
 
     path: str
     digest: Digest
     size: int
     blake3: str | None = None
+    lfs: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,8 @@ def _layer(file: LayerFile) -> Descriptor:
     }
     if file.blake3:
         annotations[ANNOTATION_BLAKE3] = f"blake3:{file.blake3}"
+    if file.lfs is not None:
+        annotations[ANNOTATION_LFS] = "true" if file.lfs else "false"
     return Descriptor(layer_media_type(file.path), file.digest, file.size, annotations)
 
 

@@ -1,0 +1,133 @@
+"""``hubsnap lfs ...``: an artifact as a commit of Git LFS pointers, and back.
+
+The verbs and git are imported when a command runs, so ``hubsnap --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from hubsnap.cli import app
+from hubsnap.cli._output import (
+    CaFileOption,
+    JsonOption,
+    PlainHttpOption,
+    StoreOption,
+    TimeoutOption,
+    emit,
+    registry_settings,
+    warn,
+)
+from hubsnap.errors import IntegrityError
+
+lfs_app = typer.Typer(
+    name="lfs",
+    help="Artifacts as Git LFS commits: pointers whose oids are the layer digests.",
+    no_args_is_help=True,
+)
+app.add_typer(lfs_app)
+
+
+@lfs_app.command("commit")
+def commit_command(
+    reference: Annotated[
+        str, typer.Argument(metavar="REF", help="The artifact: sha256:…, oci:PATH@… or a registry.")
+    ],
+    *,
+    repo: Annotated[Path, typer.Option("--repo", help="The git repository (created when absent).")],
+    branch: Annotated[
+        str | None,
+        typer.Option("--branch", help="Branch to commit on (default: the checked-out one)."),
+    ] = None,
+    message: Annotated[
+        str | None, typer.Option("-m", "--message", help="Commit title (trailers are added).")
+    ] = None,
+    author: Annotated[
+        str | None,
+        typer.Option("--author", help='Author and committer, "Name <email>".'),
+    ] = None,
+    no_lock: Annotated[
+        bool,
+        typer.Option("--no-lock", help="Do not lock the branch to the artifact in git config."),
+    ] = False,
+    plain_http: PlainHttpOption = None,
+    ca_file: CaFileOption = None,
+    store: StoreOption = None,
+    json_output: JsonOption = False,
+    timeout: TimeoutOption = None,
+) -> None:
+    """Write the artifact as one commit whose tree is exactly its files; print its id."""
+    from hubsnap.api.lfs import lfs_commit  # noqa: PLC0415
+    from hubsnap.lfs.fastimport import Identity  # noqa: PLC0415
+
+    config, transport = registry_settings(
+        timeout=timeout, store=store, plain_http=plain_http, ca_file=ca_file
+    )
+    result = lfs_commit(
+        config,
+        reference,
+        repo,
+        branch=branch,
+        message=message,
+        author=Identity.parse(author) if author is not None else None,
+        lock=not no_lock,
+        transport=transport,
+    )
+    if not result.changed:
+        warn(f"unchanged: {result.branch} already holds {result.artifact}")
+    emit(result.to_json(), json_output, lambda data: str(data["commit"]))
+
+
+def _render_verify(data: dict[str, Any]) -> str:
+    lines = [f"commit {data['commit']}", f"artifact {data['artifact']}"]
+    lines.append("tree matches the artifact" if data["treeMatches"] else "tree differs:")
+    lines += [f"  {line}" for line in data["differences"]]
+    if data["signatures"] is None:
+        lines.append("signatures not checked (no --key or --policy)")
+    else:
+        lines.append("signatures verified")
+    return "\n".join(lines)
+
+
+@lfs_app.command("verify")
+def verify_command(
+    target: Annotated[
+        str, typer.Argument(metavar="DIR[@REV]", help="Repository and revision (HEAD).")
+    ],
+    *,
+    key: Annotated[
+        list[Path] | None,
+        typer.Option("--key", help="Trusted public key (repeatable).", envvar="HUBSNAP_VERIFY_KEY"),
+    ] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option("--policy", help="Trust policy file.", envvar="HUBSNAP_POLICY"),
+    ] = None,
+    chain: Annotated[
+        bool, typer.Option("--chain", help="Walk provenance parents to a trusted root.")
+    ] = False,
+    plain_http: PlainHttpOption = None,
+    ca_file: CaFileOption = None,
+    store: StoreOption = None,
+    json_output: JsonOption = False,
+    timeout: TimeoutOption = None,
+) -> None:
+    """Check that a commit's tree is exactly the artifact its trailer names (exit 6 if not),
+    and with --key or --policy that the artifact's signatures verify."""
+    from hubsnap.api.lfs_verify import lfs_verify  # noqa: PLC0415
+
+    config, transport = registry_settings(
+        timeout=timeout, store=store, plain_http=plain_http, ca_file=ca_file
+    )
+    result = lfs_verify(
+        config, target, keys=key or (), policy=policy, chain=chain, transport=transport
+    )
+    emit(result.to_json(), json_output, _render_verify)
+    if not result.tree_matches:
+        raise IntegrityError(
+            f"commit {result.commit} differs from {result.artifact} in "
+            f"{len(result.differences)} path(s): {result.differences[0]}"
+        )
