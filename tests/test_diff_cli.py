@@ -237,3 +237,33 @@ def test_missing_digest_is_not_found(store: Path, capsys: pytest.CaptureFixture[
     run = run_cli(["diff", a, str(Digest.sha256("0" * 64))], capsys)
     assert run.code == 3
     _one_error(run.err)
+
+
+@pytest.mark.registry
+def test_registry_artifacts_are_pulled_once_then_compared(
+    registry: object, repo_name: str, transfer_env: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    from support.registry import RegistryServer, push_model
+
+    assert isinstance(registry, RegistryServer)
+    changed = {**TENSORS, "layer.1.weight": TENSORS["layer.1.weight"] * np.float32(2)}
+    one = push_model(f"{registry.host}/{repo_name}:one", {
+        "config.json": CONFIG, "model.safetensors": save(TENSORS),
+    }, tmp_path / "a", capsys)  # fmt: skip
+    two = push_model(f"{registry.host}/{repo_name}:two", {
+        "config.json": CONFIG, "model.safetensors": save(changed),
+    }, tmp_path / "b", capsys)  # fmt: skip
+    base, target = f"{registry.host}/{repo_name}@{one}", f"{registry.host}/{repo_name}:two"
+    first = run_cli(["diff", base, target, "--json"], capsys)
+    assert first.code == 0, first.err
+    report = json.loads(first.out)
+    jsonschema.validate(report, SCHEMA)
+    assert report["target"] == {"reference": target, "digest": two}
+    assert [c["name"] for c in report["tensors"]["changed"]] == ["layer.1.weight"]
+    assert report["bytes_received"] > 2 * len(save(TENSORS))
+    again = run_cli(["diff", base, target, "--json"], capsys)
+    assert again.code == 0, again.err
+    assert json.loads(again.out)["bytes_received"] == 0  # the store holds both already
+    local = run_cli(["diff", one, two, "--json"], capsys)  # now in the local store by digest
+    assert local.code == 0 and "bytes_received" not in json.loads(local.out)
