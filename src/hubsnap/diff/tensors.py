@@ -11,9 +11,8 @@ memory-mapped files, accumulated in float64, so memory stays bounded whatever th
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,6 +28,7 @@ from hubsnap.diff.safetensors import (
     parse_index,
     read_header,
 )
+from hubsnap.diff.stats import measure
 from hubsnap.errors import IntegrityError
 
 __all__ = ["TensorChange", "TensorsDiff", "diff_tensors", "side_tensors"]
@@ -204,66 +204,19 @@ def _chunks(raw: npt.NDArray[np.uint8], step: int) -> Iterator[npt.NDArray[np.ui
         yield raw[i : i + step]
 
 
-def _stats(base: TensorRef, target: TensorRef, a: Any, b: Any) -> TensorChange:
+def _values(raw: Any, dtype: str, step: int) -> Iterator[npt.NDArray[np.float64]]:
+    for chunk in _chunks(raw, step):
+        yield decode(np.asarray(chunk), dtype)
+
+
+def _stats(target: TensorRef, a: Any, b: Any) -> TensorChange:
     dtype, shape = target.info.dtype, target.info.shape
-    unknown = TensorChange(target.file.path, target.info.name, dtype, shape, *([None] * 9))
     size = element_bytes(dtype)
     if size is None or not decodable(dtype):
-        return unknown
+        return TensorChange(target.file.path, target.info.name, dtype, shape, *([None] * 9))
     step = VALUE_CHUNK * size
-    count = 0
-    max_abs = sum_abs = sq_diff = sq_base = sq_target = gap = 0.0
-    nan_t = inf_t = nan_b = inf_b = 0
-    for raw_a, raw_b in zip(_chunks(a, step), _chunks(b, step), strict=True):
-        x, y = decode(np.asarray(raw_a), dtype), decode(np.asarray(raw_b), dtype)
-        fx, fy = np.isfinite(x), np.isfinite(y)
-        nan_b += int(np.count_nonzero(np.isnan(x)))
-        nan_t += int(np.count_nonzero(np.isnan(y)))
-        inf_b += int(np.count_nonzero(np.isinf(x)))
-        inf_t += int(np.count_nonzero(np.isinf(y)))
-        both = fx & fy
-        if not both.all():
-            x, y = x[both], y[both]
-        if not len(x):
-            continue
-        d = y - x
-        count += len(d)
-        absd = np.abs(d)
-        max_abs = max(max_abs, float(absd.max()))
-        sum_abs += float(absd.sum())
-        sq_diff += float(np.dot(d, d))
-        sq_base += float(np.dot(x, x))
-        sq_target += float(np.dot(y, y))
-        gap += float(np.dot(d, x + y))  # = |y|² - |x|², from the explicit difference
-    norm_b, norm_t = math.sqrt(sq_base), math.sqrt(sq_target)
-    rel_l2: float | None = math.sqrt(sq_diff) / norm_b if norm_b else None
-    if norm_b == 0.0 and sq_diff == 0.0:
-        rel_l2 = 0.0
-    if norm_b == 0.0 and norm_t == 0.0:
-        distance: float | None = 0.0
-    elif norm_b == 0.0 or norm_t == 0.0:
-        distance = None
-    else:
-        # 1 - cos = (|d|² - (|y| - |x|)²) / (2|x||y|), with |y| - |x| = gap / (|x| + |y|):
-        # no cancellation when the tensors are nearly equal.
-        norm_gap = gap / (norm_b + norm_t)
-        distance = max(0.0, (sq_diff - norm_gap * norm_gap) / (2.0 * norm_b * norm_t))
-        distance = min(distance, 2.0)
-    return TensorChange(
-        file=target.file.path,
-        name=target.info.name,
-        dtype=dtype,
-        shape=shape,
-        max_abs_diff=max_abs if count else None,
-        mean_abs_diff=sum_abs / count if count else None,
-        rel_l2=rel_l2,
-        cosine=None if distance is None else 1.0 - distance,
-        cosine_distance=distance,
-        nan_count=nan_t,
-        inf_count=inf_t,
-        base_nan_count=nan_b,
-        base_inf_count=inf_b,
-    )
+    stats = measure(zip(_values(a, dtype, step), _values(b, dtype, step), strict=True))
+    return TensorChange(target.file.path, target.info.name, dtype, shape, **asdict(stats))
 
 
 def _label(key: tuple[str, str], groups: set[str]) -> str:
@@ -309,7 +262,7 @@ def diff_tensors(
         raw_b, raw_t = maps.bytes_of(b), maps.bytes_of(t)
         compared += len(raw_b)
         if not _same_bytes(raw_b, raw_t):
-            changed.append(_stats(b, t, raw_b, raw_t))
+            changed.append(_stats(t, raw_b, raw_t))
     maps.maps.clear()
     return TensorsDiff(
         added, removed, tuple(reshaped), tuple(changed), len(same) - len(changed), compared
