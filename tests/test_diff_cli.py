@@ -59,6 +59,7 @@ def test_sharded_and_single_file_weights_with_equal_tensors_are_equal(
     jsonschema.validate(report, SCHEMA)
     assert report["tensors"] == {
         "added": [], "removed": [], "reshaped": [], "changed": [], "unchanged": 4,
+        "dequantised": [],
     }  # fmt: skip
     assert report["files"]["removed"] == ["model.safetensors"]
     assert len(report["files"]["added"]) == 5

@@ -160,6 +160,18 @@ def test_finetune_against_its_int8_quantisation(
     assert tensors["added"] == sorted(b.keys() - a.keys())  # type: ignore[index]
     assert all(n.endswith("_scale") for n in tensors["added"])  # type: ignore[index]
     assert tensors["removed"] == [] and tensors["changed"] == []  # type: ignore[index]
+    dequantised = {c["name"]: c for c in tensors["dequantised"]}  # type: ignore[index]
+    assert sorted(dequantised) == reshaped
+    for name in reshaped:
+        scale = b[name + "_scale"].astype(np.float64)
+        w, q = a[name].astype(np.float64), b[name].astype(np.float64) * scale
+        got = dequantised[name]
+        assert got["dtype"] == "F32->I8"
+        assert got["max_abs_diff"] == pytest.approx(float(np.max(np.abs(q - w))), rel=1e-12)
+        assert got["max_abs_diff"] <= float(scale[0]) / 2 * (1 + 1e-5)  # float32 rounding
+        assert got["rel_l2"] == pytest.approx(
+            float(np.linalg.norm(q - w) / np.linalg.norm(w)), rel=1e-9
+        )
     config = {c["path"] for c in report["config"]["added"]}  # type: ignore[index]
     assert "quantization_config" in config
     card = {c["path"]: c for c in report["card"]["changed"]}  # type: ignore[index]

@@ -214,6 +214,7 @@ def test_sharded_and_single_file_with_equal_tensors_are_equal(tmp_path: Path) ->
     diff = diff_tensors(side_tensors(single) or {}, side_tensors(sharded) or {}, values=True)
     assert diff.to_json() == {
         "added": [], "removed": [], "reshaped": [], "changed": [], "unchanged": 4,
+        "dequantised": [],
     }  # fmt: skip
 
 

@@ -12,15 +12,16 @@ before anything is fetched, so a typo costs nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from hubsnap.api.transfer import TransportOptions, pull
 from hubsnap.config import Settings
 from hubsnap.diff.card import diff_card
 from hubsnap.diff.checks import Threshold, parse_threshold
-from hubsnap.diff.config import diff_config
+from hubsnap.diff.config import diff_config, load_json_file
 from hubsnap.diff.files import ArtifactFile, FilesDiff, Side, diff_files
+from hubsnap.diff.quant import compare_dequantised, is_compressed_tensors
 from hubsnap.diff.report import LEVELS, DiffReport, SideInfo
 from hubsnap.diff.tensors import TensorsDiff, diff_tensors, side_tensors
 from hubsnap.diff.tokenizer import cross_check, diff_tokenizer
@@ -170,7 +171,14 @@ def _tensors(a: Side, b: Side, levels: tuple[str, ...]) -> TensorsDiff | None:
     before, after = side_tensors(a), side_tensors(b)
     if before is None or after is None:
         return None  # some weights are known only by hash: the files level compares them
-    return diff_tensors(before, after, values="tensors" in levels)
+    found = diff_tensors(before, after, values="tensors" in levels)
+    if "tensors" not in levels or not found.reshaped:
+        return found
+    quantised = (
+        is_compressed_tensors(load_json_file(a, "config.json")),
+        is_compressed_tensors(load_json_file(b, "config.json")),
+    )
+    return replace(found, dequantised=compare_dequantised(before, after, found.reshaped, quantised))
 
 
 def _identical(

@@ -50,6 +50,8 @@ METRICS: Mapping[str, tuple[str, str]] = {
     "cosine": ("tensors", "smallest cosine similarity (1 when nothing changed)"),
     "cosine_distance": ("tensors", "largest 1 - cosine"),
     "nan_count": ("tensors", "NaN values in the target's changed tensors"),
+    "dequantised_max_abs_diff": ("tensors", "largest absolute difference, dequantised"),
+    "dequantised_rel_l2": ("tensors", "largest relative L2 difference, dequantised"),
     "inf_count": ("tensors", "infinite values in the target's changed tensors"),
     "label_shift_rate": ("behaviour", "share of inputs whose labels changed"),
     "jaccard_mean": ("behaviour", "mean Jaccard index of the label sets"),

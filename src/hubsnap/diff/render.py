@@ -13,6 +13,7 @@ from typing import Any
 
 from hubsnap.diff.config import KeysDiff
 from hubsnap.diff.report import DiffReport
+from hubsnap.diff.tensors import TensorChange
 
 __all__ = ["render_markdown", "render_table"]
 
@@ -149,20 +150,25 @@ def _tensor_sections(report: DiffReport, markdown: bool) -> list[list[str]]:
             f"{r.target[0]}{list(r.target[1])}"
         )
     out = [lines]
-    if t.changed:
-        rows = [
+    for title, entries in (("changed", t.changed or ()), ("dequantised", t.dequantised)):
+        if entries:
+            out.append(_changes(title, entries, markdown))
+    return out
+
+
+def _changes(title: str, entries: Sequence[TensorChange], markdown: bool) -> list[str]:
+    rows = [
             [
                 _safe(c.name), c.dtype, "x".join(map(str, c.shape)) or "scalar",
                 _number(c.max_abs_diff), _number(c.mean_abs_diff), _number(c.rel_l2),
                 _number(c.cosine), str(c.nan_count if c.nan_count is not None else "-"),
                 str(c.inf_count if c.inf_count is not None else "-"),
             ]
-            for c in t.changed
+            for c in entries
         ]  # fmt: skip
-        headers = ("tensor", "dtype", "shape", "max abs", "mean abs", "rel l2", "cosine", "nan",
-                   "inf")  # fmt: skip
-        out.append(_table(headers, rows, markdown))
-    return out
+    headers = ("tensor", "dtype", "shape", "max abs", "mean abs", "rel l2", "cosine", "nan",
+               "inf")  # fmt: skip
+    return [f"{title} tensors:", *_table(headers, rows, markdown)]
 
 
 def render_table(report: DiffReport) -> str:

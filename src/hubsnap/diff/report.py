@@ -146,6 +146,8 @@ class DiffReport:
                 else min((c for c in cosines if c is not None), default=1.0)
             ),
             "nan_count": sum(c.nan_count or 0 for c in changed),
+            "dequantised_max_abs_diff": largest([c.max_abs_diff for c in tensors.dequantised]),
+            "dequantised_rel_l2": largest([c.rel_l2 for c in tensors.dequantised]),
             "inf_count": sum(c.inf_count or 0 for c in changed),
         }  # fmt: skip
         return out

@@ -161,6 +161,9 @@ class TensorsDiff:
     changed: tuple[TensorChange, ...] | None
     unchanged: int | None
     bytes_compared: int = 0
+    #: Quantised tensors against their counterparts, both sides dequantised (their
+    #: ``dtype`` reads ``BASE->TARGET``); empty when no format said how.
+    dequantised: tuple[TensorChange, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -169,11 +172,12 @@ class TensorsDiff:
             "reshaped": [r.to_json() for r in self.reshaped],
             "changed": None if self.changed is None else [c.to_json() for c in self.changed],
             "unchanged": self.unchanged,
+            "dequantised": [c.to_json() for c in self.dequantised],
         }
 
 
 @dataclass
-class _Maps:
+class WeightMaps:
     """Memory maps of the weight files, opened once per diff."""
 
     maps: dict[str, npt.NDArray[np.uint8]] = field(default_factory=dict)
@@ -251,7 +255,7 @@ def diff_tensors(
             same.append((b, t))
     if not values:
         return TensorsDiff(added, removed, tuple(reshaped), None, None)
-    maps = _Maps()
+    maps = WeightMaps()
     changed: list[TensorChange] = []
     compared = 0
     for b, t in same:
