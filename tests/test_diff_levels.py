@@ -15,7 +15,7 @@ from safetensors.numpy import save
 from hubsnap.diff.card import diff_card
 from hubsnap.diff.config import diff_config
 from hubsnap.diff.dtypes import decode
-from hubsnap.diff.files import diff_files
+from hubsnap.diff.files import Side, diff_files
 from hubsnap.diff.tensors import diff_tensors, side_tensors
 from hubsnap.diff.tokenizer import cross_check, diff_tokenizer
 from hubsnap.errors import IntegrityError
@@ -243,3 +243,48 @@ def test_malformed_weights_name_file_and_side(tmp_path: Path) -> None:
         side_tensors(bad)
     assert info.value.message.startswith("malformed safetensors file sub/model.safetensors: ")
     assert info.value.hint == "in b"
+
+
+def _quantised_side(tmp_path: Path, name: str, tensors: dict[str, np.ndarray]) -> Side:
+    config = {
+        "quantization_config": {"quant_method": "compressed-tensors", "format": "int-quantized"}
+    }
+    return side(tmp_path, name, {"config.json": config, "model.safetensors": save(tensors)})
+
+
+@pytest.mark.parametrize("layout", ["tensor", "channel", "group"])
+def test_dequantised_comparison_follows_the_scale_layout(tmp_path: Path, layout: str) -> None:
+    from hubsnap.diff.quant import compare_dequantised
+
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((6, 8)).astype(np.float32)
+    shape = {"tensor": (1,), "channel": (6, 1), "group": (6, 2)}[layout]
+    scale = (rng.random(shape) * 0.05 + 0.01).astype(np.float32)
+    zero = rng.integers(-3, 3, shape).astype(np.int8)
+    full_scale = np.repeat(scale, 4, axis=1) if layout == "group" else scale
+    full_zero = np.repeat(zero, 4, axis=1) if layout == "group" else zero
+    q = np.clip(np.rint(w / full_scale) + full_zero, -127, 127).astype(np.int8)
+    base = side(tmp_path, "a", {"model.safetensors": save({"l.weight": w})})
+    target = _quantised_side(tmp_path, "b", {
+        "l.weight": q, "l.weight_scale": scale, "l.weight_zero_point": zero,
+    })  # fmt: skip
+    before, after = side_tensors(base) or {}, side_tensors(target) or {}
+    diff = diff_tensors(before, after, values=True)
+    (change,) = compare_dequantised(before, after, diff.reshaped, (False, True))
+    expected = (q.astype(np.float64) - full_zero) * full_scale.astype(np.float64)
+    assert change.dtype == "F32->I8"
+    assert change.max_abs_diff == pytest.approx(float(np.max(np.abs(expected - w))), rel=1e-12)
+
+
+def test_an_unknown_scale_layout_is_not_guessed(tmp_path: Path) -> None:
+    from hubsnap.diff.quant import compare_dequantised
+
+    w = np.ones((4, 6), np.float32)
+    target = _quantised_side(tmp_path, "b", {
+        "l.weight": np.ones((4, 6), np.int8), "l.weight_scale": np.ones((5,), np.float32),
+    })  # fmt: skip
+    before = side_tensors(side(tmp_path, "a", {"model.safetensors": save({"l.weight": w})})) or {}
+    after = side_tensors(target) or {}
+    diff = diff_tensors(before, after, values=True)
+    assert len(diff.reshaped) == 1
+    assert compare_dequantised(before, after, diff.reshaped, (False, True)) == ()

@@ -26,7 +26,7 @@ from hubsnap.diff.report import LEVELS, DiffReport, SideInfo
 from hubsnap.diff.tensors import TensorsDiff, diff_tensors, side_tensors
 from hubsnap.diff.tokenizer import cross_check, diff_tokenizer
 from hubsnap.digest import Digest
-from hubsnap.errors import NotFoundError, UsageError
+from hubsnap.errors import IntegrityError, NotFoundError, UsageError
 from hubsnap.oci.artifact import model_files
 from hubsnap.oci.layout import LayoutStore, check_store_path
 from hubsnap.oci.reference import LayoutReference, RegistryReference, parse_reference
@@ -110,6 +110,8 @@ def _side(resolved: _Resolved) -> Side:
                 f"{path} ({layer.digest}) of {resolved.reference} is missing from {store.root}"
             )
         local = store.blob_path(layer.digest)
+        if local.is_symlink():
+            raise IntegrityError(f"blob {layer.digest} ({path}) in {store.root} is a symlink")
         files[path] = ArtifactFile(path, str(layer.digest), layer.size, local, git_ids.get(path))
     for f in resolved.recorded:
         digest = f"sha256:{f.sha256}" if f.sha256 else None
