@@ -11,13 +11,15 @@ before anything is fetched, so a typo costs nothing.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hubsnap.api.transfer import TransportOptions, pull
 from hubsnap.config import Settings
-from hubsnap.diff.card import diff_card
+from hubsnap.diff.card import CARD_FILE, diff_card
 from hubsnap.diff.checks import Threshold, parse_threshold
 from hubsnap.diff.config import diff_config, load_json_file
 from hubsnap.diff.files import ArtifactFile, FilesDiff, Side, diff_files
@@ -27,12 +29,16 @@ from hubsnap.diff.tensors import TensorsDiff, diff_tensors, side_tensors
 from hubsnap.diff.tokenizer import cross_check, diff_tokenizer
 from hubsnap.digest import Digest
 from hubsnap.errors import IntegrityError, NotFoundError, UsageError
+from hubsnap.models import ANNOTATION_REVISION
 from hubsnap.oci.artifact import model_files
 from hubsnap.oci.layout import LayoutStore, check_store_path
 from hubsnap.oci.reference import LayoutReference, RegistryReference, parse_reference
-from hubsnap.snapshot import SnapshotFile, read_artifact_reference, read_recorded_files
+from hubsnap.snapshot import SnapshotFile, parse_card, read_artifact_reference, read_recorded_files
 
-__all__ = ["DEFAULT_LEVELS", "diff", "parse_levels"]
+if TYPE_CHECKING:
+    from hubsnap.diff.behaviour import BehaviourReport, TestSet
+
+__all__ = ["DEFAULT_LEVELS", "BehaviourRequest", "diff", "parse_levels"]
 
 #: Every level but behaviour, which needs a test set.
 DEFAULT_LEVELS = tuple(level for level in LEVELS if level != "behaviour")
@@ -50,6 +56,36 @@ def parse_levels(text: str | None) -> tuple[str, ...]:
             hint="levels: " + ",".join(LEVELS),
         )
     return tuple(level for level in LEVELS if level in asked)
+
+
+@dataclass(frozen=True)
+class BehaviourRequest:
+    """What the behaviour level needs: ``--testset``, and either two endpoints started
+    beforehand or ``runner`` (``"transformers"``: both artifacts loaded locally). ``task``
+    overrides the target's ``pipeline_tag``; ``dry_run`` checks the test set and both sides
+    and sends no input."""
+
+    testset: Path
+    base_endpoint: str | None = None
+    target_endpoint: str | None = None
+    runner: str | None = None
+    task: str | None = None
+    dry_run: bool = False
+
+    def check(self) -> None:
+        endpoints = (self.base_endpoint, self.target_endpoint)
+        if self.runner is not None:
+            if self.runner != "transformers":
+                raise UsageError(
+                    f"unknown runner {self.runner!r}", hint="use --runner transformers"
+                )
+            if any(endpoints):
+                raise UsageError("give --runner or the two endpoints, not both")
+        elif not all(endpoints):
+            raise UsageError(
+                "the behaviour level needs --baseline-endpoint and --target-endpoint",
+                hint="or --runner transformers to load both artifacts locally",
+            )
 
 
 @dataclass(frozen=True)
@@ -73,12 +109,16 @@ def _snapshot_document(text: str) -> Path | None:
     return path
 
 
-def _pull_into_store(
-    settings: Settings, reference: str, transport: TransportOptions | None
+def _pull(
+    settings: Settings,
+    reference: str,
+    transport: TransportOptions | None,
+    output: Path | None = None,
 ) -> tuple[Digest, int]:
-    """Fetch a registry artifact into the local store (verified); its digest and the bytes
-    that came over the wire."""
-    result = pull(settings, reference, allow_tag=True, transport=transport)
+    """The one call to the pull verb: a registry artifact into the local store, or an
+    artifact's files into ``output`` (verified either way); its digest and the bytes that
+    came over the wire."""
+    result = pull(settings, reference, output=output, allow_tag=True, transport=transport)
     return result.digest, result.bytes_fetched
 
 
@@ -91,7 +131,7 @@ def _resolve(settings: Settings, text: str, transport: TransportOptions | None) 
         return _Resolved(text, LayoutStore(check_store_path(ref.path)), ref.digest, recorded)
     ref = parse_reference(text, store=settings.store)
     if isinstance(ref, RegistryReference):
-        digest, received = _pull_into_store(settings, text, transport)
+        digest, received = _pull(settings, text, transport)
         store = LayoutStore(check_store_path(settings.store))
         return _Resolved(text, store, digest, bytes_received=received)
     store = LayoutStore(check_store_path(ref.path)).require()
@@ -131,6 +171,7 @@ def diff(
     *,
     levels: Sequence[str] = DEFAULT_LEVELS,
     fail_on: Sequence[str] = (),
+    behaviour: BehaviourRequest | None = None,
     transport: TransportOptions | None = None,
 ) -> DiffReport:
     """Compare ``base`` and ``target`` at ``levels``, judging every ``fail_on`` threshold.
@@ -141,14 +182,23 @@ def diff(
     caller decides what they mean (the CLI exits 1).
     """
     thresholds: tuple[Threshold, ...] = tuple(parse_threshold(t) for t in fail_on)
-    if "behaviour" in levels:
-        raise UsageError("the behaviour level needs --testset and two endpoints or a runner")
     chosen = tuple(levels)
+    if behaviour is not None:
+        behaviour.check()
+        chosen = tuple(level for level in LEVELS if level in (*chosen, "behaviour"))
+    elif "behaviour" in chosen:
+        raise UsageError("the behaviour level needs --testset", hint="a JSON array or JSONL file")
+    testset = _load_testset(behaviour)  # checked before anything is fetched
     before, after = _resolve(settings, base, transport), _resolve(settings, target, transport)
     info = (SideInfo(base, str(before.digest)), SideInfo(target, str(after.digest)))
     a = _side(before)
     if before.digest == after.digest and not before.recorded and not after.recorded:
-        return _identical(a, info, chosen, _received(before, after)).judged(thresholds)
+        same = _identical(a, info, chosen, _received(before, after))
+        if behaviour is not None:
+            same = replace(
+                same, behaviour=_behaviour(settings, behaviour, testset, (before, a), (after, a))
+            )
+        return same.judged(thresholds)
     b = _side(after)
     report = DiffReport(
         base=info[0],
@@ -162,9 +212,76 @@ def diff(
         else None,
         card=diff_card(a, b) if "card" in chosen else None,
         tensors=_tensors(a, b, chosen),
+        behaviour=(
+            None
+            if behaviour is None
+            else _behaviour(settings, behaviour, testset, (before, a), (after, b))
+        ),
         bytes_received=_received(before, after),
     )
     return report.judged(thresholds)
+
+
+def _load_testset(request: BehaviourRequest | None) -> TestSet | None:
+    if request is None:
+        return None
+    from hubsnap.diff.behaviour import load_testset  # noqa: PLC0415 (scipy loads only here)
+
+    return load_testset(request.testset)
+
+
+def _revision(resolved: _Resolved) -> str | None:
+    _, manifest = resolved.store.read_manifest(resolved.digest)
+    return manifest.annotations.get(ANNOTATION_REVISION)
+
+
+def _pipeline_tag(*sides: Side) -> str | None:
+    for side in sides:
+        card = side.read_small(CARD_FILE)
+        tag = parse_card(card).get("pipeline_tag") if card is not None else None
+        if isinstance(tag, str) and tag:
+            return tag
+    return None
+
+
+def _behaviour(
+    settings: Settings,
+    request: BehaviourRequest,
+    testset: TestSet | None,
+    base: tuple[_Resolved, Side],
+    target: tuple[_Resolved, Side],
+) -> BehaviourReport:
+    """Both sides on the test set: through their endpoints, or loaded from folders the
+    artifacts are written to (removed afterwards)."""
+    from hubsnap.diff.behaviour import (  # noqa: PLC0415
+        TransformersRunner,
+        endpoint,
+        run_behaviour,
+        task_for,
+    )
+
+    assert testset is not None
+    task = task_for(_pipeline_tag(target[1], base[1]), request.task)
+    if request.runner is None:
+        assert request.base_endpoint is not None and request.target_endpoint is not None
+        predictors = (
+            endpoint(request.base_endpoint, role="baseline", revision=_revision(base[0])),
+            endpoint(request.target_endpoint, role="target", revision=_revision(target[0])),
+        )
+        return run_behaviour(
+            testset, *predictors, task=task, timeout=settings.timeout, dry_run=request.dry_run
+        )
+    with tempfile.TemporaryDirectory(prefix="hubsnap-diff-") as scratch:
+        runners = []
+        for role, (resolved, _) in (("baseline", base), ("target", target)):
+            folder = Path(scratch) / role
+            source = LayoutReference(resolved.store.root, None, resolved.digest)
+            _pull(settings, str(source), None, output=folder)
+            runners.append(TransformersRunner(folder, role=role))
+        return run_behaviour(
+            testset, runners[0], runners[1], task=task, timeout=settings.timeout,
+            dry_run=request.dry_run,
+        )  # fmt: skip
 
 
 def _tensors(a: Side, b: Side, levels: tuple[str, ...]) -> TensorsDiff | None:

@@ -75,14 +75,45 @@ def diff_command(
             "any is breached (repeatable).",
         ),
     ] = None,
+    testset: Annotated[
+        Path | None,
+        typer.Option(
+            "--testset",
+            help='JSON array or JSONL of {"text": …} (optional "labels"): adds the '
+            "behaviour level.",
+        ),
+    ] = None,
+    baseline_endpoint: Annotated[
+        str | None,
+        typer.Option("--baseline-endpoint", help="Inference endpoint serving BASE (URL)."),
+    ] = None,
+    target_endpoint: Annotated[
+        str | None,
+        typer.Option("--target-endpoint", help="Inference endpoint serving TARGET (URL)."),
+    ] = None,
+    runner: Annotated[
+        str | None,
+        typer.Option(
+            "--runner", help="transformers: load both artifacts locally (hubsnap[behaviour])."
+        ),
+    ] = None,
+    task: Annotated[
+        str | None,
+        typer.Option("--task", help="Override the artifact's pipeline_tag for behaviour."),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Check the test set and both sides; send no input to them."),
+    ] = False,
     plain_http: PlainHttpOption = None,
     ca_file: CaFileOption = None,
     store: StoreOption = None,
     json_output: JsonOption = False,
     timeout: TimeoutOption = None,
 ) -> None:
-    """Show what changed between two artifacts: files, config, tokenizer, card, tensors."""
-    from hubsnap.api.diff import diff, parse_levels  # noqa: PLC0415 (numpy loads only here)
+    """Show what changed between two artifacts: files, config, tokenizer, card, tensors, and
+    behaviour on a test set."""
+    from hubsnap.api.diff import BehaviourRequest, diff, parse_levels  # noqa: PLC0415
     from hubsnap.diff.render import render_markdown, render_table  # noqa: PLC0415
     from hubsnap.fsutil import atomic_write_bytes  # noqa: PLC0415
 
@@ -94,12 +125,23 @@ def diff_command(
     config, transport = registry_settings(
         timeout=timeout, store=store, plain_http=plain_http, ca_file=ca_file
     )
+    behaviour = None
+    if testset is not None:
+        behaviour = BehaviourRequest(
+            testset=testset, base_endpoint=baseline_endpoint, target_endpoint=target_endpoint,
+            runner=runner, task=task, dry_run=dry_run,
+        )  # fmt: skip
+    elif baseline_endpoint or target_endpoint or runner or task or dry_run:
+        raise UsageError(
+            "--baseline-endpoint, --target-endpoint, --runner, --task and --dry-run need --testset"
+        )
     report = diff(
         config,
         first,
         second,
         levels=parse_levels(levels),
         fail_on=tuple(fail_on or ()),
+        behaviour=behaviour,
         transport=transport,
     )
     if fmt == "json":

@@ -20,6 +20,8 @@ __all__ = ["render_markdown", "render_table"]
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
 _MAX_VALUE = 120
 _MAX_LIST = 50
+#: Marks a section already rendered for its format (the behaviour level renders its own).
+_VERBATIM = "\x00verbatim"
 
 
 def _safe(text: str) -> str:
@@ -121,13 +123,23 @@ def _sections(report: DiffReport, markdown: bool) -> list[list[str]]:
         )
     sections += _tensor_sections(report, markdown)
     if report.behaviour is not None:
-        sections.append(["behaviour:", _value(report.behaviour.to_json())])
+        sections.append(_behaviour(report, markdown))
     if report.checks:
         rows = [
             [_safe(c.expr), _number(c.value), "FAILED" if c.failed else "ok"] for c in report.checks
         ]
         sections.append(["checks:", *_table(("check", "value", "result"), rows, markdown)])
     return sections
+
+
+def _behaviour(report: DiffReport, markdown: bool) -> list[str]:
+    from hubsnap.diff.behaviour import BehaviourReport, render_markdown, render_table  # noqa: PLC0415
+
+    section = report.behaviour
+    if not isinstance(section, BehaviourReport):
+        return ["behaviour:", _value(section.to_json() if section is not None else None)]
+    text = render_markdown(section) if markdown else render_table(section)
+    return [_VERBATIM, *text.rstrip("\n").splitlines()]
 
 
 def _tensor_sections(report: DiffReport, markdown: bool) -> list[list[str]]:
@@ -171,14 +183,22 @@ def _changes(title: str, entries: Sequence[TensorChange], markdown: bool) -> lis
     return [f"{title} tensors:", *_table(headers, rows, markdown)]
 
 
+def _plain(section: list[str]) -> list[str]:
+    return section[1:] if section and section[0] == _VERBATIM else section
+
+
 def render_table(report: DiffReport) -> str:
-    return "\n\n".join("\n".join(s) for s in _sections(report, markdown=False) if s) + "\n"
+    sections = (_plain(s) for s in _sections(report, markdown=False))
+    return "\n\n".join("\n".join(s) for s in sections if s) + "\n"
 
 
 def render_markdown(report: DiffReport) -> str:
     parts = ["## hubsnap diff"]
     for section in _sections(report, markdown=True):
         if not section:
+            continue
+        if section[0] == _VERBATIM:
+            parts.append("\n".join(section[1:]))
             continue
         table_start = next((i for i, line in enumerate(section) if line.startswith("|")), None)
         if table_start is None:

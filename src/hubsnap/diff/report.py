@@ -23,9 +23,12 @@ LEVELS = ("files", "config", "tokenizer", "card", "headers", "tensors", "behavio
 
 
 class BehaviourReport(Protocol):
-    """What the behaviour level hands the report: its JSON section."""
+    """What the behaviour level hands the report (:mod:`hubsnap.diff.behaviour`): its JSON
+    section and the numbers ``--fail-on`` may name."""
 
     def to_json(self) -> dict[str, Any]: ...
+
+    def metrics(self) -> dict[str, float | None]: ...
 
 
 @dataclass(frozen=True)
@@ -105,15 +108,7 @@ class DiffReport:
             }
         out |= self._tensor_metrics()
         if self.behaviour is not None:
-            section = self.behaviour.to_json()
-            for name in (
-                "label_shift_rate", "jaccard_mean", "confidence_delta_mean",
-                "embedding_cosine_mean", "base_accuracy", "target_accuracy", "mcnemar_p",
-                "wilcoxon_p",
-            ):  # fmt: skip
-                value = section.get(name)
-                if isinstance(value, int | float) and not isinstance(value, bool):
-                    out[name] = float(value)
+            out |= self.behaviour.metrics()
         return out
 
     def _tensor_metrics(self) -> dict[str, float | None]:
