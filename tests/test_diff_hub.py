@@ -5,6 +5,7 @@ and a metadata-only ``snapshot.yaml`` whose weights are known only by hash."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,17 @@ import numpy as np
 import pytest
 from safetensors.numpy import load
 
-from support.hub import BASE, FINETUNED, QUANTIZED, HubEmulator
+from support.hub import (
+    BASE,
+    COMMITS,
+    FINETUNED,
+    QUANTIZED,
+    SENTIMENT,
+    SENTIMENT_PROBES,
+    HubEmulator,
+)
+from support.inference import InferenceRoutes, MiniLMModel, inference_server
+from support.minilm import MiniLM
 from support.registry import run_cli
 
 pytestmark = pytest.mark.hub
@@ -49,6 +60,8 @@ def models(
             ("v2-meta", BASE, "v2", Selection(metadata_only=True)),
             ("finetuned", FINETUNED, "main", Selection(include=INCLUDE)),
             ("int8", QUANTIZED, "main", Selection(include=INCLUDE)),
+            ("sentiment-v1", SENTIMENT, "v1", Selection(include=INCLUDE)),
+            ("sentiment-v2", SENTIMENT, "v2", Selection(include=INCLUDE)),
         ):
             document = root / f"{key}.yaml"
             result = snapshot(settings, repo, revision, selection, output=document)
@@ -190,3 +203,59 @@ def test_snapshot_documents_compare_weights_known_only_by_hash(
     ]  # fmt: skip
     same = _diff([env["v2.yaml"], env["v2-meta.yaml"]], capsys)
     assert same["files"]["changed"] == []  # type: ignore[index]
+
+
+def _probes(tmp_path: Path) -> Path:
+    path = tmp_path / "probes.jsonl"
+    path.write_text("\n".join(json.dumps({"text": t}) for t in SENTIMENT_PROBES) + "\n")
+    return path
+
+
+def _flipped(report: dict[str, object]) -> list[int]:
+    rows = report["behaviour"]["rows"]  # type: ignore[index]
+    flipped = [i for i, row in enumerate(rows) if not row["consistent"]]
+    for i in flipped:
+        assert rows[i]["base_labels"] == ["NEGATIVE"] and rows[i]["target_labels"] == ["POSITIVE"]
+    return flipped
+
+
+def test_sentiment_revisions_flip_two_probes_through_tei_endpoints(
+    env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    models = []
+    for key in ("sentiment-v1", "sentiment-v2"):
+        folder = tmp_path / key
+        folder.mkdir()
+        for path, data in _files(env[key]).items():
+            (folder / path).write_bytes(data)
+        models.append(MiniLMModel(MiniLM.from_dir(folder)))
+    v1, v2 = COMMITS[SENTIMENT]["v1"], COMMITS[SENTIMENT]["v2"]
+    with (
+        inference_server(InferenceRoutes(models[0], sha=v1)) as base,
+        inference_server(InferenceRoutes(models[1], sha=v2)) as target,
+    ):
+        argv = [env["sentiment-v1"], env["sentiment-v2"], "--testset", str(_probes(tmp_path)),
+                "--baseline-endpoint", f"tei+{base.url}",
+                "--target-endpoint", f"tei+{target.url}"]  # fmt: skip
+        report = _diff([*argv, "--levels", "config,behaviour"], capsys)
+        assert _flipped(report) == [0, 7]
+        assert report["behaviour"]["label_shift_rate"] == 0.25  # type: ignore[index]
+        assert report["tensors"] is None and report["config"] is not None
+        swapped = run_cli(["diff", env["sentiment-v2"], env["sentiment-v1"], *argv[2:]], capsys)
+        assert swapped.code == 6  # each endpoint serves the other side's commit
+        assert "not the artifact's" in swapped.err
+
+
+@pytest.mark.behaviour_extra
+@pytest.mark.skipif(
+    importlib.util.find_spec("transformers") is None, reason="needs hubsnap[behaviour]"
+)
+def test_sentiment_revisions_flip_two_probes_through_the_transformers_runner(
+    env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [env["sentiment-v1"], env["sentiment-v2"], "--testset", str(_probes(tmp_path)),
+            "--runner", "transformers"]  # fmt: skip
+    report = _diff(argv, capsys)
+    assert _flipped(report) == [0, 7]
+    changed = {c["name"] for c in report["tensors"]["changed"]}  # type: ignore[index]
+    assert changed == {"classifier.weight", "classifier.bias"}
