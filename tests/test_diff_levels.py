@@ -288,3 +288,41 @@ def test_an_unknown_scale_layout_is_not_guessed(tmp_path: Path) -> None:
     diff = diff_tensors(before, after, values=True)
     assert len(diff.reshaped) == 1
     assert compare_dequantised(before, after, diff.reshaped, (False, True)) == ()
+
+
+@pytest.mark.parametrize("dtype", ["F32", "BF16"])
+def test_statistics_accumulate_across_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dtype: str
+) -> None:
+    import hubsnap.diff.tensors as tensors_module
+
+    monkeypatch.setattr(tensors_module, "VALUE_CHUNK", 7)
+    monkeypatch.setattr(tensors_module, "COMPARE_CHUNK", 16)
+    rng = np.random.default_rng(11)
+    a = rng.standard_normal(100).astype(np.float32)
+    b = a + rng.standard_normal(100).astype(np.float32) * np.float32(0.01)
+    b[50], b[93] = np.nan, np.inf
+    make = _bf16_file if dtype == "BF16" else (lambda v: save({"w": v}))
+    base = side(tmp_path, "a", {"model.safetensors": make(a)})
+    target = side(tmp_path, "b", {"model.safetensors": make(b)})
+    (change,) = (
+        diff_tensors(side_tensors(base) or {}, side_tensors(target) or {}, values=True).changed
+        or ()
+    )
+    raw = {n: s.read_small("model.safetensors") for n, s in (("a", base), ("b", target))}
+    x, y = (
+        decode(
+            np.frombuffer(raw[n] or b"", np.uint8)[-len(a) * (2 if dtype == "BF16" else 4) :], dtype
+        )
+        for n in ("a", "b")
+    )
+    keep = np.isfinite(x) & np.isfinite(y)
+    d = y[keep] - x[keep]
+    assert change.nan_count == 1 and change.inf_count == 1
+    assert change.max_abs_diff == pytest.approx(float(np.max(np.abs(d))), rel=1e-12)
+    assert change.mean_abs_diff == pytest.approx(float(np.mean(np.abs(d))), rel=1e-12)
+    assert change.rel_l2 == pytest.approx(
+        float(np.linalg.norm(d) / np.linalg.norm(x[keep])), rel=1e-9
+    )
+    cosine = float(np.dot(x[keep], y[keep]) / (np.linalg.norm(x[keep]) * np.linalg.norm(y[keep])))
+    assert change.cosine == pytest.approx(cosine, abs=1e-12)

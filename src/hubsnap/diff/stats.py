@@ -2,7 +2,7 @@
 
 Sums are accumulated in float64 chunk by chunk, so memory is one chunk whatever the tensor
 size. The cosine comes from the explicit difference: 1 - cos = (|d|² - (|y| - |x|)²) /
-(2|x||y|), with |y| - |x| = d·(x + y) / (|x| + |y|), so two nearly equal tensors get a
+(2|x||y|), with |y| - |x| = (2 x·d + |d|²) / (|x| + |y|), so two nearly equal tensors get a
 small, exact distance instead of the cancellation error of dot / (|x||y|).
 """
 
@@ -37,31 +37,47 @@ class Stats:
     base_inf_count: int
 
 
+def _finite_only(x: Values, y: Values, counts: list[int]) -> tuple[Values, Values]:
+    """Count NaN/Inf on each side (into ``counts``) and keep the positions finite on both."""
+    counts[0] += int(np.count_nonzero(np.isnan(y)))
+    counts[1] += int(np.count_nonzero(np.isinf(y)))
+    counts[2] += int(np.count_nonzero(np.isnan(x)))
+    counts[3] += int(np.count_nonzero(np.isinf(x)))
+    both = np.isfinite(x)
+    both &= np.isfinite(y)
+    return x[both], y[both]
+
+
 def measure(pairs: Iterable[tuple[Values, Values]]) -> Stats:
     """Statistics of ``target - base`` over ``(base, target)`` chunks."""
     count = 0
-    max_abs = sum_abs = sq_diff = sq_base = sq_target = gap = 0.0
-    nan_t = inf_t = nan_b = inf_b = 0
+    max_abs = sum_abs = sq_diff = sq_base = cross = 0.0
+    counts = [0, 0, 0, 0]  # target NaN, target Inf, base NaN, base Inf
+    scratch = np.empty(0, dtype=np.float64)
     for base, target in pairs:
         x, y = base, target
-        nan_b += int(np.count_nonzero(np.isnan(x)))
-        nan_t += int(np.count_nonzero(np.isnan(y)))
-        inf_b += int(np.count_nonzero(np.isinf(x)))
-        inf_t += int(np.count_nonzero(np.isinf(y)))
-        both = np.isfinite(x) & np.isfinite(y)
-        if not both.all():
-            x, y = x[both], y[both]
-        if not len(x):
+        if len(scratch) < len(x):
+            scratch = np.empty(len(x), dtype=np.float64)
+        d = np.subtract(y, x, out=scratch[: len(x)])
+        dd, xx, dx = float(np.dot(d, d)), float(np.dot(x, x)), float(np.dot(d, x))
+        if not math.isfinite(dd + xx + dx):
+            # A NaN or Inf anywhere shows in these sums (so does an overflow, which this
+            # slower path also handles): only then are the values looked at one by one.
+            x, y = _finite_only(x, y, counts)
+            d = y - x
+            dd, xx, dx = float(np.dot(d, d)), float(np.dot(x, x)), float(np.dot(d, x))
+        if not len(d):
             continue
-        d = y - x
         count += len(d)
-        absd = np.abs(d)
-        max_abs = max(max_abs, float(absd.max()))
-        sum_abs += float(absd.sum())
-        sq_diff += float(np.dot(d, d))
-        sq_base += float(np.dot(x, x))
-        sq_target += float(np.dot(y, y))
-        gap += float(np.dot(d, x + y))  # |y|² - |x|², from the explicit difference
+        sq_diff += dd
+        sq_base += xx
+        cross += dx
+        np.abs(d, out=d)
+        max_abs = max(max_abs, float(d.max()))
+        sum_abs += float(d.sum())
+    # |y|² - |x|² = 2 x·d + |d|², from the explicit difference.
+    gap = 2.0 * cross + sq_diff
+    sq_target = max(sq_base + gap, 0.0)
     norm_b, norm_t = math.sqrt(sq_base), math.sqrt(sq_target)
     rel_l2: float | None = math.sqrt(sq_diff) / norm_b if norm_b else None
     if norm_b == 0.0 and sq_diff == 0.0:
@@ -81,8 +97,8 @@ def measure(pairs: Iterable[tuple[Values, Values]]) -> Stats:
         rel_l2=rel_l2 if count else None,
         cosine=None if distance is None or not count else 1.0 - distance,
         cosine_distance=distance if count else None,
-        nan_count=nan_t,
-        inf_count=inf_t,
-        base_nan_count=nan_b,
-        base_inf_count=inf_b,
+        nan_count=counts[0],
+        inf_count=counts[1],
+        base_nan_count=counts[2],
+        base_inf_count=counts[3],
     )
