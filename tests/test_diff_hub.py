@@ -40,6 +40,7 @@ def models(
     hub_emulator: HubEmulator, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, str]]:
     """Snapshots into one store: name → ``oci:STORE@sha256:…`` (and ``.yaml`` documents)."""
+    from hubsnap.api.session import Session
     from hubsnap.api.snapshot import snapshot
     from hubsnap.config import Settings
     from hubsnap.snapshot import Selection
@@ -52,7 +53,7 @@ def models(
         patch.setenv("HF_ENDPOINT", hub_emulator.url)
         patch.setenv("HUBSNAP_HOME", str(root / "home"))
         patch.setenv("HF_HOME", str(root / "hf"))
-        settings = Settings.from_env()
+        session = Session(Settings.from_env())
         out: dict[str, str] = {}
         for key, repo, revision, selection in (
             ("main", BASE, "main", Selection(include=INCLUDE)),
@@ -64,10 +65,11 @@ def models(
             ("sentiment-v2", SENTIMENT, "v2", Selection(include=INCLUDE)),
         ):
             document = root / f"{key}.yaml"
-            result = snapshot(settings, repo, revision, selection, output=document)
+            result = snapshot(session, repo, revision, selection, output=document)
             assert result.reference is not None
             out[key] = result.reference
             out[f"{key}.yaml"] = str(document)
+        session.close()
         out["home"] = str(root / "home")
         yield out
 

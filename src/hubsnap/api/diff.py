@@ -17,8 +17,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hubsnap.api.transfer import TransportOptions, pull
-from hubsnap.config import Settings
+from hubsnap.api.session import Session
+from hubsnap.api.transfer import pull
 from hubsnap.diff.card import CARD_FILE, diff_card
 from hubsnap.diff.checks import Threshold, parse_threshold
 from hubsnap.diff.config import diff_config, load_json_file
@@ -109,30 +109,25 @@ def _snapshot_document(text: str) -> Path | None:
     return path
 
 
-def _pull(
-    settings: Settings,
-    reference: str,
-    transport: TransportOptions | None,
-    output: Path | None = None,
-) -> tuple[Digest, int]:
+def _pull(session: Session, reference: str, output: Path | None = None) -> tuple[Digest, int]:
     """The one call to the pull verb: a registry artifact into the local store, or an
     artifact's files into ``output`` (verified either way); its digest and the bytes that
     came over the wire."""
-    result = pull(settings, reference, output=output, allow_tag=True, transport=transport)
+    result = pull(session, reference, output=output, allow_tag=True)
     return result.digest, result.bytes_fetched
 
 
-def _resolve(settings: Settings, text: str, transport: TransportOptions | None) -> _Resolved:
+def _resolve(session: Session, text: str) -> _Resolved:
     document = _snapshot_document(text)
     if document is not None:
         ref = parse_reference(read_artifact_reference(document))
         assert isinstance(ref, LayoutReference) and ref.digest is not None
         recorded = read_recorded_files(document)
         return _Resolved(text, LayoutStore(check_store_path(ref.path)), ref.digest, recorded)
-    ref = parse_reference(text, store=settings.store)
+    ref = parse_reference(text, store=session.settings.store)
     if isinstance(ref, RegistryReference):
-        digest, received = _pull(settings, text, transport)
-        store = LayoutStore(check_store_path(settings.store))
+        digest, received = _pull(session, text)
+        store = LayoutStore(check_store_path(session.settings.store))
         return _Resolved(text, store, digest, bytes_received=received)
     store = LayoutStore(check_store_path(ref.path)).require()
     digest = ref.digest if ref.digest is not None else store.resolve(tag=ref.tag).digest
@@ -165,14 +160,13 @@ def _received(*sides: _Resolved) -> int | None:
 
 
 def diff(
-    settings: Settings,
+    session: Session,
     base: str,
     target: str,
     *,
     levels: Sequence[str] = DEFAULT_LEVELS,
     fail_on: Sequence[str] = (),
     behaviour: BehaviourRequest | None = None,
-    transport: TransportOptions | None = None,
 ) -> DiffReport:
     """Compare ``base`` and ``target`` at ``levels``, judging every ``fail_on`` threshold.
 
@@ -189,14 +183,14 @@ def diff(
     elif "behaviour" in chosen:
         raise UsageError("the behaviour level needs --testset", hint="a JSON array or JSONL file")
     testset = _load_testset(behaviour)  # checked before anything is fetched
-    before, after = _resolve(settings, base, transport), _resolve(settings, target, transport)
+    before, after = _resolve(session, base), _resolve(session, target)
     info = (SideInfo(base, str(before.digest)), SideInfo(target, str(after.digest)))
     a = _side(before)
     if before.digest == after.digest and not before.recorded and not after.recorded:
         same = _identical(a, info, chosen, _received(before, after))
         if behaviour is not None:
             same = replace(
-                same, behaviour=_behaviour(settings, behaviour, testset, (before, a), (after, a))
+                same, behaviour=_behaviour(session, behaviour, testset, (before, a), (after, a))
             )
         return same.judged(thresholds)
     b = _side(after)
@@ -215,7 +209,7 @@ def diff(
         behaviour=(
             None
             if behaviour is None
-            else _behaviour(settings, behaviour, testset, (before, a), (after, b))
+            else _behaviour(session, behaviour, testset, (before, a), (after, b))
         ),
         bytes_received=_received(before, after),
     )
@@ -245,7 +239,7 @@ def _pipeline_tag(*sides: Side) -> str | None:
 
 
 def _behaviour(
-    settings: Settings,
+    session: Session,
     request: BehaviourRequest,
     testset: TestSet | None,
     base: tuple[_Resolved, Side],
@@ -269,17 +263,21 @@ def _behaviour(
             endpoint(request.target_endpoint, role="target", revision=_revision(target[0])),
         )
         return run_behaviour(
-            testset, *predictors, task=task, timeout=settings.timeout, dry_run=request.dry_run
+            testset,
+            *predictors,
+            task=task,
+            timeout=session.settings.timeout,
+            dry_run=request.dry_run,
         )
     with tempfile.TemporaryDirectory(prefix="hubsnap-diff-") as scratch:
         runners = []
         for role, (resolved, _) in (("baseline", base), ("target", target)):
             folder = Path(scratch) / role
             source = LayoutReference(resolved.store.root, None, resolved.digest)
-            _pull(settings, str(source), None, output=folder)
+            _pull(session, str(source), output=folder)
             runners.append(TransformersRunner(folder, role=role))
         return run_behaviour(
-            testset, runners[0], runners[1], task=task, timeout=settings.timeout,
+            testset, runners[0], runners[1], task=task, timeout=session.settings.timeout,
             dry_run=request.dry_run,
         )  # fmt: skip
 

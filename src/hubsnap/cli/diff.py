@@ -16,7 +16,7 @@ from hubsnap.cli._output import (
     PlainHttpOption,
     StoreOption,
     TimeoutOption,
-    registry_settings,
+    open_session,
     warn,
 )
 from hubsnap.errors import CheckFailed, UsageError, from_os_error
@@ -122,9 +122,6 @@ def diff_command(
     fmt = "json" if json_output else output_format
     if fmt not in _FORMATS:
         raise UsageError(f"unknown format {fmt!r}", hint="use " + ", ".join(_FORMATS))
-    config, transport = registry_settings(
-        timeout=timeout, store=store, plain_http=plain_http, ca_file=ca_file
-    )
     behaviour = None
     if testset is not None:
         behaviour = BehaviourRequest(
@@ -135,15 +132,17 @@ def diff_command(
         raise UsageError(
             "--baseline-endpoint, --target-endpoint, --runner, --task and --dry-run need --testset"
         )
-    report = diff(
-        config,
-        first,
-        second,
-        levels=parse_levels(levels),
-        fail_on=tuple(fail_on or ()),
-        behaviour=behaviour,
-        transport=transport,
-    )
+    with open_session(
+        timeout=timeout, store=store, plain_http=plain_http, ca_file=ca_file
+    ) as session:
+        report = diff(
+            session,
+            first,
+            second,
+            levels=parse_levels(levels),
+            fail_on=tuple(fail_on or ()),
+            behaviour=behaviour,
+        )
     if fmt == "json":
         text = json.dumps(report.to_json(), indent=2, sort_keys=True) + "\n"
     else:
