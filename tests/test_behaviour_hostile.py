@@ -76,7 +76,7 @@ def test_persistent_server_error(pair: Pair) -> None:
     with pytest.raises(RemoteError) as info:
         compare(b, t)
     message = one_line(info.value, ExitCode.REMOTE)
-    assert message == f"baseline endpoint {b.url}{HF} answered 503: Model is ?[31mloading"
+    assert message == f"baseline endpoint {b.url}{HF} answered 503: 'Model is \\x1b[31mloading'"
 
 
 def test_refused_credentials(pair: Pair) -> None:
@@ -94,9 +94,10 @@ def label_batch(*records: object) -> bytes:
 @pytest.mark.parametrize(
     ("body", "fault"),
     [
-        (b"<html>busy</html>", "the answer is not JSON"),
-        (b"\xff\xfe", "the answer is not JSON"),
-        (b"[" * 200_000 + b"]" * 200_000, "nested too deeply"),
+        (b"<html>busy</html>", "the answer is not valid JSON: Expecting value"),
+        (b"\xff\xfe", "the answer is not valid JSON: not UTF-8"),
+        (b"[" * 200_000 + b"]" * 200_000, "the answer is nested deeper than 64 levels"),
+        (b'[[{"label": "A", "label": "B", "score": 1}]]', "duplicate key"),
         (b'{"label": "A", "score": 1}', "expected a JSON list, got dict"),
         (b"[1, 2, 3]", 'a label is not an object {"label", "score"}'),
         (json.dumps([[]] * 3).encode(), "an input got no label"),
@@ -106,11 +107,11 @@ def label_batch(*records: object) -> bytes:
         (label_batch({"label": "A", "score": True}), "a score is not a number"),
         (
             b"[" + b", ".join([b'[{"label": "A", "score": NaN}]'] * 3) + b"]",
-            "a score is not a finite number",
+            "NaN is not a JSON number",
         ),
         (
             b"[" + b", ".join([b'[{"label": "A", "score": 1e999}]'] * 3) + b"]",
-            "a score is not a finite number",
+            "number '1e999' is out of range",
         ),
         (label_batch({"label": 7, "score": 1}), '"label" is not a string'),
         (label_batch({"label": "x" * 300, "score": 1}), '"label" is not a string'),
@@ -132,7 +133,7 @@ def test_malformed_classification(pair: Pair, body: bytes, fault: str) -> None:
         ("/hf/token-classification", Task.TOKEN_CLASSIFICATION,
          [[{"entity_group": "PER", "score": 0.5, "start": 5, "end": 2}]] * 3, '"start" <= "end"'),
         ("/hf/token-classification", Task.TOKEN_CLASSIFICATION,
-         [[{"entity": "PER", "score": 0.5, "start": 0, "end": 10**40}]] * 3, '"end" < 2**31'),
+         [[{"entity": "PER", "score": 0.5, "start": 0, "end": 2**40}]] * 3, '"end" < 2**31'),
         ("/hf/token-classification", Task.TOKEN_CLASSIFICATION,
          [[{"score": 0.5, "start": 0, "end": 2}]] * 3, '"entity_group" is not a string'),
         ("/hf/token-classification", Task.TOKEN_CLASSIFICATION, [{"a": 1}] * 3,

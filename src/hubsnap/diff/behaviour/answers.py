@@ -1,7 +1,8 @@
 """Turning an endpoint's JSON answer into one :class:`Prediction` per input, or refusing it.
 
 An endpoint is another program: whatever it answers is checked for shape before use, and
-any answer that is not what the protocol says (not JSON, nested too deeply, the wrong shape,
+any answer that is not what the protocol says (not JSON, nested deeper than
+:mod:`hubsnap.documents` allows, duplicate keys, the wrong shape,
 the wrong number of answers, scores that are not finite numbers) is a
 :class:`~hubsnap.errors.RemoteError` (5) with one line naming the endpoint and the fault.
 
@@ -19,11 +20,11 @@ Shapes taken, for a batch of ``n`` texts:
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 
 from hubsnap.diff.behaviour.model import Prediction, Span
+from hubsnap.documents import InvalidDocument, load_json
 from hubsnap.errors import RemoteError
 
 __all__ = [
@@ -45,13 +46,12 @@ def _fail(who: str, fault: str) -> RemoteError:
 
 
 def decode_json(body: bytes, who: str) -> object:
-    """``body`` parsed as JSON; RemoteError if it is not JSON or is nested too deeply."""
+    """``body`` parsed as JSON within :mod:`hubsnap.documents`' bounds (nesting checked
+    before parsing, no duplicate keys, finite numbers); RemoteError otherwise."""
     try:
-        return json.loads(body)
-    except RecursionError as e:
-        raise _fail(who, "the answer is JSON nested too deeply") from e
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise _fail(who, "the answer is not JSON") from e
+        return load_json(body, "the answer", max_bytes=max(len(body), 1))
+    except InvalidDocument as e:
+        raise _fail(who, str(e)) from e
 
 
 def _score(value: object, who: str, what: str = "a score") -> float:

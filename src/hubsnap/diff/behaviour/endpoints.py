@@ -28,6 +28,7 @@ from hubsnap.diff.behaviour import answers
 from hubsnap.diff.behaviour.model import Prediction, Task
 from hubsnap.errors import AuthError, IntegrityError, RemoteError, UsageError
 from hubsnap.http import JsonExchange
+from hubsnap.values import printable, shown
 
 __all__ = [
     "ANSWER_LIMIT",
@@ -50,11 +51,6 @@ BATCH_SIZE = 32
 Parse = Callable[[object, int, str], list[Prediction]]
 
 
-def _printable(text: str, limit: int = 160) -> str:
-    text = "".join(c if c.isprintable() else "?" for c in text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 class Endpoint(ABC):
     """What every protocol shares: its URL, role, batching, and the checked JSON call."""
 
@@ -72,7 +68,7 @@ class Endpoint(ABC):
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise UsageError(f"{role} endpoint {_printable(url)!r} is not an http(s) URL")
+            raise UsageError(f"{role} endpoint {shown(url, 160)} is not an http(s) URL")
         self.url = url
         self.role = role
         self.revision = revision
@@ -133,7 +129,7 @@ class Endpoint(ABC):
         except RemoteError:
             return ""
         error = message.get("error") if isinstance(message, dict) else None
-        return f": {_printable(error)}" if isinstance(error, str) and error else ""
+        return f": {printable(error, 160)}" if isinstance(error, str) and error else ""
 
     def _batches(
         self, texts: Sequence[str], post: Callable[[list[str]], list[Prediction]]
@@ -203,14 +199,14 @@ class TeiEndpoint(Endpoint):
             raise RemoteError(f"{self.name}: /info has a model_sha that is not a string")
         if self.revision and served and served.strip().lower() != self.revision.lower():
             raise IntegrityError(
-                f"{self.name} serves revision {_printable(served, 64)}, "
+                f"{self.name} serves revision {printable(served, 64)}, "
                 f"not the artifact's commit {self.revision}",
                 hint="start the endpoint from the artifact's revision",
             )
         kind = info.get("model_type")
         wanted = "classifier" if task is Task.TEXT_CLASSIFICATION else "embedding"
         if isinstance(kind, dict) and kind and wanted not in kind:
-            served_kind = _printable(", ".join(str(k) for k in kind), 40)
+            served_kind = printable(", ".join(str(k) for k in kind), 40)
             raise UsageError(
                 f"{self.name} serves a {served_kind} model, not one for {task.value}",
                 hint="pass the --task the endpoint's model has",
@@ -282,7 +278,7 @@ class OpenAIEndpoint(Endpoint):
                 )
             self.model = str(ids[0])
         elif self.model not in ids:
-            raise UsageError(f"{self.name} serves no model {_printable(self.model, 80)!r}")
+            raise UsageError(f"{self.name} serves no model {shown(self.model, 80)}")
 
     def predict(self, texts: Sequence[str], task: Task, *, timeout: float) -> list[Prediction]:
         if task is not Task.FEATURE_EXTRACTION:
@@ -326,7 +322,7 @@ def endpoint(
     if kind is None:
         known = ", ".join(f"{p}+http://" for p in _PROTOCOLS)
         raise UsageError(
-            f"{role} endpoint: unknown protocol {_printable(protocol, 40)!r}",
+            f"{role} endpoint: unknown protocol {shown(protocol, 40)}",
             hint=f"start the URL with http(s):// or one of {known}",
         )
     return kind(

@@ -1,10 +1,11 @@
 """Reading ``--testset FILE``: a JSON array or JSON Lines of ``{"text": …, "labels"?: …}``.
 
 The file is the user's, so every fault in it is a :class:`~hubsnap.errors.UsageError` (2)
-naming the line. It is read with bounds: a regular file only (a FIFO or ``/dev/zero`` is
-refused before a byte is read), at most :data:`MAX_BYTES`, at most :data:`MAX_INPUTS`
-inputs, and JSON nested too deeply for the parser is a refusal, not a crash. Each entry is
-decoded on its own, so an error names the line where that entry starts.
+naming the line. It is read with the project's bounds: a regular file only
+(:func:`~hubsnap.localfile.read_regular_file`: a FIFO or ``/dev/zero`` is refused before a
+byte is read), at most :data:`MAX_BYTES`, at most :data:`MAX_INPUTS` inputs, and JSON through
+:func:`~hubsnap.documents.load_json` (nesting checked before parsing, no duplicate keys,
+finite numbers). A fault in an entry names the line where that entry starts.
 
 ``labels`` is the expected answer: a list of strings for classification (a single string is
 one label), a list of ``[start, end, entity]`` for token classification.
@@ -13,14 +14,15 @@ one label), a list of ``[start, end, entity]`` for token classification.
 from __future__ import annotations
 
 import json
-import os
-import stat
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from hubsnap.diff.behaviour.model import Label, Span, Task
+from hubsnap.documents import InvalidDocument, load_json
 from hubsnap.errors import UsageError
+from hubsnap.localfile import read_regular_file
 
 __all__ = ["MAX_BYTES", "MAX_INPUTS", "TestCase", "TestSet", "load_testset", "parse_testset"]
 
@@ -86,43 +88,10 @@ class TestSet:
                 )
 
 
-def _read_regular(path: Path, limit: int) -> bytes:
-    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
-    try:
-        fd = os.open(path, flags)
-    except FileNotFoundError as e:
-        raise UsageError(f"test set {path} not found") from e
-    except (OSError, ValueError) as e:
-        reason = e.strerror if isinstance(e, OSError) and e.strerror else "invalid path"
-        raise UsageError(f"cannot read test set {path}: {reason}") from e
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
-            raise UsageError(f"cannot read test set {path}: {kind}")
-        os.set_blocking(fd, True)
-        chunks: list[bytes] = []
-        left = limit + 1
-        while left > 0:
-            chunk = os.read(fd, min(left, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-    except OSError as e:
-        raise UsageError(f"cannot read test set {path}: {e.strerror or 'read failed'}") from e
-    finally:
-        os.close(fd)
-    data = b"".join(chunks)
-    if len(data) > limit:
-        raise UsageError(f"test set {path} is larger than {limit // (1024 * 1024)} MiB")
-    return data
-
-
 def load_testset(path: Path | str, *, limit: int = MAX_BYTES) -> TestSet:
     """Read and check ``--testset FILE`` (UsageError naming the line for any fault)."""
-    path = Path(path)
-    return parse_testset(_read_regular(path, limit), source=str(path))
+    data = read_regular_file(Path(path), limit=limit, what="test set")
+    return parse_testset(data, source=str(path))
 
 
 def _skip_space(text: str, pos: int) -> int:
@@ -135,47 +104,41 @@ def _line(text: str, pos: int) -> int:
     return text.count("\n", 0, pos) + 1
 
 
-def _decode_at(text: str, pos: int, first_line: int = 1) -> tuple[object, int]:
-    """The JSON value at ``pos``; ``text`` starts on line ``first_line`` of the file."""
+# json's "line 1 column 13 (char 12)" within one JSON Lines line: the column is what counts.
+_WITHIN_LINE = re.compile(r": line 1 column ([0-9]+) \(char [0-9]+\)$")
+
+
+def _load(text: str, what: str, *, one_line: bool = False) -> object:
     try:
-        return _DECODER.raw_decode(text, pos)
-    except json.JSONDecodeError as e:
-        raise _Bad(f"line {first_line + e.lineno - 1}: not valid JSON ({e.msg})") from e
-    except RecursionError as e:
-        raise _Bad(f"line {first_line + _line(text, pos) - 1}: nested too deeply") from e
+        return load_json(text, what, max_bytes=MAX_BYTES)
+    except InvalidDocument as e:
+        message = str(e)
+        raise _Bad(_WITHIN_LINE.sub(r" (column \1)", message) if one_line else message) from e
 
 
-def _entries(text: str) -> Iterator[tuple[int, object]]:
-    """``(line, value)`` for each entry of a JSON array or of JSON Lines."""
-    pos = _skip_space(text, 0)
-    if pos < len(text) and text[pos] == "[":
-        pos = _skip_space(text, pos + 1)
-        if pos < len(text) and text[pos] == "]":
-            pos += 1
-        else:
-            while True:
-                line = _line(text, pos)
-                value, pos = _decode_at(text, pos)
-                yield line, value
-                pos = _skip_space(text, pos)
-                if pos < len(text) and text[pos] == ",":
-                    pos = _skip_space(text, pos + 1)
-                    continue
-                if pos < len(text) and text[pos] == "]":
-                    pos += 1
-                    break
-                raise _Bad(f"line {_line(text, pos)}: expected ',' or ']' in the JSON array")
+def _array_entries(text: str, source: str) -> Iterator[tuple[int, object]]:
+    """``(line, value)`` for each entry of a JSON array (checked whole by load_json first,
+    so the scan for where each entry starts meets only well-formed, shallow JSON)."""
+    values = _load(text, source)
+    if not isinstance(values, list):
+        raise _Bad(f"{source} is not a JSON array")
+    pos = _skip_space(text, _skip_space(text, 0) + 1)
+    for value in values:
+        yield _line(text, pos), value
+        _, pos = _DECODER.raw_decode(text, pos)
         pos = _skip_space(text, pos)
-        if pos < len(text):
-            raise _Bad(f"line {_line(text, pos)}: text after the JSON array")
+        pos = _skip_space(text, pos + 1)  # past the "," (or the final "]")
+
+
+def _entries(text: str, source: str) -> Iterator[tuple[int, object]]:
+    """``(line, value)`` for each entry of a JSON array or of JSON Lines."""
+    start = _skip_space(text, 0)
+    if start < len(text) and text[start] == "[":
+        yield from _array_entries(text, source)
         return
     for number, raw in enumerate(text.split("\n"), 1):
-        if not raw.strip():
-            continue
-        value, end = _decode_at(raw, 0, number)
-        if raw[end:].strip():
-            raise _Bad(f"line {number}: more than one JSON value on the line")
-        yield number, value
+        if raw.strip():
+            yield number, _load(raw, f"{source}: line {number}", one_line=True)
 
 
 def _label(value: object) -> Label:
@@ -224,15 +187,16 @@ def parse_testset(data: bytes, *, source: str = "test set") -> TestSet:
     cases: list[TestCase] = []
     at = 1
     try:
-        for line, value in _entries(text):
+        for line, value in _entries(text, source):
             at = line
             if len(cases) >= MAX_INPUTS:
                 raise _Bad(f"more than {MAX_INPUTS} inputs")
             cases.append(_case(value))
     except _Bad as e:
         message = str(e)
-        where = "" if message.startswith("line ") else f"line {at}: "
-        raise UsageError(f"{source}: {where}{message}") from e
+        if message.startswith(source):  # a whole-document fault, already named
+            raise UsageError(message) from e
+        raise UsageError(f"{source}: line {at}: {message}") from e
     if not cases:
         raise UsageError(f"{source}: no inputs", hint='give a JSON array of {"text": ...}')
     return TestSet(tuple(cases), source)
