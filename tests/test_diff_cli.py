@@ -245,6 +245,7 @@ def test_registry_artifacts_are_pulled_once_then_compared(
     registry: object, repo_name: str, transfer_env: Path, tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
+    from hubsnap.digest import sha256_bytes
     from support.registry import RegistryServer, push_model
 
     assert isinstance(registry, RegistryServer)
@@ -256,6 +257,16 @@ def test_registry_artifacts_are_pulled_once_then_compared(
         "config.json": CONFIG, "model.safetensors": save(changed),
     }, tmp_path / "b", capsys)  # fmt: skip
     base, target = f"{registry.host}/{repo_name}@{one}", f"{registry.host}/{repo_name}:two"
+    twins = run_cli(["diff", base, f"{registry.host}/{repo_name}:one", "--json",
+                     "--fail-on", "tensors_changed>0"], capsys)  # fmt: skip
+    assert twins.code == 0, twins.err
+    same = json.loads(twins.out)
+    jsonschema.validate(same, SCHEMA)
+    assert same["identical"] is True and same["files"]["unchanged"] == 2
+    assert same["special_ids"] is None  # its config files were never fetched
+    assert 0 < same["bytes_received"] < 4096  # two manifests, no layer
+    weights = transfer_env / "store" / "blobs" / "sha256" / sha256_bytes(save(TENSORS)).hex
+    assert not weights.exists()
     first = run_cli(["diff", base, target, "--json"], capsys)
     assert first.code == 0, first.err
     report = json.loads(first.out)

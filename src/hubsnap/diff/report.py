@@ -102,10 +102,11 @@ class DiffReport:
                 "tokens_removed": len(tok.removed_tokens) if tok else 0,
                 "special_tokens_changed": len(tok.special_tokens) if tok else 0,
                 "chat_template_changed": int(tok.chat_template_changed) if tok else 0,
-                "special_ids_inconsistent": sum(
-                    1 for s in self.special_ids or () if not s.consistent
-                ),
             }
+            if self.special_ids is not None:
+                out["special_ids_inconsistent"] = sum(
+                    1 for s in self.special_ids if not s.consistent
+                )
         out |= self._tensor_metrics()
         if self.behaviour is not None:
             out |= self.behaviour.metrics()
