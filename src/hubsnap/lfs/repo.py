@@ -32,12 +32,14 @@ LFS_FILTER_CONFIG = (
 
 @dataclass(frozen=True)
 class CommitInfo:
-    """A commit: its id, tree id, parents and message trailers (last value of each key)."""
+    """A commit: its id, tree id, parents, message trailers (last value of each key) and
+    committer date (seconds since the epoch)."""
 
     sha: str
     tree: str
     parents: tuple[str, ...]
     trailers: Mapping[str, str]
+    committed: int = 0
 
 
 def _run(args: list[str], cwd: Path, what: str) -> str:
@@ -131,6 +133,7 @@ class GitRepository:
             tree=str(commit.tree.hexsha),
             parents=tuple(str(p.hexsha) for p in commit.parents),
             trailers=message_trailers(text),
+            committed=int(commit.committed_date),
         )
 
     def tree_entries(self, sha: str) -> dict[str, tuple[str, str]]:
