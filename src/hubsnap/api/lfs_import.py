@@ -152,7 +152,7 @@ def lfs_import(settings: Settings, target: str, *, source: str | None = None) ->
         )
     hub_url, repo_id = split_source_url(url, settings.hub_url)
     revision = trailer_revision if trailer and trailer_revision else commit.sha
-    files = plan_commit(repo.root, commit.sha)
+    files = plan_commit(repo, commit.sha)
     if not files:
         raise UsageError(f"commit {commit.sha} holds no files")
     fetched = fetch_objects(repo.root, repo.lfs_objects, commit.sha, files)

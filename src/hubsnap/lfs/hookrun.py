@@ -139,6 +139,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, RuntimeError, subprocess.CalledProcessError) as e:
         print(f"hubsnap {args.hook}: {e}", file=sys.stderr)
         return 2
+    except Exception as e:  # a hook never shows a traceback, unless asked to
+        if os.environ.get("HUBSNAP_DEBUG") == "1":
+            raise
+        message = getattr(e, "message", None) or f"{type(e).__name__}: {e}"
+        print(f"hubsnap {args.hook}: {str(message).splitlines()[0]}", file=sys.stderr)
+        return 2
     for line in problems:
         print(f"hubsnap {args.hook}: {line}", file=sys.stderr)
     return 1 if problems else 0

@@ -29,11 +29,11 @@ from typing import IO
 
 from hubsnap.digest import CHUNK_SIZE, Digest, FileDigests, StreamHasher
 from hubsnap.errors import IntegrityError, NotFoundError, RemoteError, UsageError
-from hubsnap.fsutil import check_relative_path
 from hubsnap.lfs.attributes import LfsAttributes
 from hubsnap.lfs.fastimport import git_env
 from hubsnap.lfs.objects import object_path
 from hubsnap.lfs.pointer import POINTER_SIZE_LIMIT, Pointer, Verdict, check_pointer
+from hubsnap.lfs.repo import GitRepository
 from hubsnap.oci.layout import BlobWriter, LayoutStore
 
 __all__ = ["CommitFile", "ImportedFile", "fetch_objects", "ingest_files", "plan_commit"]
@@ -128,20 +128,6 @@ class CatFile:
         self._proc.wait()
 
 
-def _tree(root: Path, commit: str) -> list[tuple[str, str, str, int]]:
-    """``(path, mode, object id, size)`` of every entry below the commit's root tree."""
-    out = _git(root, "ls-tree", "-r", "-z", "-l", "--full-tree", commit, what="list the commit")
-    entries = []
-    for record in out.split(b"\0"):
-        if not record:
-            continue
-        meta, _, raw = record.partition(b"\t")
-        mode, _kind, oid, size = meta.decode("ascii", "replace").split()
-        path = raw.decode("utf-8", "surrogateescape")
-        entries.append((path, mode, oid, int(size) if size.isdigit() else 0))
-    return entries
-
-
 def _classify(path: str, blob: str, size: int, data: bytes | None, routed: bool) -> Pointer | None:
     """The pointer a blob holds, ``None`` for a plain file; refuse a malformed pointer."""
     if size == 0:
@@ -160,12 +146,12 @@ def _classify(path: str, blob: str, size: int, data: bytes | None, routed: bool)
     return check.pointer
 
 
-def plan_commit(root: Path, commit: str) -> list[CommitFile]:
+def plan_commit(repo: GitRepository, commit: str) -> list[CommitFile]:
     """The commit's files, each a pointer or a plain blob, in path order; hostile entries
     are refused with :class:`IntegrityError` naming the path."""
-    entries = _tree(root, commit)
+    root = repo.root
+    entries = repo.tree_listing(commit)
     for path, mode, _, _ in entries:
-        check_relative_path(path, "path in the commit")
         if mode in _REFUSED_MODES:
             raise IntegrityError(f"{path}: {_REFUSED_MODES[mode]}, not a file")
         if mode not in (_MODE_FILE, _MODE_EXECUTABLE):

@@ -15,6 +15,7 @@ from pathlib import Path
 import git
 
 from hubsnap.errors import NotFoundError, UsageError
+from hubsnap.fsutil import check_relative_path
 from hubsnap.lfs.fastimport import git_env
 from hubsnap.lfs.trailers import message_trailers
 
@@ -28,6 +29,9 @@ LFS_FILTER_CONFIG = (
     "filter.lfs.clean=git-lfs clean -- %f",
     "filter.lfs.required=true",
 )
+
+
+_MODE_SUBMODULE = "160000"
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,14 @@ def _run(args: list[str], cwd: Path, what: str) -> str:
             (ln for ln in done.stderr.splitlines() if ln.strip()), f"exit {done.returncode}"
         )
         raise UsageError(f"cannot {what}: {first}")
+    return done.stdout
+
+
+def _run_bytes(args: list[str], cwd: Path, what: str) -> bytes:
+    done = subprocess.run(args, cwd=cwd, env=git_env(), capture_output=True, check=False)
+    if done.returncode != 0:
+        lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise UsageError(f"cannot {what}: {lines[0] if lines else done.returncode}")
     return done.stdout
 
 
@@ -136,13 +148,31 @@ class GitRepository:
             committed=int(commit.committed_date),
         )
 
+    def tree_listing(self, sha: str) -> list[tuple[str, str, str, int]]:
+        """``(path, mode, object id, size)`` of every entry below a commit's root tree, as
+        ``git ls-tree`` gives them (submodules included, size 0); a path that could escape
+        the tree (``..``, absolute, control characters) is refused with
+        :class:`IntegrityError`."""
+        out = _run_bytes(
+            ["git", "ls-tree", "-r", "-z", "-l", "--full-tree", sha], self.root, "list the commit"
+        )
+        entries = []
+        for record in out.split(b"\0"):
+            if not record:
+                continue
+            meta, _, raw = record.partition(b"\t")
+            mode, _kind, oid, size = meta.decode("ascii", "replace").split()
+            path = raw.decode("utf-8", "surrogateescape")
+            check_relative_path(path, "path in the commit")
+            entries.append((path, mode, oid, int(size) if size.isdigit() else 0))
+        return entries
+
     def tree_entries(self, sha: str) -> dict[str, tuple[str, str]]:
         """Every file of a commit's tree: path → (mode as git writes it, blob id)."""
-        tree = self._repo.commit(sha).tree
         return {
-            str(item.path): (f"{item.mode:o}", str(item.hexsha))
-            for item in tree.traverse()
-            if isinstance(item, git.Blob)
+            path: (mode, oid)
+            for path, mode, oid, _ in self.tree_listing(sha)
+            if mode != _MODE_SUBMODULE
         }
 
     def is_dirty(self) -> bool:
