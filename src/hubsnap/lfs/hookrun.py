@@ -47,9 +47,9 @@ def _locked_files(digest: str) -> dict[str, LockedFile] | str:
 
 def pre_commit(root: Path, max_size: int) -> list[str]:
     files = staged_files(root, POINTER_SIZE_LIMIT)
-    locked = locked_branch(root)
+    locked = locked_branch(root) if any(f.lfs for f in files) else None
     layers = None
-    if locked is not None and any(f.lfs for f in files):
+    if locked is not None:
         branch, digest = locked
         found = _locked_files(digest)
         if isinstance(found, str):
