@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from hubsnap.api.lfs import TRAILER_ARTIFACT, TRAILER_SOURCE
 from hubsnap.api.lfs_verify import split_repository_revision
-from hubsnap.config import Settings
+from hubsnap.api.session import Session
 from hubsnap.digest import Digest
 from hubsnap.errors import HubsnapError, UsageError
 from hubsnap.lfs.importer import ImportedFile, fetch_objects, ingest_files, plan_commit
@@ -137,8 +137,9 @@ def _build(
     return first
 
 
-def lfs_import(settings: Settings, target: str, *, source: str | None = None) -> LfsImportResult:
-    """Import the commit ``target`` (``DIR[@REV]``) into ``settings.store``."""
+def lfs_import(session: Session, target: str, *, source: str | None = None) -> LfsImportResult:
+    """Import the commit ``target`` (``DIR[@REV]``) into the session's local store."""
+    settings = session.settings
     directory, rev = split_repository_revision(target)
     repo = GitRepository(directory)
     commit = repo.commit(repo.resolve(rev))
