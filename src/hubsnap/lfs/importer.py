@@ -29,6 +29,7 @@ from typing import IO
 
 from hubsnap.digest import CHUNK_SIZE, Digest, FileDigests, StreamHasher
 from hubsnap.errors import IntegrityError, NotFoundError, RemoteError, UsageError
+from hubsnap.fsutil import check_relative_path
 from hubsnap.lfs.attributes import LfsAttributes
 from hubsnap.lfs.fastimport import git_env
 from hubsnap.lfs.objects import object_path
@@ -152,6 +153,7 @@ def plan_commit(repo: GitRepository, commit: str) -> list[CommitFile]:
     root = repo.root
     entries = repo.tree_listing(commit)
     for path, mode, _, _ in entries:
+        check_relative_path(path, "path in the commit")
         if mode in _REFUSED_MODES:
             raise IntegrityError(f"{path}: {_REFUSED_MODES[mode]}, not a file")
         if mode not in (_MODE_FILE, _MODE_EXECUTABLE):

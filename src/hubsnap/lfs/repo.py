@@ -15,7 +15,6 @@ from pathlib import Path
 import git
 
 from hubsnap.errors import NotFoundError, UsageError
-from hubsnap.fsutil import check_relative_path
 from hubsnap.lfs.fastimport import git_env
 from hubsnap.lfs.trailers import message_trailers
 
@@ -150,9 +149,8 @@ class GitRepository:
 
     def tree_listing(self, sha: str) -> list[tuple[str, str, str, int]]:
         """``(path, mode, object id, size)`` of every entry below a commit's root tree, as
-        ``git ls-tree`` gives them (submodules included, size 0); a path that could escape
-        the tree (``..``, absolute, control characters) is refused with
-        :class:`IntegrityError`."""
+        ``git ls-tree`` gives them (submodules included, size 0), whatever the names hold
+        (``..`` included: callers judge them)."""
         out = _run_bytes(
             ["git", "ls-tree", "-r", "-z", "-l", "--full-tree", sha], self.root, "list the commit"
         )
@@ -163,7 +161,6 @@ class GitRepository:
             meta, _, raw = record.partition(b"\t")
             mode, _kind, oid, size = meta.decode("ascii", "replace").split()
             path = raw.decode("utf-8", "surrogateescape")
-            check_relative_path(path, "path in the commit")
             entries.append((path, mode, oid, int(size) if size.isdigit() else 0))
         return entries
 
