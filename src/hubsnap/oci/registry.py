@@ -17,12 +17,11 @@ import contextlib
 import re
 from collections.abc import Iterator
 
-import httpx
-
 from hubsnap.canonical import loads_object
 from hubsnap.digest import Digest, sha256_bytes
 from hubsnap.errors import IntegrityError, NotFoundError, RemoteError, UsageError
 from hubsnap.http import iter_resumable, read_capped
+from hubsnap.http.types import QueryParams, Response
 from hubsnap.models import (
     MAX_MANIFEST_BYTES,
     MEDIA_TYPE_IMAGE_INDEX,
@@ -299,7 +298,7 @@ class RegistryRepository:
                 progress.advance(len(chunk))
             yield chunk
 
-    def _open_blob(self, digest: Digest, start: int, what: str) -> httpx.Response:
+    def _open_blob(self, digest: Digest, start: int, what: str) -> Response:
         headers = {"Range": f"bytes={start}-"} if start else {}
         response = self.client.request(
             "GET", self._url("blobs", str(digest)), scope=self._pull, headers=headers,
@@ -344,7 +343,7 @@ class RegistryRepository:
     def referrers(self, subject: Digest, artifact_type: str | None = None) -> list[Descriptor]:
         url = self._url("referrers", str(subject))
         if artifact_type:
-            url += "?" + str(httpx.QueryParams({"artifactType": artifact_type}))
+            url += "?" + str(QueryParams({"artifactType": artifact_type}))
         what = f"referrers of {subject} in {self.describe()}"
         deadline = self.client.deadline()
         response = self.client.request(
