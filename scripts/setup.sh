@@ -2,8 +2,7 @@
 # Installs what hubsnap and its tests need on a fresh Debian machine:
 # the CNCF distribution registry, git-lfs, skopeo and b3sum from Debian, and a virtual
 # environment in .venv with hubsnap, its test dependencies, the behaviour extra (CPU torch)
-# and the real MiniLM snapshot that
-# the Hub emulator serves. Safe to run again: each step is skipped when already done.
+# and the real MiniLM snapshot that the Hub emulator serves. Safe to run again: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
