@@ -36,7 +36,7 @@ class FailingRepository(LayoutRepository):
         super().__init__(store)
         self.fail_manifest = fail_manifest
         self.fail_blobs = fail_blobs
-        self.manifests = 0
+        self.manifest_puts = 0
         self.calls: list[str] = []
 
     def put_blob_bytes(self, data: bytes) -> Digest:
@@ -46,9 +46,9 @@ class FailingRepository(LayoutRepository):
         return super().put_blob_bytes(data)
 
     def put_manifest(self, data: bytes, tag: str | None = None) -> Digest:
-        self.manifests += 1
+        self.manifest_puts += 1
         self.calls.append("manifest")
-        if self.manifests == self.fail_manifest:
+        if self.manifest_puts == self.fail_manifest:
             raise RemoteError("cannot reach registry: ConnectError")
         return super().put_manifest(data, tag)
 
