@@ -91,7 +91,8 @@ def test_without_expected_labels_accuracy_is_null() -> None:
                            task=Task.TEXT_CLASSIFICATION, timeout=1)  # fmt: skip
     data = report.to_json()
     assert (data["base_accuracy"], data["target_accuracy"], data["mcnemar_p"]) == (None,) * 3
-    assert data["label_shift_rate"] == 0.0 and data["label_shift_ci"][0] == 0.0
+    ci = data["label_shift_ci"]
+    assert data["label_shift_rate"] == 0.0 and ci is not None and ci[0] == 0.0
     assert data["wilcoxon_p"] is None  # no non-zero change
     assert data["confidence_delta_mean"] == 0.0
 

@@ -45,7 +45,8 @@ def json_reply(value: Any, status: int = 200) -> Reply:
 
 
 class Model(Protocol):
-    labels: Sequence[str]
+    @property
+    def labels(self) -> Sequence[str]: ...
 
     def classify(self, text: str) -> list[dict[str, Any]]: ...
     def entities(self, text: str) -> list[dict[str, Any]]: ...

@@ -7,6 +7,7 @@ is produced by :mod:`hubsnap.diff.behaviour`; the report only needs its JSON.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -26,7 +27,7 @@ class BehaviourReport(Protocol):
     """What the behaviour level hands the report (:mod:`hubsnap.diff.behaviour`): its JSON
     section and the numbers ``--fail-on`` may name."""
 
-    def to_json(self) -> dict[str, Any]: ...
+    def to_json(self) -> Mapping[str, object]: ...
 
     def metrics(self) -> dict[str, float | None]: ...
 

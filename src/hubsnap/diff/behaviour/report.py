@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TypedDict
 
 from hubsnap.diff.behaviour.metrics import (
     RowMetrics,
@@ -24,7 +25,7 @@ from hubsnap.diff.behaviour.model import Label, Prediction, Predictor, Span, Tas
 from hubsnap.diff.behaviour.testset import TestSet
 from hubsnap.errors import RemoteError
 
-__all__ = ["METRICS", "BehaviourReport", "Row", "run_behaviour"]
+__all__ = ["METRICS", "BehaviourJson", "BehaviourReport", "Row", "RowJson", "run_behaviour"]
 
 #: The names :meth:`BehaviourReport.metrics` gives, for ``--fail-on``.
 METRICS = (
@@ -44,7 +45,38 @@ METRICS = (
 )
 
 
-def _label_json(label: Label) -> str | list[int | str]:
+#: A label as the report writes it: a class name, or ``[start, end, entity]`` for a span.
+LabelJson = str | list[int | str]
+
+
+class RowJson(TypedDict):
+    """:meth:`Row.to_json`."""
+
+    input: str
+    base_labels: list[LabelJson]
+    target_labels: list[LabelJson]
+    consistent: bool | None
+    jaccard: float | None
+    confidence_delta: float | None
+
+
+class BehaviourJson(TypedDict):
+    """:meth:`BehaviourReport.to_json`, the ``behaviour`` member of the diff report."""
+
+    inputs: int
+    rows: list[RowJson]
+    label_shift_rate: float | None
+    label_shift_ci: list[float] | None
+    jaccard_mean: float | None
+    confidence_delta_mean: float | None
+    embedding_cosine_mean: float | None
+    base_accuracy: float | None
+    target_accuracy: float | None
+    mcnemar_p: float | None
+    wilcoxon_p: float | None
+
+
+def _label_json(label: Label) -> LabelJson:
     return [label.start, label.end, label.entity] if isinstance(label, Span) else label
 
 
@@ -60,7 +92,7 @@ class Row:
     confidence_delta: float | None
     cosine: float | None = None
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self) -> RowJson:
         return {
             "input": self.input,
             "base_labels": [_label_json(label) for label in self.base_labels],
@@ -103,7 +135,7 @@ class BehaviourReport:
             return None
         return sum(1 for row in self.rows if row.consistent is False)
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self) -> BehaviourJson:
         """The ``behaviour`` member of the diff report."""
         return {
             "inputs": self.inputs,
