@@ -18,14 +18,14 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 MIB = 1 << 20
 FILES = 2000
 WEIGHTS = 50  # of the FILES, these are weights (LFS pointers); the rest plain blobs
 
-Add = Callable[[str, float, str], None]
+Add = Callable[[str, float, str], object]
 Ratio = Callable[[str, float, str], None]
 
 
@@ -41,12 +41,19 @@ def _empty_repo(path: Path) -> Path:
     return path
 
 
-def _best(rounds: int, prepare: Callable[[], None], command: Sequence[str], **kw: object) -> float:
+def _best(
+    rounds: int,
+    prepare: Callable[[], object],
+    command: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> float:
     best = float("inf")
     for _ in range(rounds):
         prepare()
         start = time.perf_counter()
-        subprocess.run(command, check=True, capture_output=True, **kw)  # type: ignore[call-overload]
+        subprocess.run(command, check=True, capture_output=True, env=env, cwd=cwd)
         best = min(best, time.perf_counter() - start)
     return best
 
