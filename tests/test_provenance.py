@@ -6,12 +6,13 @@ import json
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from hubsnap.api.signing import sign, sign_artifact, verify
+from hubsnap.api.signing import SignResult, sign, sign_artifact, verify
 from hubsnap.config import Settings
-from hubsnap.digest import sha256_bytes
+from hubsnap.digest import Digest, sha256_bytes
 from hubsnap.errors import IntegrityError
 from hubsnap.oci.layout import LayoutStore
 from hubsnap.signing.dsse import parse_bundle
@@ -24,11 +25,13 @@ MakeModel = Callable[..., Model]
 SETTINGS = Settings.from_env({})
 
 
-def _statement(model: Model, referrer: object) -> dict[str, object]:
+def _statement(model: Model, referrer: Digest) -> dict[str, Any]:
+    """The in-toto statement the referrer's bundle signs (JSON, untyped by nature)."""
     store = LayoutStore(model.store)
-    _, manifest = store.read_manifest(referrer)  # type: ignore[arg-type]
+    _, manifest = store.read_manifest(referrer)
     bundle = parse_bundle(store.read_blob(manifest.layers[0].digest))
-    return json.loads(bundle.envelope.payload)  # type: ignore[no-any-return]
+    statement: dict[str, Any] = json.loads(bundle.envelope.payload)
+    return statement
 
 
 def test_statement_matches_golden(make_model: MakeModel, fixed_key: PrivateKey) -> None:
@@ -37,10 +40,10 @@ def test_statement_matches_golden(make_model: MakeModel, fixed_key: PrivateKey) 
         model.repository, model.digest, fixed_key, signed_at=SIGNED_AT, requested_revision="main"
     )
     statement = _statement(model, result.provenance)
-    builder = statement["predicate"]["runDetails"]["builder"]  # type: ignore[index]
+    builder = statement["predicate"]["runDetails"]["builder"]
     builder["version"] = {"hubsnap": "<version>"}
     assert statement == json.loads((GOLDEN / "provenance-statement.json").read_bytes())
-    assert statement["subject"] == [  # type: ignore[comparison-overlap]
+    assert statement["subject"] == [
         {"name": "https://huggingface.co/org/model", "digest": {"sha256": model.digest.hex}}
     ]
 
@@ -108,11 +111,11 @@ def test_parent_signed_by_another_key_needs_parent_key(
     assert run_cli(both, capsys).code == 0
 
 
-def _three_generations(make_model: MakeModel) -> tuple[Model, Model, Model, list[object]]:
+def _three_generations(make_model: MakeModel) -> tuple[Model, Model, Model, list[SignResult]]:
     base = make_model("org/base")
     tuned = make_model("org/tuned", base_model="org/base")
     quant = make_model("org/quant", base_model="org/tuned")
-    results = []
+    results: list[SignResult] = []
     for offset, model in enumerate((base, tuned, quant)):
         results.append(
             sign(
@@ -146,10 +149,10 @@ def test_broken_chain_names_the_link(
     make_model: MakeModel, capsys: pytest.CaptureFixture[str]
 ) -> None:
     base, _, quant, results = _three_generations(make_model)
-    remove_from_index(base.store, results[0].provenance)  # type: ignore[attr-defined]
+    remove_from_index(base.store, results[0].provenance)
     result = run_cli(["verify", quant.ref, "--key", str(FIXED_PUB), "--chain"], capsys)
     assert result.code == 6
-    envelope = results[0].provenance_envelope  # type: ignore[attr-defined]
+    envelope = results[0].provenance_envelope
     assert result.err.splitlines()[0] == (
         f"error: verification failed: chain link 2 ({base.ref}): the provenance its child"
         f" records ({envelope}) is not attached or does not verify (no provenance signature"
@@ -208,8 +211,9 @@ def test_depth_limit_from_policy(make_model: MakeModel, tmp_path: Path) -> None:
         f"    keys: [{FIXED_PUB}]\n    require: {{chain: true, maxDepth: 1}}\n"
     )
     report = verify(session_for(SETTINGS), quant.ref, policy=policy)
+    assert report.parent is not None
     assert report.all_failures == [
-        f"chain link 1 ({report.parent.reference}): chain is deeper than maxDepth 1"  # type: ignore[union-attr]
+        f"chain link 1 ({report.parent.reference}): chain is deeper than maxDepth 1"
     ]
 
 

@@ -37,6 +37,7 @@ from hubsnap.signing.dsse import (
     parse_bundle,
 )
 from hubsnap.signing.keys import PrivateKey, generate_key, load_private_key
+from hubsnap.signing.kinds import SignatureKind
 from support.keys import FIXED_KEY, SIGNED_AT, Model
 from support.registry import session_for
 
@@ -51,11 +52,11 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
     return info.value.code, out, err
 
 
-def _bundles(model: Model, key: PrivateKey) -> dict[str, Bundle]:
+def _bundles(model: Model, key: PrivateKey) -> dict[SignatureKind, Bundle]:
     """Sign ``model`` in a scratch copy of its store and return the two bundles."""
     result = sign_artifact(model.repository, model.digest, key, signed_at=SIGNED_AT)
     store = LayoutStore(model.store)
-    out = {}
+    out: dict[SignatureKind, Bundle] = {}
     for kind, digest in ((KIND_OMS, result.signature), (KIND_PROVENANCE, result.provenance)):
         _, manifest = store.read_manifest(digest)
         out[kind] = parse_bundle(store.read_blob(manifest.layers[0].digest))
@@ -159,7 +160,9 @@ def test_p384_key_round_trip_and_hash(
         )
 
 
-def _attach(model: Model, bundle: Bundle, kind: str, subject: Model | None = None) -> None:
+def _attach(
+    model: Model, bundle: Bundle, kind: SignatureKind, subject: Model | None = None
+) -> None:
     target = subject or model
     manifest = target.repository.manifest(target.digest).manifest
     descriptor = Descriptor(manifest.media_type, target.digest, len(manifest.to_bytes()))
