@@ -106,10 +106,15 @@ def _env(tmp_path: Path, endpoint: str, **extra: str) -> dict[str, str]:
 def _hubsnap(
     tmp_path: Path, endpoint: str, *args: str, timeout: float = 120, **extra: str
 ) -> subprocess.CompletedProcess[str]:
+    return _run_with(tmp_path, _env(tmp_path, endpoint, **extra), *args, timeout=timeout)
+
+
+def _run_with(
+    tmp_path: Path, env: dict[str, str], *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "hubsnap", *args],
-        cwd=tmp_path, env=_env(tmp_path, endpoint, **extra), capture_output=True, text=True,
-        timeout=timeout, check=False,
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout, check=False,
     )  # fmt: skip
 
 
@@ -312,12 +317,12 @@ def test_a_discover_cache_that_cannot_be_a_file_is_a_usage_error(
 def test_malformed_hf_variables_are_one_line_and_exit_2(
     hostile: _Server, tmp_path: Path, name: str, value: str
 ) -> None:
-    env = {"HF_ENDPOINT": hostile.url, name: value}
+    env = _env(tmp_path, hostile.url) | {name: value}
     # Commands that do not talk to the Hub do not read them at all.
-    version = _hubsnap(tmp_path, hostile.url, "version", **env)
+    version = _run_with(tmp_path, env, "version")
     assert (version.returncode, version.stdout.strip(), version.stderr) == (0, "0.1.0", "")
     for command in (["discover"], ["snapshot", "org/model"]):
-        done = _hubsnap(tmp_path, hostile.url, *command, **env)
+        done = _run_with(tmp_path, env, *command)
         line = _one_line(done, 2)
         assert name in line or "HF_" in done.stderr
     assert hostile.seen == []

@@ -35,12 +35,15 @@ pytestmark = pytest.mark.registry
 SIG_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 
 
-def _remote(registry: RegistryServer, repo: str, **options: object) -> RegistryRepository:
-    client = RegistryClient(
-        registry.host,
-        options=TransportOptions(**options),
-        plain_http=True,  # type: ignore[arg-type]
-    )
+def _remote(
+    registry: RegistryServer,
+    repo: str,
+    *,
+    chunk_size: int | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> RegistryRepository:
+    options = TransportOptions(chunk_size=chunk_size, transport=transport)
+    client = RegistryClient(registry.host, options=options, plain_http=True)
     return RegistryRepository(client, repo)
 
 

@@ -136,8 +136,8 @@ def run_registry(
         )
     try:
         _wait_ready(f"http://127.0.0.1:{port}", process, log)
-        user, password = credentials if credentials else (None, None)
-        yield RegistryServer(f"127.0.0.1:{port}", root, process.pid, user, password)
+        login, secret = credentials if credentials else (None, None)
+        yield RegistryServer(f"127.0.0.1:{port}", root, process.pid, login, secret)
     finally:
         process.terminate()
         try:
