@@ -14,6 +14,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import ParamSpec
 
 import pytest
 from huggingface_hub import snapshot_download
@@ -38,12 +39,14 @@ FILES = [
 ]  # fmt: skip
 V1, V2 = COMMITS[SENTIMENT]["v1"], COMMITS[SENTIMENT]["v2"]
 HAS_TRANSFORMERS = importlib.util.find_spec("transformers") is not None
-_skip_without = pytest.mark.skipif(
+_skip_without: pytest.MarkDecorator = pytest.mark.skipif(
     not HAS_TRANSFORMERS, reason="needs the behaviour extra (transformers, torch)"
 )
 
+P = ParamSpec("P")
 
-def needs_transformers(test: Callable[..., None]) -> Callable[..., None]:
+
+def needs_transformers(test: Callable[P, None]) -> Callable[P, None]:
     """Marked ``behaviour_extra``, and skipped when ``transformers`` is not installed."""
     return pytest.mark.behaviour_extra(_skip_without(test))
 

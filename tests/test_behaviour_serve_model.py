@@ -40,7 +40,7 @@ def _lines(stream: IO[str], into: queue.Queue[str]) -> None:
 
 
 def _serving_url(lines: queue.Queue[str], timeout: float = 300) -> str:
-    seen = []
+    seen: list[str] = []
     while True:
         try:
             line = lines.get(timeout=timeout)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -120,11 +121,11 @@ def _expected(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float16, np.int8, np.int64])
-def test_changed_tensor_statistics(tmp_path: Path, dtype: type) -> None:
+def test_changed_tensor_statistics(tmp_path: Path, dtype: type[np.number[Any]]) -> None:
     rng = np.random.default_rng(7)
     a = (rng.standard_normal((64, 33)) * 10).astype(dtype)
     b = a.copy()
-    b[3, :5] += dtype(1)
+    b[3, :5] += 1
     same = np.arange(10, dtype=np.float32)
     base = side(tmp_path, "a", {"model.safetensors": save({"w": a, "s": same})})
     target = side(tmp_path, "b", {"model.safetensors": save({"w": b, "s": same})})
@@ -190,7 +191,7 @@ def test_cosine_of_near_identical_tensors_is_exact(tmp_path: Path) -> None:
     (change,) = diff.changed or ()
     y = float(np.float32(1e-8))
     assert change.cosine_distance == pytest.approx(1 - 1 / math.sqrt(1 + y * y), rel=1e-6)
-    assert change.cosine_distance > 0
+    assert change.cosine_distance is not None and change.cosine_distance > 0
 
 
 def test_sharded_and_single_file_with_equal_tensors_are_equal(tmp_path: Path) -> None:

@@ -92,7 +92,8 @@ def assert_matches_hub(
     listing = api(hub, f"{repo_id}/tree/{expected_sha}", recursive="1")
     hub_files = {e["path"]: e for e in listing if e["type"] == "file"}
     hub_dirs = {e["path"]: e["oid"] for e in listing if e["type"] == "directory"}
-    git_blobs, git_trees = {}, {}
+    git_blobs: dict[str, str] = {}
+    git_trees: dict[str, str] = {}
     for line in git(env, "ls-tree", "-r", "-t", "-z", "HEAD", cwd=clone).split("\0"):
         if line:
             meta, path = line.split("\t", 1)
@@ -139,7 +140,8 @@ def test_remote_refs_are_the_hubs_branches_tags_and_pull_requests(
     expected = {r["ref"]: r["targetCommit"] for kind in refs.values() for r in kind}
     expected["HEAD"] = COMMITS[BASE]["main"]
     listed = git(git_env, "ls-remote", hub_emulator.git_url(BASE, suffix=".git"))
-    assert dict(reversed(line.split("\t")) for line in listed.splitlines()) == expected
+    pairs = (line.split("\t") for line in listed.splitlines())
+    assert {ref: sha for sha, ref in pairs} == expected
     assert expected["refs/pr/1"] == COMMITS[BASE]["refs/pr/1"]
     assert expected["refs/tags/v1.0"] == COMMITS[BASE]["v1.0"]
 

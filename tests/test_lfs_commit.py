@@ -12,7 +12,8 @@ import jsonschema
 import pytest
 
 from hubsnap.lfs.pointer import Verdict, check_pointer
-from support.lfs import FILES, LFS_PATHS, Model, Run, cli_runner, commit, git, git_bytes, model
+from support.keys import Model
+from support.lfs import FILES, LFS_PATHS, Run, cli_runner, commit, git, git_bytes, model
 
 pytestmark = pytest.mark.interop
 

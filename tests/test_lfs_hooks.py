@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -65,7 +66,8 @@ def pointer(data: bytes) -> bytes:
     )
 
 
-def installed(run: Run, repo: Path, *extra: str) -> dict[str, object]:
+def installed(run: Run, repo: Path, *extra: str) -> dict[str, Any]:
+    """The ``--json`` reply, checked against its schema."""
     code, out, err = run("hooks", "install", "--repo", str(repo), "--json", *extra)
     assert code == 0, err
     jsonschema.validate(json.loads(out), SCHEMA)

@@ -7,12 +7,11 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
 from hubsnap.lfs.pointer import SPEC_URL, Verdict, check_pointer
-
-hypothesis = pytest.importorskip("hypothesis")
-st = pytest.importorskip("hypothesis.strategies")
 
 pytestmark = [
     pytest.mark.interop,

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -53,7 +54,8 @@ def run(capsys: pytest.CaptureFixture[str]) -> Run:
     return _run
 
 
-def load_document(path: Path) -> dict[str, object]:
+def load_document(path: Path) -> dict[str, Any]:
+    """The snapshot document, checked against its schema; YAML gives untyped values."""
     document = yaml.safe_load(path.read_text())
     jsonschema.validate(document, SCHEMA)
     return dict(document)
@@ -92,7 +94,7 @@ def test_snapshot_pins_commit_and_packs_verified_artifact(home: Path, run: Run) 
     assert annotations["org.opencontainers.image.created"] == document["commit_date"]
     assert annotations["org.opencontainers.image.licenses"] == "apache-2.0"
     assert "dev.hubsnap.selection" not in annotations
-    files = {f["path"]: f for f in document["files"]}  # type: ignore[union-attr]
+    files = {f["path"]: f for f in document["files"]}
     paths = [layer.filepath for layer in manifest.layers]
     assert paths == sorted(files, key=str.encode)
     for layer in manifest.layers:
@@ -168,7 +170,7 @@ def test_metadata_only_downloads_no_weights_and_says_so(
     code, out, err = run("snapshot", BASE, "--metadata-only", "-o", "meta.yaml")
     assert code == 0, err
     document = load_document(Path("meta.yaml"))
-    files = {f["path"]: f for f in document["files"]}  # type: ignore[union-attr]
+    files = {f["path"]: f for f in document["files"]}
     weights = files["model.safetensors"]
     assert weights["downloaded"] is False and weights["blake3"] is None
     assert weights["sha256"] and weights["lfs"] is True
@@ -183,8 +185,8 @@ def test_metadata_only_downloads_no_weights_and_says_so(
     assert layer_paths == {p for p, f in files.items() if f["downloaded"]}
     assert "model.safetensors" not in layer_paths
     assert not store.has_blob(Digest.sha256(str(weights["sha256"])))
-    assert document["artifact"]["complete"] is False  # type: ignore[index]
-    assert document["artifact"]["tag"] is None  # type: ignore[index]
+    assert document["artifact"]["complete"] is False
+    assert document["artifact"]["tag"] is None
     assert BASE_MAIN not in store.tags()
 
 
@@ -194,7 +196,7 @@ def test_include_and_exclude_globs(home: Path, run: Run) -> None:
     )
     assert code == 0, err
     document = load_document(Path("snapshot.yaml"))
-    paths = [f["path"] for f in document["files"]]  # type: ignore[union-attr]
+    paths = [f["path"] for f in document["files"]]
     assert paths and all(p.endswith((".json", ".txt")) for p in paths)
     assert "1_Pooling/config.json" not in paths and "vocab.txt" in paths
     assert document["selection"] == {
