@@ -17,9 +17,10 @@ import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Unpack
 
 from hubemu import recipes
-from hubemu.store import Commit, Repo, make_commit, parse_iso
+from hubemu.store import Commit, Repo, RepoFlags, make_commit, parse_iso
 
 # Bump whenever the recipe's output changes; the data dir keeps one build per version.
 RECIPE_VERSION = "3"
@@ -51,8 +52,8 @@ class Builder:
     def read(self, sha: str) -> bytes:
         return (self.blob_dir / sha).read_bytes()
 
-    def repo(self, repo_id: str, created: str, **flags: object) -> Repo:
-        repo = Repo(id=repo_id, created_epoch=parse_iso(created), **flags)  # type: ignore[arg-type]
+    def repo(self, repo_id: str, created: str, **flags: Unpack[RepoFlags]) -> Repo:
+        repo = Repo(id=repo_id, created_epoch=parse_iso(created), **flags)
         self.repos[repo_id] = repo
         return repo
 

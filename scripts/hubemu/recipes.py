@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Unpack
 
 import numpy as np
 
@@ -25,7 +25,7 @@ from hubemu.tensors import (
 
 if TYPE_CHECKING:
     from hubemu.fixtures import Builder
-    from hubemu.store import Repo
+    from hubemu.store import Repo, RepoFlags
 
 BASE = "sentence-transformers/all-MiniLM-L6-v2"
 ORG = "hubsnap-fixtures"
@@ -84,7 +84,7 @@ def build_all(b: Builder, model_dir: Path) -> None:
 
 def _new_repo(
     b: Builder, files: dict[str, bytes], repo_id: str, created: str, author: str,
-    **stats: object,
+    **stats: Unpack[RepoFlags],
 ) -> Repo:  # fmt: skip
     """A repository as the Hub creates it: one "initial commit" with ``.gitattributes``."""
     repo = b.repo(repo_id, created, **stats)
@@ -375,12 +375,14 @@ tags:
 
 def _restricted(b: Builder, files: dict[str, bytes]) -> None:
     upload = {p: d for p, d in files.items() if p != "data_config.json"}
-    for repo_id, flags, note in (
+    restricted: tuple[tuple[str, RepoFlags, str], ...] = (
         (PRIVATE, {"private": True}, "A private copy of all-MiniLM-L6-v2."),
         (GATED, {"gated": "auto"}, "A gated copy of all-MiniLM-L6-v2 (access granted on request)."),
         (DISABLED, {"disabled": True}, "A copy of all-MiniLM-L6-v2 that has been disabled."),
-    ):
-        repo = b.repo(repo_id, "2024-08-01T00:00:00Z", downloads=11, likes=0, **flags)
+    )
+    for repo_id, flags, note in restricted:
+        stats: RepoFlags = {"downloads": 11, "likes": 0, **flags}
+        repo = b.repo(repo_id, "2024-08-01T00:00:00Z", **stats)
         extra = (
             "\nextra_gated_prompt: You agree to share your contact information.\n"
             if (flags.get("gated"))

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypedDict, Unpack
 
 from hubemu.gitobj import (
     Signature,
@@ -135,6 +136,17 @@ def make_commit(
     return Commit(sha, parents, title, body, author, email, epoch, files, trees)
 
 
+class RepoFlags(TypedDict, total=False):
+    """The :class:`Repo` fields a new repository may set beyond its id and date."""
+
+    private: bool
+    gated: str | bool
+    disabled: bool
+    downloads: int
+    likes: int
+    trending: int
+
+
 @dataclass
 class Repo:
     """A model repository: flags shown by the API, refs, and every commit reachable."""
@@ -227,11 +239,12 @@ class Repo:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, object]) -> Repo:
+    def from_json(cls, data: Mapping[str, Any]) -> Repo:
+        """Read :meth:`to_json`'s output back (JSON from ``repos.json``)."""
         raw = dict(data)
         commits = raw.pop("commits")
         assert isinstance(commits, list)
-        repo = cls(**raw)  # type: ignore[arg-type]
+        repo = cls(**raw)
         repo.commits = {c["sha"]: Commit.from_json(c) for c in commits}
         return repo
 
@@ -312,13 +325,13 @@ class Store:
     def get(self, repo_id: str) -> Repo | None:
         return self.repos.get(repo_id)
 
-    def create_repo(self, repo_id: str, epoch: int, **flags: object) -> Repo:
+    def create_repo(self, repo_id: str, epoch: int, **flags: Unpack[RepoFlags]) -> Repo:
         """A new repository with the Hub's usual first commit (a ``.gitattributes``)."""
         with self.lock:
             if repo_id in self.repos:
                 raise ValueError(f"repository {repo_id} already exists")
             attrs = self.blobs.put(b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n")
-            repo = Repo(id=repo_id, created_epoch=epoch, **flags)  # type: ignore[arg-type]
+            repo = Repo(id=repo_id, created_epoch=epoch, **flags)
             first = make_commit(
                 {".gitattributes": attrs},
                 self.blobs.read,
