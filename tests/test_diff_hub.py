@@ -9,6 +9,7 @@ import importlib.util
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import numpy as np
@@ -100,12 +101,13 @@ def _vocabulary(files: dict[str, bytes]) -> set[str]:
     return set(tokenizer["model"]["vocab"]) | {t["content"] for t in tokenizer["added_tokens"]}
 
 
-def _diff(argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
+def _diff(argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    """The ``--json`` report, checked against its schema."""
     run = run_cli(["diff", *argv, "--json"], capsys)
     assert run.code == 0, run.err
-    report = json.loads(run.out)
+    report: dict[str, Any] = json.loads(run.out)
     jsonschema.validate(report, SCHEMA)
-    return report  # type: ignore[no-any-return]
+    return report
 
 
 def test_minilm_main_against_v2(env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -113,12 +115,12 @@ def test_minilm_main_against_v2(env: dict[str, str], capsys: pytest.CaptureFixtu
     base, target = _files(env["main"]), _files(env["v2"])
 
     changed_files = sorted(p for p in base if p in target and base[p] != target[p])
-    assert report["files"]["changed"] == changed_files  # type: ignore[index]
+    assert report["files"]["changed"] == changed_files
 
     before, after = json.loads(base["config.json"]), json.loads(target["config.json"])
     keys = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
     assert keys == ["hidden_dropout_prob", "vocab_size"]
-    changes = report["config"]["changed"]  # type: ignore[index]
+    changes = report["config"]["changed"]
     assert [(c["path"], c["base"], c["target"]) for c in changes] == [
         (k, before[k], after[k]) for k in keys
     ]
@@ -126,9 +128,9 @@ def test_minilm_main_against_v2(env: dict[str, str], capsys: pytest.CaptureFixtu
     tokenizer = report["tokenizer"]
     added = sorted(_vocabulary(target) - _vocabulary(base))
     assert added == ["[DOC]", "[ENT]", "[QRY]"]
-    assert tokenizer["added_tokens"] == added  # type: ignore[index]
-    assert tokenizer["removed_tokens"] == []  # type: ignore[index]
-    assert tokenizer["vocab_size"] == {  # type: ignore[index]
+    assert tokenizer["added_tokens"] == added
+    assert tokenizer["removed_tokens"] == []
+    assert tokenizer["vocab_size"] == {
         "base": len(_vocabulary(base)), "target": len(_vocabulary(target)),
     }  # fmt: skip
 
@@ -139,9 +141,9 @@ def test_minilm_main_against_v2(env: dict[str, str], capsys: pytest.CaptureFixtu
     )
     assert reshaped == ["embeddings.word_embeddings.weight"] and len(perturbed) == 3
     tensors = report["tensors"]
-    assert [r["name"] for r in tensors["reshaped"]] == reshaped  # type: ignore[index]
-    assert tensors["unchanged"] == len(a) - len(reshaped) - len(perturbed)  # type: ignore[index]
-    by_name = {c["name"]: c for c in tensors["changed"]}  # type: ignore[index]
+    assert [r["name"] for r in tensors["reshaped"]] == reshaped
+    assert tensors["unchanged"] == len(a) - len(reshaped) - len(perturbed)
+    by_name = {c["name"]: c for c in tensors["changed"]}
     assert sorted(by_name) == perturbed
     for name in perturbed:
         x, y = a[name].astype(np.float64).ravel(), b[name].astype(np.float64).ravel()
@@ -168,14 +170,14 @@ def test_finetune_against_its_int8_quantisation(
     )
     assert reshaped and all(b[n].dtype == np.int8 for n in reshaped)
     tensors = report["tensors"]
-    assert [r["name"] for r in tensors["reshaped"]] == reshaped  # type: ignore[index]
-    for entry in tensors["reshaped"]:  # type: ignore[index]
+    assert [r["name"] for r in tensors["reshaped"]] == reshaped
+    for entry in tensors["reshaped"]:
         assert entry["base"]["dtype"] == "F32" and entry["target"]["dtype"] == "I8"
         assert entry["base"]["shape"] == entry["target"]["shape"]
-    assert tensors["added"] == sorted(b.keys() - a.keys())  # type: ignore[index]
-    assert all(n.endswith("_scale") for n in tensors["added"])  # type: ignore[index]
-    assert tensors["removed"] == [] and tensors["changed"] == []  # type: ignore[index]
-    dequantised = {c["name"]: c for c in tensors["dequantised"]}  # type: ignore[index]
+    assert tensors["added"] == sorted(b.keys() - a.keys())
+    assert all(n.endswith("_scale") for n in tensors["added"])
+    assert tensors["removed"] == [] and tensors["changed"] == []
+    dequantised = {c["name"]: c for c in tensors["dequantised"]}
     assert sorted(dequantised) == reshaped
     for name in reshaped:
         scale = b[name + "_scale"].astype(np.float64)
@@ -187,9 +189,9 @@ def test_finetune_against_its_int8_quantisation(
         assert got["rel_l2"] == pytest.approx(
             float(np.linalg.norm(q - w) / np.linalg.norm(w)), rel=1e-9
         )
-    config = {c["path"] for c in report["config"]["added"]}  # type: ignore[index]
+    config = {c["path"] for c in report["config"]["added"]}
     assert "quantization_config" in config
-    card = {c["path"]: c for c in report["card"]["changed"]}  # type: ignore[index]
+    card = {c["path"]: c for c in report["card"]["changed"]}
     assert card["base_model"]["target"] == FINETUNED
     assert card["base_model_relation"]["target"] == "quantized"
 
@@ -198,13 +200,13 @@ def test_snapshot_documents_compare_weights_known_only_by_hash(
     env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     report = _diff([env["main.yaml"], env["v2-meta.yaml"]], capsys)
-    assert "model.safetensors" in report["files"]["changed"]  # type: ignore[index]
+    assert "model.safetensors" in report["files"]["changed"]
     assert report["tensors"] is None  # the target's weights were never downloaded
-    assert [c["path"] for c in report["config"]["changed"]] == [  # type: ignore[index]
+    assert [c["path"] for c in report["config"]["changed"]] == [
         "hidden_dropout_prob", "vocab_size",
     ]  # fmt: skip
     same = _diff([env["v2.yaml"], env["v2-meta.yaml"]], capsys)
-    assert same["files"]["changed"] == []  # type: ignore[index]
+    assert same["files"]["changed"] == []
 
 
 def _probes(tmp_path: Path) -> Path:
@@ -213,8 +215,8 @@ def _probes(tmp_path: Path) -> Path:
     return path
 
 
-def _flipped(report: dict[str, object]) -> list[int]:
-    rows = report["behaviour"]["rows"]  # type: ignore[index]
+def _flipped(report: dict[str, Any]) -> list[int]:
+    rows = report["behaviour"]["rows"]
     flipped = [i for i, row in enumerate(rows) if not row["consistent"]]
     for i in flipped:
         assert rows[i]["base_labels"] == ["NEGATIVE"] and rows[i]["target_labels"] == ["POSITIVE"]
@@ -241,7 +243,7 @@ def test_sentiment_revisions_flip_two_probes_through_tei_endpoints(
                 "--target-endpoint", f"tei+{target.url}"]  # fmt: skip
         report = _diff([*argv, "--levels", "config,behaviour"], capsys)
         assert _flipped(report) == [0, 7]
-        assert report["behaviour"]["label_shift_rate"] == 0.25  # type: ignore[index]
+        assert report["behaviour"]["label_shift_rate"] == 0.25
         assert report["tensors"] is None and report["config"] is not None
         swapped = run_cli(["diff", env["sentiment-v2"], env["sentiment-v1"], *argv[2:]], capsys)
         assert swapped.code == 6  # each endpoint serves the other side's commit
@@ -259,5 +261,5 @@ def test_sentiment_revisions_flip_two_probes_through_the_transformers_runner(
             "--runner", "transformers"]  # fmt: skip
     report = _diff(argv, capsys)
     assert _flipped(report) == [0, 7]
-    changed = {c["name"] for c in report["tensors"]["changed"]}  # type: ignore[index]
+    changed = {c["name"] for c in report["tensors"]["changed"]}
     assert changed == {"classifier.weight", "classifier.bias"}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -97,8 +98,8 @@ def test_list_models_filters_and_sorts(hf_env: HfEnv) -> None:
     by_task = list(api.list_models(pipeline_tag="sentence-similarity", author="hubsnap-fixtures"))
     assert {m.id for m in by_task} == {FINETUNED, QUANTIZED, GATED}
     newest = list(api.list_models(sort="last_modified", limit=3, expand=["lastModified", "sha"]))
-    dates = [m.last_modified for m in newest]
-    assert all(d is not None for d in dates) and dates == sorted(dates, reverse=True)  # type: ignore[type-var]
+    dates = [m.last_modified for m in newest if m.last_modified is not None]
+    assert len(dates) == len(newest) and dates == sorted(dates, reverse=True)
     lineage = list(api.list_models(filter=f"base_model:finetune:{BASE}"))
     assert {m.id for m in lineage} == {FINETUNED, SENTIMENT, GATED}
 
@@ -185,7 +186,8 @@ def test_list_repo_tree_recursive_and_expanded(hf_env: HfEnv) -> None:
     assert getattr(weights, "lfs", None) is not None
     readme = entries["README.md"]
     assert readme.last_commit is not None and readme.last_commit.oid == COMMITS[BASE]["main"]
-    assert entries["config.json"].last_commit.oid == COMMITS[BASE]["v1.0"]  # type: ignore[union-attr]
+    config = entries["config.json"]
+    assert config.last_commit is not None and config.last_commit.oid == COMMITS[BASE]["v1.0"]
     inner = list(api.list_repo_tree(BASE, path_in_repo="1_Pooling"))
     assert [e.path for e in inner] == ["1_Pooling/config.json"]
     with pytest.raises(EntryNotFoundError):
@@ -428,7 +430,7 @@ def test_publish_delivers_a_webhook(hf_env: HfEnv) -> None:
     import threading
     from http.server import BaseHTTPRequestHandler, HTTPServer
 
-    received: list[tuple[str | None, dict[str, object]]] = []
+    received: list[tuple[str | None, dict[str, Any]]] = []
 
     class Receiver(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -451,7 +453,7 @@ def test_publish_delivers_a_webhook(hf_env: HfEnv) -> None:
     secret, payload = received[0]
     assert secret == "s3cret"
     assert payload["event"] == {"action": "update", "scope": "repo.content"}
-    assert payload["repo"]["name"] == FINETUNED and payload["repo"]["headSha"] == sha  # type: ignore[index]
+    assert payload["repo"]["name"] == FINETUNED and payload["repo"]["headSha"] == sha
     assert payload["updatedRefs"] == [
         {"ref": "refs/heads/main", "oldSha": COMMITS[FINETUNED]["main"], "newSha": sha}
     ]

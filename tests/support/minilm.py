@@ -13,6 +13,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -48,7 +49,7 @@ class MiniLM:
     """Weights (keys without the ``bert.`` prefix), config and tokenizer of one revision."""
 
     weights: dict[str, Array]
-    config: dict[str, object]
+    config: dict[str, Any]  # the model's config.json
     tokenizer: Tokenizer
 
     @classmethod
@@ -73,8 +74,8 @@ class MiniLM:
     def hidden_states(self, text: str) -> Array:
         """Last-layer hidden states, shape ``(tokens, hidden)``."""
         w = self.weights
-        eps = float(self.config.get("layer_norm_eps", 1e-12))  # type: ignore[arg-type]
-        heads = int(self.config.get("num_attention_heads", 12))  # type: ignore[call-overload]
+        eps = float(self.config.get("layer_norm_eps", 1e-12))
+        heads = int(self.config.get("num_attention_heads", 12))
         enc = self.tokenizer.encode(text)
         ids = np.array(enc.ids)
         types = np.array(enc.type_ids)
@@ -86,7 +87,7 @@ class MiniLM:
         x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], eps)
         seq, hidden = x.shape
         head_dim = hidden // heads
-        for i in range(int(self.config.get("num_hidden_layers", 6))):  # type: ignore[call-overload]
+        for i in range(int(self.config.get("num_hidden_layers", 6))):
             p = f"encoder.layer.{i}."
 
             def dense(v: Array, name: str, prefix: str = p) -> Array:
