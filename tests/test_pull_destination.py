@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -290,10 +291,12 @@ def test_output_under_a_read_only_directory_is_exit_2(
     if os.geteuid() == 0:  # root writes anyway: make mkdir answer as it would anyone else
         real_mkdir = Path.mkdir
 
-        def mkdir(self: Path, *args: object, **kwargs: object) -> None:
+        def mkdir(
+            self: Path, mode: int = 0o777, parents: bool = False, exist_ok: bool = False
+        ) -> None:
             if self.parent == locked:
                 raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
-            real_mkdir(self, *args, **kwargs)  # type: ignore[arg-type]
+            real_mkdir(self, mode, parents, exist_ok)
 
         monkeypatch.setattr(Path, "mkdir", mkdir)
     run = _pull(tmp_path / "src", digest, locked / "out", capsys)
@@ -494,8 +497,14 @@ def test_a_symlink_planted_after_the_plan_is_not_written_through(
     elsewhere.mkdir()
     real_plan = directory.plan_destinations
 
-    def plan_then_swap(*args: object, **kwargs: object) -> directory.DestinationPlan:
-        plan = real_plan(*args, **kwargs)  # type: ignore[arg-type]
+    def plan_then_swap(
+        target: Path,
+        layers: Sequence[tuple[str, Descriptor]],
+        *,
+        force: bool = False,
+        same_file: Callable[[Path, Descriptor], bool] | None = None,
+    ) -> directory.DestinationPlan:
+        plan = real_plan(target, layers, force=force, same_file=same_file)
         (out / "sub").rmdir()
         (out / "sub").symlink_to(elsewhere)  # swapped in between checking and writing
         return plan

@@ -342,10 +342,15 @@ def test_copied_files_land_in_temp_files_beside_their_destination_and_are_fsynce
     synced: list[int] = []
     real_mkstemp, real_fsync = tempfile.mkstemp, os.fsync
 
-    def mkstemp(*args: object, **kwargs: object) -> tuple[int, str]:
-        fd, name = real_mkstemp(*args, **kwargs)  # type: ignore[call-overload]
+    def mkstemp(
+        suffix: str | None = None,
+        prefix: str | None = None,
+        dir: str | Path | None = None,
+        text: bool = False,
+    ) -> tuple[int, str]:
+        fd, name = real_mkstemp(suffix, prefix, dir, text)
         temp_dirs.append(Path(name).parent)
-        return int(fd), str(name)
+        return fd, name
 
     def fsync(fd: int) -> None:
         synced.append(fd)

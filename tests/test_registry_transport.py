@@ -19,11 +19,10 @@ BLOB = os.urandom(300_000)
 DIGEST = sha256_bytes(BLOB)
 
 
-def _repo(transport: httpx.BaseTransport, **options: object) -> RegistryRepository:
+def _repo(transport: httpx.BaseTransport) -> RegistryRepository:
     retry = RetryPolicy(attempts=3, sleep=lambda _: None)
     client = RegistryClient(
-        "reg.example",
-        options=TransportOptions(retry=retry, transport=transport, **options),  # type: ignore[arg-type]
+        "reg.example", options=TransportOptions(retry=retry, transport=transport)
     )
     return RegistryRepository(client, "team/model")
 

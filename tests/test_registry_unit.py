@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -191,12 +191,12 @@ def test_manifest_reads_stop_after_the_cap() -> None:
     served = []
 
     def handler(request: httpx.Request) -> httpx.Response:
-        def body() -> object:
+        def body() -> Iterator[bytes]:
             for _ in range(MAX_MANIFEST_BYTES // 65536 + 100):
                 served.append(65536)
                 yield b" " * 65536
 
-        return httpx.Response(200, content=body())  # type: ignore[arg-type]
+        return httpx.Response(200, content=body())
 
     with pytest.raises(IntegrityError) as info:
         _repo(handler).manifest(sha256_bytes(b"x"))

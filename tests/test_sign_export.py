@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hubsnap.api.signatures import describe_signatures
-from hubsnap.api.signing import sign
+from hubsnap.api.signing import SignResult, sign
 from hubsnap.config import Settings
 from hubsnap.signing.dsse import parse_bundle
 from hubsnap.signing.keys import load_public_key
@@ -26,7 +26,7 @@ SETTINGS = Settings.from_env({})
 
 def _two_signers(
     make_model: MakeModel, key_pair: tuple[Path, Path]
-) -> tuple[Model, dict[str, object]]:
+) -> tuple[Model, dict[str, SignResult]]:
     model = make_model()
     fixed = sign(session_for(SETTINGS), model.ref, FIXED_KEY, signed_at=SIGNED_AT)
     # The other key signs later: it is the newest, and what export picks without --key.
@@ -44,13 +44,13 @@ def test_export_with_key_picks_that_signer(
     out = tmp_path / "model.sig"
     newest = run_cli(["export-signature", model.ref, "-o", str(out), "--json"], capsys)
     assert newest.code == 0, newest.err
-    assert json.loads(newest.out)["referrer"] == str(results["other"].signature)  # type: ignore[attr-defined]
+    assert json.loads(newest.out)["referrer"] == str(results["other"].signature)
     chosen = run_cli(
         ["export-signature", model.ref, "-o", str(out), "--key", str(FIXED_PUB), "--json"], capsys
     )
     assert chosen.code == 0, chosen.err
     data = json.loads(chosen.out)
-    assert data["referrer"] == str(results["fixed"].signature)  # type: ignore[attr-defined]
+    assert data["referrer"] == str(results["fixed"].signature)
     assert data["signer"] == load_public_key(FIXED_PUB).fingerprint
     assert parse_bundle(out.read_bytes()).key_hint == load_public_key(FIXED_PUB).bundle_hint
 
@@ -96,11 +96,11 @@ def test_describe_signatures_says_which_is_which(
     fixed = load_public_key(FIXED_PUB)
     described = describe_signatures(model.repository, model.digest, [fixed])
     by_referrer = {d.referrer: d for d in described}
-    oms = by_referrer[results["fixed"].signature]  # type: ignore[attr-defined]
+    oms = by_referrer[results["fixed"].signature]
     assert (oms.kind, oms.signer, oms.verified) == (SignatureKind.OMS, fixed.fingerprint, True)
-    provenance = by_referrer[results["fixed"].provenance]  # type: ignore[attr-defined]
+    provenance = by_referrer[results["fixed"].provenance]
     assert (provenance.kind, provenance.verified) == (SignatureKind.PROVENANCE, True)
-    theirs = by_referrer[results["other"].signature]  # type: ignore[attr-defined]
+    theirs = by_referrer[results["other"].signature]
     assert (theirs.kind, theirs.signer, theirs.verified) == (SignatureKind.OMS, None, False)
     assert theirs.key_hint == load_public_key(key_pair[1]).bundle_hint
     assert theirs.problem is not None and theirs.key_hint in theirs.problem

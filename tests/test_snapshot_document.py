@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import jsonschema
@@ -89,22 +91,20 @@ def test_card_front_matter(text: bytes, expected: dict[str, object]) -> None:
     assert parse_card(text) == expected
 
 
-def document(**changes: object) -> SnapshotDocument:
+def document() -> SnapshotDocument:
     files = (
         SnapshotFile("config.json", 2, False, "1" * 40, "c" * 64, "d" * 64, True),
         SnapshotFile("model.safetensors", 9, True, "2" * 40, "e" * 64, None, False),
         SnapshotFile("notes.txt", 3, False, "3" * 40, None, None, False),
     )
-    values: dict[str, object] = {
-        "model_id": "org/m", "source": "https://hub.test/org/m", "revision": "main",
-        "commit": "f" * 40, "commit_date": "2024-01-01T00:00:00Z",
-        "selection": Selection(metadata_only=True), "files": files,
-        "artifact_digest": "sha256:" + "9" * 64,
-        "artifact_reference": "oci:/s@sha256:" + "9" * 64, "artifact_tag": None,
-        "card": {"license": "mit", "tags": ["x"]},
-    }  # fmt: skip
-    values.update(changes)
-    return SnapshotDocument(**values)  # type: ignore[arg-type]
+    return SnapshotDocument(
+        model_id="org/m", source="https://hub.test/org/m", revision="main",
+        commit="f" * 40, commit_date="2024-01-01T00:00:00Z",
+        selection=Selection(metadata_only=True), files=files,
+        artifact_digest="sha256:" + "9" * 64,
+        artifact_reference="oci:/s@sha256:" + "9" * 64, artifact_tag=None,
+        card={"license": "mit", "tags": ["x"]},
+    )  # fmt: skip
 
 
 def test_document_is_valid_written_atomically_and_read_back(tmp_path: Path) -> None:
@@ -124,19 +124,23 @@ def test_document_is_valid_written_atomically_and_read_back(tmp_path: Path) -> N
 @pytest.mark.parametrize(
     "change",
     [
-        {"commit": "main"},
-        {"files": (SnapshotFile("../x", 1, False, "1" * 40, "c" * 64, None, True),)},
-        {"artifact_digest": "sha256:short"},
+        lambda d: replace(d, commit="main"),
+        lambda d: replace(
+            d, files=(SnapshotFile("../x", 1, False, "1" * 40, "c" * 64, None, True),)
+        ),
+        lambda d: replace(d, artifact_digest="sha256:short"),
     ],
 )
-def test_schema_refuses_bad_documents(change: dict[str, object]) -> None:
+def test_schema_refuses_bad_documents(
+    change: Callable[[SnapshotDocument], SnapshotDocument],
+) -> None:
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate(yaml.safe_load(document(**change).to_yaml()), SCHEMA)
+        jsonschema.validate(yaml.safe_load(change(document()).to_yaml()), SCHEMA)
 
 
 def test_reading_a_dry_run_or_foreign_document_is_a_usage_error(tmp_path: Path) -> None:
     path = tmp_path / "s.yaml"
-    path.write_bytes(document(artifact_digest=None, artifact_reference=None).to_yaml())
+    path.write_bytes(replace(document(), artifact_digest=None, artifact_reference=None).to_yaml())
     with pytest.raises(UsageError, match="records no artifact"):
         read_artifact_reference(path)
     path.write_text("kind: something-else\n")

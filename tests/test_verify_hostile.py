@@ -27,7 +27,7 @@ from hubsnap.models import (
 from hubsnap.oci.client import TransportOptions
 from hubsnap.oci.layout import LayoutStore
 from hubsnap.oci.registry import referrers_tag
-from hubsnap.oci.repository import VerifiedManifest
+from hubsnap.oci.repository import LayoutRepository, VerifiedManifest
 from hubsnap.signing.attach import MAX_REFERRERS, scan_signature_referrers
 from support.keys import FIXED_KEY, FIXED_PUB, SIGNED_AT, Model
 from support.registry import CountingTransport, RegistryServer, run_cli, session_for
@@ -92,10 +92,11 @@ def test_deeply_nested_bundle_alone_fails_as_a_signature(
     assert run_cli(["verify", model.ref, "--key", str(FIXED_PUB)], capsys).code == 0
 
 
-class ListingOnly:
+class ListingOnly(LayoutRepository):
     """A repository that lists whatever it is told and has none of the manifests it lists."""
 
-    def __init__(self, listed: list[Descriptor]) -> None:
+    def __init__(self, store: Path, listed: list[Descriptor]) -> None:
+        super().__init__(LayoutStore(store))
         self.listed = listed
         self.reads: list[Digest] = []
 
@@ -118,19 +119,19 @@ def _descriptor(n: int, *, labelled: bool = False) -> Descriptor:
     )
 
 
-def test_listing_is_deduplicated_and_never_includes_the_subject() -> None:
+def test_listing_is_deduplicated_and_never_includes_the_subject(tmp_path: Path) -> None:
     subject = _descriptor(0)
-    repository = ListingOnly([subject, *[_descriptor(1), _descriptor(2)] * 2500])
-    scan = scan_signature_referrers(repository, subject.digest)  # type: ignore[arg-type]
+    repository = ListingOnly(tmp_path, [subject, *[_descriptor(1), _descriptor(2)] * 2500])
+    scan = scan_signature_referrers(repository, subject.digest)
     assert repository.reads == [_descriptor(1).digest, _descriptor(2).digest]
     assert [r.digest for r in scan.referrers] == repository.reads
     assert scan.notes == ()
 
 
-def test_listing_is_capped_labelled_first() -> None:
+def test_listing_is_capped_labelled_first(tmp_path: Path) -> None:
     listed = [_descriptor(n) for n in range(1, 1501)] + [_descriptor(5000, labelled=True)]
-    repository = ListingOnly(listed)
-    scan = scan_signature_referrers(repository, _descriptor(0).digest)  # type: ignore[arg-type]
+    repository = ListingOnly(tmp_path, listed)
+    scan = scan_signature_referrers(repository, _descriptor(0).digest)
     assert len(repository.reads) == MAX_REFERRERS == 1000
     assert repository.reads[0] == _descriptor(5000).digest
     assert scan.notes == (

@@ -128,7 +128,19 @@ def key_pair(tmp_path: Path) -> tuple[Path, Path]:
 def make_model(tmp_path: Path) -> Callable[..., Model]:
     """Build a model artifact into ``tmp_path/store`` (or ``store=``)."""
 
-    def make(repo_id: str = "org/model", *, store: Path | None = None, **kwargs: object) -> Model:
-        return build_model(store or tmp_path / "store", repo_id, **kwargs)  # type: ignore[arg-type]
+    def make(
+        repo_id: str = "org/model",
+        *,
+        store: Path | None = None,
+        files: dict[str, bytes] | None = None,
+        base_model: str | None = None,
+        commit: str | None = None,
+        tag: str | None = None,
+        created: str = "2024-06-01T00:00:00Z",
+    ) -> Model:
+        return build_model(
+            store or tmp_path / "store", repo_id, files=files, base_model=base_model,
+            commit=commit, tag=tag, created=created,
+        )  # fmt: skip
 
     return make
