@@ -10,6 +10,7 @@ from hubsnap.cli import (  # noqa: F401
     login,
     pull,
     push,
+    serve,
     sign,
     snapshot,
     verify,
