@@ -326,3 +326,11 @@ def test_a_json_body_cut_short_is_retried() -> None:
     sleeps: list[float] = []
     assert client(handler, sleeps=sleeps).resolve_revision("org/model", "main").commit == COMMIT
     assert len(sleeps) == 1 and answers == []
+
+
+def test_a_deep_or_broken_cached_listing_page_reads_as_no_page() -> None:
+    from hubsnap.hublist import CachedPage, _cached_items
+
+    assert _cached_items(CachedPage('"etag"', b"[" * 200_000, None)) is None
+    assert _cached_items(CachedPage('"etag"', b"[1,", None)) is None
+    assert _cached_items(CachedPage('"etag"', b'[{"id": "a/b"}]', None)) == [{"id": "a/b"}]

@@ -127,3 +127,17 @@ def test_a_planted_symlink_or_short_object_is_replaced(tmp_path: Path) -> None:
     assert not placed.is_symlink()
     assert placed.read_bytes() == b"object"
     assert outside.read_bytes() == b"secret"
+
+
+def test_deeply_nested_file_metadata_is_an_integrity_error_not_a_crash() -> None:
+    from hubsnap.lfs.tree import layer_executable
+    from hubsnap.models import ANNOTATION_FILE_METADATA, Descriptor
+
+    layer = Descriptor(
+        "application/vnd.cncf.model.weight.v1.raw",
+        sha256_bytes(b"x"),
+        1,
+        annotations={ANNOTATION_FILE_METADATA: "[" * 200_000},
+    )
+    with pytest.raises(IntegrityError, match="malformed file metadata"):
+        layer_executable(layer)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from hubsnap.documents import DEFAULT_MAX_BYTES, load_json_object
+
 __all__ = ["canonical_json", "loads_object"]
 
 
@@ -18,12 +20,12 @@ def canonical_json(value: Any) -> bytes:
     ).encode("utf-8")
 
 
-def loads_object(data: bytes, what: str) -> dict[str, Any]:
-    """Parse JSON that must be an object; raise ``ValueError`` naming ``what`` otherwise."""
-    try:
-        value = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{what} is not valid JSON: {e}") from e
-    if not isinstance(value, dict):
-        raise ValueError(f"{what} is not a JSON object")
-    return value
+def loads_object(data: bytes, what: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, Any]:
+    """Parse JSON that must be an object; raise ``ValueError`` naming ``what`` otherwise.
+
+    Bounded and total (see :mod:`hubsnap.documents`): too large, too deep, duplicate keys,
+    integers beyond 64 bits, non-finite numbers and lone surrogates are all ``ValueError``
+    (:class:`~hubsnap.documents.InvalidDocument`), never a crash, so what parses here can be
+    re-encoded with :func:`canonical_json` and hashed.
+    """
+    return load_json_object(data, what, max_bytes=max_bytes)

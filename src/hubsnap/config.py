@@ -33,11 +33,11 @@ Variables (all optional):
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from hubsnap import values
 from hubsnap.errors import UsageError
 
 __all__ = [
@@ -49,19 +49,20 @@ DEFAULT_HF_ENDPOINT = "https://huggingface.co"
 DEFAULT_HUB_URL = DEFAULT_HF_ENDPOINT
 _TRUE = frozenset({"1", "ON", "YES", "TRUE"})  # huggingface_hub's truthy values
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+#: The longest timeout or interval accepted: a week. Sockets and timers refuse values far
+#: beyond it (``time_t`` overflows), and no network wait is meant to be longer.
+MAX_DURATION_SECONDS = 7 * 86400.0
 
 
 def parse_duration(text: str) -> float:
-    """Parse ``30s``, ``1.5m``, ``500ms`` or a bare number of seconds into seconds."""
-    match = _DURATION.match(text)
-    if match is None:
-        raise UsageError(f"invalid duration {text!r}", hint="use e.g. 30s, 2m or 500ms")
-    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    if seconds <= 0:
-        raise UsageError(f"duration must be positive: {text!r}")
-    return seconds
+    """Parse ``30s``, ``1.5m``, ``500ms``, ``2h``, ``1d`` or a bare number of seconds.
+
+    :class:`UsageError` (exit 2) for anything else, zero, or more than a week.
+    """
+    try:
+        return values.parse_duration(text, maximum=MAX_DURATION_SECONDS)
+    except values.InvalidValue as e:
+        raise UsageError(str(e), hint="use e.g. 30s, 2m or 500ms") from e
 
 
 def hub_base_url(value: str, name: str) -> str:

@@ -20,6 +20,7 @@ from typing import BinaryIO
 import blake3
 
 from hubsnap.errors import IntegrityError, UsageError
+from hubsnap.values import printable, shown
 
 __all__ = [
     "CHUNK_SIZE",
@@ -49,13 +50,13 @@ class Digest:
     def __post_init__(self) -> None:
         pattern = _HEX.get(self.algorithm)
         if pattern is None or not pattern.match(self.hex):
-            raise UsageError(f"invalid digest {self.algorithm}:{self.hex}")
+            raise UsageError(f"invalid digest {printable(f'{self.algorithm}:{self.hex}')}")
 
     @classmethod
     def parse(cls, text: str) -> Digest:
         algorithm, sep, hexpart = text.partition(":")
         if not sep:
-            raise UsageError(f"invalid digest {text!r}", hint="expected sha256:<64 hex>")
+            raise UsageError(f"invalid digest {shown(text, 200)}", hint="expected sha256:<64 hex>")
         return cls(algorithm, hexpart)
 
     @classmethod

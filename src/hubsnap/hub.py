@@ -29,8 +29,6 @@ from types import ModuleType, TracebackType
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
 from hubsnap import __version__
 from hubsnap.config import DEFAULT_HUB_URL, Settings, clean_token, hub_base_url
 from hubsnap.errors import AuthError, IntegrityError, NotFoundError, RemoteError, UsageError
@@ -44,6 +42,7 @@ from hubsnap.http import (
     retrying,
     send_following,
 )
+from hubsnap.http.types import URL, Client, Response, TimeoutException, TransportError
 from hubsnap.hubtypes import (
     HubFile,
     RepoRevision,
@@ -128,7 +127,7 @@ class HubClient:
         *,
         timeout: float,
         retry: RetryPolicy | None = None,
-        session: httpx.Client | None = None,
+        session: Client | None = None,
         hub_url: str = DEFAULT_HUB_URL,
         progress: bool = True,
     ) -> None:
@@ -167,9 +166,9 @@ class HubClient:
         """The repository's canonical URL: on ``hub_url``, not on the endpoint used."""
         return f"{self.hub_url}/{repo_id}"
 
-    def _client(self) -> httpx.Client:
+    def _client(self) -> Client:
         if self._session is None:
-            self._session = httpx.Client()  # redirects are followed by send_following
+            self._session = Client()  # redirects are followed by send_following
         return self._session
 
     def close(self) -> None:
@@ -196,18 +195,18 @@ class HubClient:
     def _get(
         self, url: str, what: str, *, params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None, limit: int | None = None,
-    ) -> tuple[httpx.Response, bytes]:  # fmt: skip
+    ) -> tuple[Response, bytes]:  # fmt: skip
         """A GET answered 2xx or 304, through :mod:`hubsnap.http`'s one retry loop.
 
         With ``limit`` the body is read in the attempt (capped, within the timeout, so a
         connection lost while reading it is retried like one lost before the answer) and the
         response is closed; without, it is returned open for streaming and ``b""``.
         """
-        target = httpx.URL(url, params=params) if params else httpx.URL(url)
+        target = URL(url, params=params) if params else URL(url)
         authorization = f"Bearer {self._token}" if self._token is not None else None
         body = b""
 
-        def attempt() -> httpx.Response:
+        def attempt() -> Response:
             nonlocal body
             response = send_following(
                 self._client(), "GET", target, headers=self._headers(headers),
@@ -245,16 +244,16 @@ class HubClient:
         cause = error.__cause__
         if isinstance(error, TLSFailure):
             return RemoteError(f"{what}: {error.message}", hint=error.hint)
-        if isinstance(cause, httpx.TimeoutException):
+        if isinstance(cause, TimeoutException):
             return RemoteError(
                 f"{what}: no answer from {self.endpoint} within {self.timeout:g}s",
                 hint="raise --timeout or check the connection",
             )
-        if isinstance(cause, httpx.TransportError):
+        if isinstance(cause, TransportError):
             return RemoteError(f"{what}: cannot reach {self.endpoint} ({type(cause).__name__})")
         return error
 
-    def _status_error(self, response: httpx.Response, what: str) -> Exception:
+    def _status_error(self, response: Response, what: str) -> Exception:
         code = response.headers.get("X-Error-Code", "")
         status = response.status_code
         if code == "GatedRepo":
@@ -367,7 +366,7 @@ class HubClient:
         url = _huggingface_hub().hf_hub_url(repo_id, path, revision=commit, endpoint=self.endpoint)
         what = f"{repo_id}/{path}"
 
-        def open_at(start: int) -> httpx.Response:
+        def open_at(start: int) -> Response:
             headers = {"Accept-Encoding": "identity"}
             if start:
                 headers["Range"] = f"bytes={start}-"

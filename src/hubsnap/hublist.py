@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlencode, urljoin
 
+from hubsnap.documents import load_json
 from hubsnap.errors import RemoteError
-from hubsnap.hub import HubClient, hub_timestamp
+from hubsnap.hub import JSON_LIMIT, HubClient, hub_timestamp
 
 __all__ = [
     "MAX_PAGES",
@@ -129,8 +130,8 @@ def list_models(
 
 def _cached_items(page: CachedPage) -> object:
     try:
-        return json.loads(page.body)
-    except (ValueError, RecursionError):
+        return load_json(page.body, "cached model listing", max_bytes=JSON_LIMIT)
+    except ValueError:
         return None  # not a list: reported below like a bad answer
 
 

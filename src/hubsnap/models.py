@@ -71,6 +71,7 @@ _LEGACY_PREFIXES = (("application/vnd.cnai.", "application/vnd.cncf."), ("org.cn
 
 #: The most bytes hubsnap will read for one manifest, as registries commonly enforce.
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+_MAX_SIZE = 2**63 - 1
 
 
 def normalise_media_type(value: str) -> str:
@@ -120,17 +121,23 @@ class Descriptor:
         media_type, digest, size = value.get("mediaType"), value.get("digest"), value.get("size")
         if not isinstance(media_type, str) or not isinstance(digest, str):
             raise ValueError("descriptor needs string mediaType and digest")
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise ValueError("descriptor size must be a non-negative integer")
+        if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= _MAX_SIZE:
+            raise ValueError("descriptor size must be a non-negative 63-bit integer")
         artifact_type = value.get("artifactType")
         if artifact_type is not None and not isinstance(artifact_type, str):
             raise ValueError("descriptor artifactType must be a string")
+        try:
+            parsed = Digest.parse(digest)
+        except UsageError as e:
+            # A digest typed on the command line is a usage error; one inside a document
+            # is malformed content, which the document's parser reports as such.
+            raise ValueError(e.message) from e
         return cls(
             media_type=media_type,
-            digest=Digest.parse(digest),
+            digest=parsed,
             size=size,
             annotations=_str_map(value.get("annotations"), "descriptor annotations"),
-            artifact_type=artifact_type,
+            artifact_type=artifact_type or None,  # "" is written as absent
         )
 
     @property
@@ -201,7 +208,7 @@ class Manifest:
                     f"manifest digest mismatch: asked for {expected}, got {actual}"
                 )
         try:
-            return cls._from_json(loads_object(data, "manifest"))
+            return cls._from_json(loads_object(data, "manifest", max_bytes=MAX_MANIFEST_BYTES))
         except ValueError as e:
             raise IntegrityError(f"malformed manifest: {e}") from e
 
@@ -222,7 +229,7 @@ class Manifest:
         return cls(
             config=Descriptor.from_json(value.get("config")),
             layers=tuple(Descriptor.from_json(layer) for layer in layers),
-            artifact_type=artifact_type,
+            artifact_type=artifact_type or None,  # "" is written as absent
             subject=Descriptor.from_json(subject) if subject is not None else None,
             annotations=_str_map(value.get("annotations"), "manifest annotations"),
             media_type=media_type,

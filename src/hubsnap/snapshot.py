@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import yaml
-
+from hubsnap.documents import InvalidDocument, dump_yaml, load_yaml
 from hubsnap.errors import UsageError
 from hubsnap.fsutil import atomic_write_bytes
 from hubsnap.hub import HubFile
+from hubsnap.localfile import read_regular_file
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -35,12 +35,17 @@ __all__ = [
     "is_metadata_file",
     "parse_card",
     "read_artifact_reference",
+    "read_snapshot_document",
     "select_files",
     "split_repo_revision",
     "write_snapshot",
 ]
 
 SCHEMA_VERSION = "hubsnap.dev/snapshot/v1"
+#: A snapshot of 100,000 files is about 30 MiB of YAML.
+MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024
+#: Front matter is a few KiB; evaluation tables (``model-index``) make the largest ones.
+MAX_CARD_METADATA_BYTES = 1024 * 1024
 
 #: Files whose hashes identify what a model *is* (the seed's fingerprint): configs,
 #: tokenizers and the index of sharded weights.
@@ -107,7 +112,11 @@ def split_repo_revision(spec: str) -> tuple[str, str]:
 
 
 def parse_card(data: bytes) -> dict[str, Any]:
-    """The YAML front matter of a model card, ``{}`` when it has none or it is malformed."""
+    """The YAML front matter of a model card, ``{}`` when it has none or it is malformed.
+
+    Malformed includes what :func:`~hubsnap.documents.load_yaml` refuses (anchors, deep
+    nesting, huge numbers); dates stay strings, so ``date: 2023-02-30`` is just text.
+    """
     text = data.decode("utf-8", "replace").replace("\r\n", "\n")
     if not text.startswith("---\n"):
         return {}
@@ -115,8 +124,8 @@ def parse_card(data: bytes) -> dict[str, Any]:
     if end < 0:
         return {}
     try:
-        meta = yaml.safe_load(text[4:end])
-    except yaml.YAMLError:
+        meta = load_yaml(text[4:end], "model card metadata", max_bytes=MAX_CARD_METADATA_BYTES)
+    except InvalidDocument:
         return {}
     return meta if isinstance(meta, dict) else {}
 
@@ -202,25 +211,32 @@ class SnapshotDocument:
         }
 
     def to_yaml(self) -> bytes:
-        text = yaml.safe_dump(
-            self.to_json(), sort_keys=False, allow_unicode=True, default_flow_style=False
-        )
-        return text.encode("utf-8")
+        return dump_yaml(self.to_json())
 
 
 def write_snapshot(path: Path, document: SnapshotDocument) -> None:
     atomic_write_bytes(path, document.to_yaml())
 
 
+def read_snapshot_document(path: Path) -> dict[str, Any]:
+    """The mapping a ``snapshot.yaml`` holds; :class:`UsageError` (exit 2) for anything else.
+
+    A FIFO, device or directory is refused unread, and no more than the cap is read.
+    """
+    data = read_regular_file(path, limit=MAX_SNAPSHOT_BYTES, what="snapshot document")
+    try:
+        document = load_yaml(data, str(path), max_bytes=MAX_SNAPSHOT_BYTES)
+    except InvalidDocument as e:
+        raise UsageError(str(e)) from e
+    if not isinstance(document, dict):
+        raise UsageError(f"{path} is not a hubsnap snapshot document")
+    return document
+
+
 def read_artifact_reference(path: Path) -> str:
     """The artifact a ``snapshot.yaml`` records, as ``oci:STORE@sha256:…`` (what push reads)."""
-    try:
-        document = yaml.safe_load(path.read_bytes())
-    except OSError as e:
-        raise UsageError(f"cannot read {path}: {e.strerror}") from e
-    except yaml.YAMLError as e:
-        raise UsageError(f"{path} is not valid YAML") from e
-    artifact = document.get("artifact") if isinstance(document, dict) else None
+    document = read_snapshot_document(path)
+    artifact = document.get("artifact")
     if not isinstance(artifact, dict) or document.get("schema") != SCHEMA_VERSION:
         raise UsageError(f"{path} is not a hubsnap snapshot document")
     reference, digest = artifact.get("reference"), artifact.get("digest")

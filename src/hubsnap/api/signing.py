@@ -35,8 +35,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from hubsnap.api.transfer import TransportOptions, open_repository
 from hubsnap.config import Settings
 from hubsnap.digest import Digest
@@ -77,6 +75,8 @@ from hubsnap.signing.plan import (
 from hubsnap.signing.policy import PolicyLevel, Requirements, TrustPolicy, load_policy
 from hubsnap.signing.provenance import ParentLink
 from hubsnap.signing.verify import ArtifactCheck, SignatureCheck, Verifier
+from hubsnap.snapshot import read_snapshot_document
+from hubsnap.values import printable
 
 __all__ = [
     "Repositories",
@@ -91,7 +91,6 @@ __all__ = [
 ]
 
 Prompt = Callable[[str], str]
-_MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024
 
 
 class Repositories:
@@ -332,19 +331,13 @@ def sign(
 
 def snapshot_revision(path: Path, digest: Digest) -> str:
     """The requested revision a ``snapshot.yaml`` records for the artifact ``digest``."""
-    try:
-        document = yaml.safe_load(path.read_bytes()[: _MAX_SNAPSHOT_BYTES + 1])
-    except OSError as e:
-        raise UsageError(f"cannot read {path}: {e.strerror}") from e
-    except yaml.YAMLError as e:
-        raise UsageError(f"{path} is not valid YAML") from e
-    artifact = document.get("artifact") if isinstance(document, dict) else None
-    revision = document.get("revision") if isinstance(document, dict) else None
+    document = read_snapshot_document(path)
+    artifact, revision = document.get("artifact"), document.get("revision")
     if not isinstance(artifact, dict) or not isinstance(revision, str) or not revision:
         raise UsageError(f"{path} is not a hubsnap snapshot document")
     if artifact.get("digest") != str(digest):
         raise UsageError(
-            f"{path} records artifact {artifact.get('digest')}, not {digest}",
+            f"{path} records artifact {printable(str(artifact.get('digest')))}, not {digest}",
             hint="pass the snapshot.yaml written for this artifact",
         )
     return revision

@@ -9,12 +9,12 @@ go to LFS. A pointer's oid is the layer digest: nothing is hashed again.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from hubsnap.digest import Digest
+from hubsnap.documents import load_json
 from hubsnap.errors import IntegrityError, UsageError
 from hubsnap.lfs.attributes import LfsAttributes
 from hubsnap.lfs.fastimport import MODE_EXECUTABLE, MODE_FILE, TreeFile
@@ -33,6 +33,7 @@ __all__ = ["ANNOTATION_LFS", "LFS_SIZE_THRESHOLD", "PlannedFile", "layer_executa
 LFS_SIZE_THRESHOLD = 10 * 1024 * 1024
 #: The most bytes of a ``.gitattributes`` file that are read.
 _MAX_ATTRIBUTES_BYTES = 1024 * 1024
+_MAX_METADATA_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def layer_executable(layer: Descriptor) -> bool:
     if raw is None:
         return False
     try:
-        metadata = json.loads(raw)
+        metadata = load_json(raw, "file metadata", max_bytes=_MAX_METADATA_BYTES)
     except ValueError as e:
         raise IntegrityError(f"layer {layer.digest}: malformed file metadata") from e
     mode = metadata.get("mode") if isinstance(metadata, dict) else None

@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from hubsnap.canonical import loads_object
-from hubsnap.errors import AuthError, UsageError
+from hubsnap.errors import AuthError, NotFoundError, UsageError
 from hubsnap.fsutil import atomic_write_bytes
+from hubsnap.localfile import read_regular_file
 
 __all__ = [
     "IDENTITY_TOKEN_USER",
@@ -42,6 +43,8 @@ IDENTITY_TOKEN_USER = "<token>"  # noqa: S105 - a marker, not a secret
 _DOCKER_HUB_KEY = "https://index.docker.io/v1/"
 _CHALLENGE_PARAM = re.compile(r'([A-Za-z][A-Za-z0-9_-]*)=(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
 _HELPER_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+#: docker's own config files are a few KiB; a bigger one is refused unparsed.
+_MAX_CONFIG_BYTES = 1024 * 1024
 # What an Authorization header can carry: printable ASCII, no spaces (RFC 7235 token68 and
 # the opaque tokens registries use).
 _TOKEN = re.compile(r"^[\x21-\x7e]{1,16384}$", re.ASCII)
@@ -127,15 +130,15 @@ def _config_file(config_dir: Path) -> Path:
 def _read_config(config_dir: Path) -> dict[str, Any]:
     path = _config_file(config_dir)
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+        data = read_regular_file(
+            path, limit=_MAX_CONFIG_BYTES, what="docker config", not_found=NotFoundError
+        )
+    except NotFoundError:
         return {}
-    except OSError as e:
-        raise UsageError(f"cannot read {path}: {e.strerror}") from e
     try:
-        return loads_object(data, str(path))
+        return loads_object(data, str(path), max_bytes=_MAX_CONFIG_BYTES)
     except ValueError as e:
-        raise UsageError(f"{path} is not valid JSON", hint="fix or remove the file") from e
+        raise UsageError(str(e), hint="fix or remove the file") from e
 
 
 def _keys_for(registry: str) -> list[str]:

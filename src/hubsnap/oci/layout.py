@@ -34,7 +34,14 @@ from hubsnap.canonical import loads_object
 from hubsnap.digest import CHUNK_SIZE, Digest, FileDigests, StreamHasher, sha256_bytes
 from hubsnap.errors import IntegrityError, NotFoundError, UsageError
 from hubsnap.fsutil import atomic_write_bytes
-from hubsnap.models import MAX_MANIFEST_BYTES, MEDIA_TYPE_IMAGE_INDEX, Descriptor, Manifest
+from hubsnap.localfile import read_regular_file
+from hubsnap.models import (
+    MAX_MANIFEST_BYTES,
+    MEDIA_TYPE_IMAGE_INDEX,
+    Descriptor,
+    Index,
+    Manifest,
+)
 
 __all__ = [
     "ANNOTATION_REF_NAME",
@@ -51,6 +58,8 @@ _LAYOUT_FILE = b'{"imageLayoutVersion":"1.0.0"}'
 # writer may keep a finished temp file for long (a snapshot commits its files together, after
 # the last download), hence the liveness check on the pid its name carries.
 STALE_INGEST_SECONDS = 3600
+#: ``index.json`` lists every manifest of the store (~300 bytes each): room for ~100,000.
+_MAX_INDEX_BYTES = 32 * 1024 * 1024
 
 
 def check_store_path(root: Path) -> Path:
@@ -243,6 +252,11 @@ class LayoutStore:
         if not self.exists():
             raise NotFoundError(f"no OCI image layout at {self.root}")
         if not self._validated:
+            # Our bounded reader sees index.json first: oras-py's reads it whole and recurses.
+            try:
+                self.entries()
+            except IntegrityError as e:
+                raise IntegrityError(f"{self.root} is not a valid OCI image layout: {e}") from e
             # Imported here: oras-py's package pulls in requests and its registry client,
             # 0.13 s that commands which never read a layout (help, discover) should not pay.
             from oras.layout.layout import Layout as OrasLayout  # noqa: PLC0415
@@ -351,14 +365,15 @@ class LayoutStore:
     def entries(self) -> list[IndexEntry]:
         if not self.exists():
             return []
+        path = self.root / "index.json"
+        data = read_regular_file(
+            path, limit=_MAX_INDEX_BYTES, what="layout index", error=IntegrityError
+        )
         try:
-            index = loads_object((self.root / "index.json").read_bytes(), "index.json")
-            manifests = index.get("manifests", [])
-            if not isinstance(manifests, list):
-                raise ValueError("manifests must be a list")
-            return [IndexEntry(Descriptor.from_json(m)) for m in manifests]
-        except (ValueError, OSError) as e:
-            raise IntegrityError(f"{self.root}/index.json is unreadable: {e}") from e
+            index = Index.from_json(loads_object(data, str(path), max_bytes=_MAX_INDEX_BYTES))
+        except (ValueError, UsageError) as e:
+            raise IntegrityError(f"malformed {path}: {e}") from e
+        return [IndexEntry(m) for m in index.manifests]
 
     def _write_index(self, entries: list[IndexEntry]) -> None:
         index = {

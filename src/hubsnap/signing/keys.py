@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from hubsnap.errors import NotFoundError, UsageError
 from hubsnap.fsutil import atomic_write_bytes
+from hubsnap.localfile import read_regular_file
 
 __all__ = [
     "CURVES",
@@ -190,16 +191,8 @@ def save_key_pair(key: PrivateKey, path: Path, *, password: str | None = None) -
 
 
 def _read_key_file(path: Path) -> bytes:
-    try:
-        with path.open("rb") as stream:
-            data = stream.read(_MAX_KEY_FILE + 1)
-    except FileNotFoundError as e:
-        raise NotFoundError(f"key file {path} not found") from e
-    except OSError as e:
-        raise UsageError(f"cannot read key file {path}: {e.strerror}") from e
-    if len(data) > _MAX_KEY_FILE:
-        raise UsageError(f"{path} is too large to be a key file")
-    return data
+    # A FIFO, device or directory is refused unread; at most the cap plus one byte is read.
+    return read_regular_file(path, limit=_MAX_KEY_FILE, what="key file", not_found=NotFoundError)
 
 
 def load_private_key(
@@ -223,7 +216,9 @@ def load_private_key(
             )
     try:
         key = serialization.load_pem_private_key(
-            data, password.encode("utf-8") if password else None
+            # The variable's own bytes: a password that is not UTF-8 arrives surrogate-escaped.
+            data,
+            password.encode("utf-8", "surrogateescape") if password else None,
         )
     except (ValueError, TypeError, UnsupportedAlgorithm) as e:
         # The library's message may quote the password's failure, never the password;

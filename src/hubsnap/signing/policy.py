@@ -36,10 +36,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from hubsnap.config import parse_duration
+from hubsnap import values
+from hubsnap.documents import InvalidDocument, load_yaml
 from hubsnap.errors import UsageError
+from hubsnap.localfile import read_regular_file
 from hubsnap.signing.keys import PublicKey, load_public_key
 
 __all__ = ["LEVELS", "PolicyLevel", "Requirements", "ScopePolicy", "TrustPolicy", "load_policy"]
@@ -55,6 +55,8 @@ class PolicyLevel(StrEnum):
 LEVELS = tuple(PolicyLevel)
 DEFAULT_MAX_DEPTH = 8
 _MAX_POLICY_BYTES = 256 * 1024
+#: ``maxAge`` up to a century: longer is a typo, not a policy.
+MAX_AGE_SECONDS = 36525 * 86400.0
 
 
 @dataclass(frozen=True)
@@ -104,13 +106,13 @@ class TrustPolicy:
 
 
 def _duration(value: object, where: str) -> float:
-    text = str(value).strip()
-    if text.endswith("d") and text[:-1].replace(".", "", 1).isdigit():
-        return float(text[:-1]) * 86400.0
+    hint = "use e.g. 90d, 12h or 30m"
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise UsageError(f"{where} must be a duration", hint=hint)
     try:
-        return parse_duration(text)
-    except UsageError as e:
-        raise UsageError(f"{where}: {e.message}", hint="use e.g. 90d, 12h or 30m") from e
+        return values.parse_duration(str(value), maximum=MAX_AGE_SECONDS)
+    except values.InvalidValue as e:
+        raise UsageError(f"{where}: {e}", hint=hint) from e
 
 
 def _check_keys(value: dict[str, Any], allowed: set[str], where: str) -> None:
@@ -185,16 +187,11 @@ def _scope_policy(value: object, base: Path, index: int) -> ScopePolicy:
 
 def load_policy(path: Path) -> TrustPolicy:
     """Load and check a policy file; :class:`UsageError` (exit 2) naming what is wrong."""
+    data = read_regular_file(path, limit=_MAX_POLICY_BYTES, what="policy file")
     try:
-        data = path.read_bytes()[: _MAX_POLICY_BYTES + 1]
-    except FileNotFoundError as e:
-        raise UsageError(f"policy file {path} not found") from e
-    if len(data) > _MAX_POLICY_BYTES:
-        raise UsageError(f"policy file {path} is too large")
-    try:
-        value = yaml.safe_load(data)
-    except yaml.YAMLError as e:
-        raise UsageError(f"policy file {path} is not valid YAML") from e
+        value = load_yaml(data, f"policy file {path}", max_bytes=_MAX_POLICY_BYTES)
+    except InvalidDocument as e:
+        raise UsageError(str(e)) from e
     if not isinstance(value, dict):
         raise UsageError(f"policy file {path} must be a mapping")
     _check_keys(value, {"version", "policies"}, str(path))
