@@ -2,17 +2,18 @@
 
 ``huggingface_hub``'s model names the head field ``head_sha`` and so loses the Hub's
 ``headSha``; this one keeps every field the server uses and nothing else. Parsing is bounded:
-the body is at most :data:`MAX_BODY` bytes (the caller reads it with that cap), nesting deeper
-than Python's recursion limit is a malformed payload, and at most :data:`MAX_REFS` updated
+the body is at most :data:`MAX_BODY` bytes (the caller reads it with that cap) and goes
+through hubsnap's bounded JSON loader (depth, duplicate keys, number sizes), and at most :data:`MAX_REFS` updated
 refs are accepted. Every failure is a :class:`PayloadError`; an unknown scope parses (it is an
 event to ignore, not an error).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
+
+from hubsnap.documents import InvalidDocument, load_json_object
 
 __all__ = [
     "KNOWN_SCOPES",
@@ -129,14 +130,10 @@ def _refs(data: dict[str, Any]) -> tuple[UpdatedRef, ...]:
 
 def parse_payload(body: bytes) -> WebhookPayload:
     """Parse a delivery's body; raises :class:`PayloadError` and nothing else."""
-    if len(body) > MAX_BODY:
-        raise PayloadError("body too large")
     try:
-        data = json.loads(body)
-    except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError
-        raise PayloadError("body is not JSON") from e
-    if not isinstance(data, dict):
-        raise PayloadError("payload is not an object")
+        data = load_json_object(body, "webhook payload", max_bytes=MAX_BODY)
+    except InvalidDocument as e:
+        raise PayloadError(str(e)) from e
     event = _object(data, "event", "payload")
     hook = data.get("webhook")
     hook = hook if isinstance(hook, dict) else {}
