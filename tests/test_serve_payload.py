@@ -4,6 +4,7 @@ bytes at all."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -56,7 +57,7 @@ SCOPE_EXTRAS: dict[str, dict[str, Any]] = {
             "author": {"id": "y"},
             "url": {"web": "w"},
         },
-    },  # fmt: skip
+    },
     "discussion.comment": {
         "discussion": {"id": "x", "num": 4},
         "comment": {"id": "z", "content": "hello", "author": {"id": "y"}},
@@ -117,7 +118,7 @@ def test_malformed_bodies_are_payload_errors(body: bytes) -> None:
 
 def test_a_body_over_the_cap_is_refused_before_parsing() -> None:
     body = json.dumps(hub_payload("repo", pad="x" * MAX_BODY)).encode()
-    with pytest.raises(PayloadError, match="MiB|bytes|large"):
+    with pytest.raises(PayloadError, match=r"MiB|bytes|large"):
         parse_payload(body)
 
 
@@ -133,15 +134,13 @@ _json = st.recursive(
 @hypothesis.settings(max_examples=300, deadline=None)
 @hypothesis.given(st.binary(max_size=512))
 def test_any_bytes_parse_or_raise_payload_error(body: bytes) -> None:
-    try:
+    with contextlib.suppress(PayloadError):
         parse_payload(body)
-    except PayloadError:
-        pass
 
 
 @hypothesis.settings(max_examples=300, deadline=None)
 @hypothesis.given(
-    st.sampled_from(sorted(KNOWN_SCOPES) + ["other"]),
+    st.sampled_from([*sorted(KNOWN_SCOPES), "other"]),
     st.dictionaries(st.sampled_from(["repo", "event", "updatedRefs", "webhook"]), _json),
 )
 def test_mutated_payloads_parse_or_raise_payload_error(scope: str, changes: dict[str, Any]) -> None:
