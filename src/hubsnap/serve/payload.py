@@ -4,8 +4,8 @@
 ``headSha``; this one keeps every field the server uses and nothing else. Parsing is bounded:
 the body is at most :data:`MAX_BODY` bytes (the caller reads it with that cap) and goes
 through hubsnap's bounded JSON loader (depth, duplicate keys, number sizes); at most
-:data:`MAX_REFS` updated refs are accepted. Every failure is a :class:`PayloadError`; an unknown scope parses (it is an
-event to ignore, not an error).
+:data:`MAX_REFS` updated refs are accepted. Every failure is a :class:`PayloadError`; an
+unknown scope parses (it is an event to ignore, not an error).
 """
 
 from __future__ import annotations
