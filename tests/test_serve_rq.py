@@ -1,0 +1,134 @@
+"""Fleet scale: jobs on RQ over a real ``redis-server``, run by ``hubsnap worker``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+
+import pytest
+
+from hubsnap.serve.jobs import JobSpec
+from support.hub import HubEmulator
+from support.registry import RegistryServer
+from support.serve import Served, ServeEnv
+from test_serve_webhook import OWNER, files, new_repo, payload, registry_json, signature_count
+from test_serve_webhook import verify as verify_cli
+
+SHA = "e" * 40
+
+
+def test_enqueue_once_across_threads_is_one_rq_job(redis_url: str) -> None:
+    from hubsnap.serve.rq_queue import RqQueue, connect
+
+    queue = RqQueue(connect(redis_url), prefix="r/p", job_timeout=3600)
+    spec = JobSpec("acme/tiny", SHA, "full", "main")
+    results: list[bool] = []
+    lock = threading.Lock()
+
+    def deliver() -> None:
+        for _ in range(125):
+            added = queue.enqueue(spec)
+            with lock:
+                results.append(added)
+
+    threads = [threading.Thread(target=deliver) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(results) == 1000 and results.count(True) == 1
+    assert queue.queue.get_job_ids() == [spec.id]
+    job = queue.queue.fetch_job(spec.id)
+    assert job is not None
+    assert job.timeout == 3600
+    assert job.retries_left is not None and job.retries_left >= 3
+    assert queue.depth() == 1
+    assert queue.claim_name("r/p/acme/tiny", "acme/tiny")
+    assert not queue.claim_name("r/p/acme/tiny", "Acme/Tiny")
+    queue.close()
+
+
+def test_worker_settings_are_hubsnaps() -> None:
+    from hubsnap.serve import rq_queue
+
+    assert rq_queue.JOB_MONITORING_INTERVAL <= 10
+    assert rq_queue.MAINTENANCE_INTERVAL <= 30
+    assert rq_queue.WORKER_TTL <= 60
+    assert len(rq_queue.RETRY_INTERVALS) >= 3
+
+
+def test_a_redis_lease_is_exclusive(redis_url: str) -> None:
+    import time
+
+    from hubsnap.serve.rq_queue import connect, redis_lease
+
+    hold = redis_lease(connect(redis_url))
+    inside, most = 0, 0
+    lock = threading.Lock()
+
+    def work() -> None:
+        nonlocal inside, most
+        with hold("sha256:" + "2" * 64):
+            with lock:
+                inside += 1
+                most = max(most, inside)
+            time.sleep(0.02)
+            with lock:
+                inside -= 1
+
+    threads = [threading.Thread(target=work) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert most == 1
+
+
+def test_unreachable_redis_is_one_line_exit_5(serve_env: ServeEnv) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "hubsnap", "worker", "--queue", "redis://127.0.0.1:1/0"],
+        env=serve_env.env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert run.returncode == 5
+    assert run.stderr.strip().count("\n") == 0, run.stderr
+
+
+@pytest.mark.registry
+def test_server_queues_on_redis_and_a_worker_mirrors(
+    serve: Callable[..., Served],
+    serve_env: ServeEnv,
+    registry: RegistryServer,
+    hub: HubEmulator,
+    redis_url: str,
+) -> None:
+    server = serve(
+        "--registry", f"{registry.host}/mirror", "--watch", f"{OWNER}/*",
+        "--poll-interval", "1h", "--queue", redis_url,
+    )  # fmt: skip
+    server.wait_reconciled()
+    repo_id = new_repo(hub)
+    sha = hub.publish_commit(repo_id, files("rq"))
+    answers = [server.post(payload(repo_id, sha)) for _ in range(20)]
+    assert {status for status, _ in answers} == {202}
+    assert [body["duplicate"] for _, body in answers].count(False) == 1
+    assert server.jobs() == []  # nothing in the embedded queue: Redis holds it
+    assert server.metric("hubsnap_queue_depth") == 1
+
+    worker = subprocess.run(
+        [sys.executable, "-m", "hubsnap", "worker", "--queue", redis_url, "--burst"],
+        env=serve_env.env, capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert worker.returncode == 0, worker.stderr
+    dest = f"mirror/{repo_id}"
+    _, digest = registry_json(registry, f"{dest}/manifests/{sha}")
+    _, main = registry_json(registry, f"{dest}/manifests/main")
+    assert main == digest
+    assert signature_count(registry, dest, digest) == 2
+    checked = verify_cli(serve_env, f"{registry.host}/{dest}@{digest}")
+    assert checked.returncode == 0, checked.stderr
+    assert server.metric("hubsnap_queue_depth") == 0
+    # a redelivery after the job is done adds nothing
+    assert server.post(payload(repo_id, sha)) == (202, {"jobs": [answers[0][1]["jobs"][0]],
+                                                       "duplicate": True})  # fmt: skip
