@@ -14,7 +14,7 @@ from typing import Protocol
 from hubsnap.api import serve as mirror_api
 from hubsnap.api.transfer import TransportOptions
 from hubsnap.config import Settings
-from hubsnap.errors import HubsnapError, UsageError
+from hubsnap.errors import HubsnapError, NotFoundError, UsageError
 from hubsnap.hub import HubClient
 from hubsnap.serve.jobs import JobSpec, selection_from_key
 from hubsnap.serve.logs import log
@@ -55,9 +55,18 @@ class Service:
     queue: Queue
     metrics: Metrics = field(init=False)
     _reconcile_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _local: threading.local = field(default_factory=threading.local, init=False)
 
     def __post_init__(self) -> None:
         self.metrics = Metrics(self.queue.depth, self.queue.oldest_pending_age)
+
+    def _hub(self) -> HubClient:
+        """This thread's Hub client, kept for its connection pool (deliveries come in bursts)."""
+        client: HubClient | None = getattr(self._local, "hub", None)
+        if client is None:
+            client = HubClient.from_settings(self.settings)
+            self._local.hub = client
+        return client
 
     def watched(self, repo_id: str) -> bool:
         return any(fnmatch.fnmatchcase(repo_id, p) for p in self.config.watch)
@@ -81,12 +90,15 @@ class Service:
         wanted = [n for n in dict.fromkeys(names) if n is not None]
         if not wanted:
             return Ignored("no branch or tag updated")
-        specs = []
-        with HubClient.from_settings(self.settings) as client:
-            for name in wanted:
-                commit = mirror_api.resolve_ref(client, repo.name, name)
-                if commit is not None:
-                    specs.append(JobSpec(repo.name, commit, self.config.selection, name))
+        try:
+            heads = mirror_api.list_refs(self._hub(), repo.name)
+        except NotFoundError:
+            return Ignored("repository not found on the Hub")
+        specs = [
+            JobSpec(repo.name, heads[name], self.config.selection, name)
+            for name in wanted
+            if name in heads
+        ]
         return specs or Ignored("ref not found on the Hub")
 
     def submit(self, specs: Sequence[JobSpec]) -> tuple[list[str], int]:
