@@ -252,7 +252,8 @@ def test_1000_duplicate_deliveries_on_8_connections_are_one_job_one_signature(
 def test_a_dropped_webhook_is_mirrored_by_the_reconciler(
     mirror: Callable[..., Served], registry: RegistryServer, hub: HubEmulator
 ) -> None:
-    server = mirror("--poll-interval", "2s")
+    # a watched id the Hub does not know fails alone: the other repositories are mirrored
+    server = mirror("--poll-interval", "2s", "--watch", f"{OWNER}/not-on-the-hub")
     server.wait_reconciled()
     repo_id = new_repo(hub)
     sha = hub.publish_commit(repo_id, files("dropped"))  # no webhook registered
@@ -260,7 +261,7 @@ def test_a_dropped_webhook_is_mirrored_by_the_reconciler(
     _, digest = registry_json(registry, f"mirror/{repo_id}/manifests/{sha}")
     _, main = registry_json(registry, f"mirror/{repo_id}/manifests/main")
     assert digest == main
-    assert server.events("reconcile.done")
+    assert server.events("reconcile.repository_failed")[0]["repo"] == f"{OWNER}/not-on-the-hub"
 
 
 def test_kill_9_mid_job_then_restart_completes_it(

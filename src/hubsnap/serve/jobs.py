@@ -2,7 +2,8 @@
 
 A job is ``(repo, commit, selection)``; that triple is its key, and the job id is a hash of
 the key (``[0-9a-f]``, valid as an RQ job id too), so the same commit reached by a webhook,
-a redelivery, a replay or the reconciler is one job. ``ref`` travels with the job (the tag
+a redelivery, a replay or the reconciler is one job. The queues (:mod:`.sqlite_queue`,
+:mod:`.rq_queue`) keep that promise. ``ref`` travels with the job (the tag
 to move when the commit is still that ref's head) but is not part of the key.
 """
 
@@ -10,14 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 from hubsnap.snapshot import Selection
 
-__all__ = ["JobQueue", "JobSpec", "JobState", "Leases", "selection_from_key", "selection_key"]
+__all__ = ["JobSpec", "JobState", "selection_from_key", "selection_key"]
 
 
 class JobState(StrEnum):
@@ -87,27 +87,3 @@ class JobSpec:
             selection=str(data.get("selection", "full")),
             ref=str(ref) if ref is not None else None,
         )
-
-
-class Leases(Protocol):
-    """Short exclusive leases, e.g. on a subject digest around check-then-sign."""
-
-    def hold(self, name: str) -> AbstractContextManager[None]: ...
-
-
-class JobQueue(Protocol):
-    """Where the server puts jobs: the embedded SQLite queue or RQ on Redis."""
-
-    def enqueue(self, spec: JobSpec) -> bool:
-        """Add the job unless its key is already pending, running or done; ``True`` if added."""
-        ...
-
-    def depth(self) -> int:
-        """Jobs pending or running."""
-        ...
-
-    def oldest_pending_age(self) -> float:
-        """Seconds since the oldest job not yet done was queued (0 when none)."""
-        ...
-
-    def close(self) -> None: ...

@@ -117,19 +117,24 @@ class Service:
         """Queue every watched branch and tag head not yet mirrored; how many were new."""
         if not self._reconcile_lock.acquire(blocking=False):
             return 0
-        new = 0
+        new = failed = 0
         try:
             repos = mirror_api.watched_repositories(self.settings, self.config.watch)
             with HubClient.from_settings(self.settings) as client:
                 for repo_id in repos:
-                    refs = mirror_api.list_refs(client, repo_id)
-                    specs = [
-                        JobSpec(repo_id, commit, self.config.selection, name)
-                        for name, commit in sorted(refs.items())
-                    ]
-                    new += self.submit(specs)[1]
-            self.metrics.reconciles.labels("ok").inc()
-            log("reconcile.done", repositories=len(repos), queued=new)
+                    try:  # one repository's failure leaves the others mirrored
+                        refs = mirror_api.list_refs(client, repo_id)
+                        new += self.submit(
+                            [
+                                JobSpec(repo_id, commit, self.config.selection, name)
+                                for name, commit in sorted(refs.items())
+                            ]
+                        )[1]
+                    except HubsnapError as e:
+                        failed += 1
+                        log("reconcile.repository_failed", repo=repo_id, error=e.message)
+            self.metrics.reconciles.labels("ok" if not failed else "partial").inc()
+            log("reconcile.done", repositories=len(repos), queued=new, failed=failed)
         except HubsnapError as e:
             self.metrics.reconciles.labels("error").inc()
             log("reconcile.failed", error=e.message)
