@@ -132,3 +132,26 @@ def test_server_queues_on_redis_and_a_worker_mirrors(
     # a redelivery after the job is done adds nothing
     assert server.post(payload(repo_id, sha)) == (202, {"jobs": [answers[0][1]["jobs"][0]],
                                                        "duplicate": True})  # fmt: skip
+
+
+@pytest.mark.registry
+def test_a_job_that_cannot_succeed_fails_once_and_frees_its_key(
+    serve_env: ServeEnv, registry: RegistryServer, hub: HubEmulator, redis_url: str
+) -> None:
+    from hubsnap.serve.rq_queue import RqQueue, connect
+
+    repo_id = new_repo(hub)
+    initial = hub.repo_state(repo_id)["branches"]["main"]  # only .gitattributes: nothing to sign
+    queue = RqQueue(connect(redis_url), prefix=f"{registry.host}/mirror", job_timeout=600)
+    spec = JobSpec(repo_id, initial, "full", "main")
+    assert queue.enqueue(spec)
+    worker = subprocess.run(
+        [sys.executable, "-m", "hubsnap", "worker", "--queue", redis_url, "--burst"],
+        env=serve_env.env, capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert worker.returncode == 0, worker.stderr
+    job = queue.queue.fetch_job(spec.id)
+    assert job is not None and job.get_status() == "failed"
+    assert '"final":true' in worker.stderr  # integrity failures are not retried
+    assert queue.enqueue(spec)  # its key is free again
+    queue.close()

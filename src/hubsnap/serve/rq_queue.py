@@ -7,7 +7,8 @@ sets every interval itself: job monitoring 10 s, maintenance 30 s, worker TTL 60
 retries with backoff, and an explicit job timeout (RQ's default is 180 s).
 
 "Enqueue once" is hubsnap's: RQ overwrites a job enqueued under an existing id, so the key is
-first claimed with an atomic ``SET NX`` and only the claimant enqueues. The job id is the
+first claimed with an atomic ``SET NX`` and only the claimant enqueues; the key is freed only
+when the job fails for good. The job id is the
 hash of the key (``[0-9a-f]``). Workers need no state of the server: the job carries the
 repository, commit, selection, ref and destination prefix; the registry is the shared store.
 """
@@ -22,17 +23,18 @@ from typing import Any
 
 from redis import Redis
 from redis.exceptions import LockError, RedisError
-from rq import Queue, Retry, Worker, get_current_job
+from rq import Callback, Queue, Retry, Worker, get_current_job
+from rq.job import Job
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
 from hubsnap.api import serve as mirror_api
 from hubsnap.api.transfer import TransportOptions
 from hubsnap.config import Settings
-from hubsnap.errors import RemoteError, UsageError
+from hubsnap.errors import ExitCode, HubsnapError, RemoteError, UsageError
 from hubsnap.serve.jobs import JobSpec, selection_from_key
 from hubsnap.serve.logs import log
 
-__all__ = ["QUEUE_NAME", "RqQueue", "WorkerContext", "run_job", "run_worker"]
+__all__ = ["QUEUE_NAME", "RqQueue", "WorkerContext", "job_failed", "run_job", "run_worker"]
 
 QUEUE_NAME = "hubsnap"
 JOB_MONITORING_INTERVAL = 10
@@ -74,6 +76,7 @@ class RqQueue:
                     run_job, {**spec.to_json(), "prefix": self._prefix},
                     job_id=spec.id, job_timeout=self._timeout,
                     retry=Retry(max=len(RETRY_INTERVALS), interval=list(RETRY_INTERVALS)),
+                    on_failure=Callback(job_failed),
                     result_ttl=7 * 86400, failure_ttl=30 * 86400,
                     description=f"mirror {spec.id}",
                 )  # fmt: skip
@@ -113,6 +116,26 @@ class RqQueue:
 
     def close(self) -> None:
         self.redis.close()
+
+
+def job_failed(
+    job: Job,
+    connection: Redis,
+    kind: type[BaseException] | None,
+    value: BaseException | None,
+    traceback: Any,
+) -> None:
+    """RQ's failure callback, called on each failure before RQ decides on a retry: a failure
+    retrying cannot change (usage, integrity) is final at once, and a job that will not run
+    again frees its key, so a later event may queue it anew."""
+    if isinstance(value, HubsnapError) and value.exit_code not in (
+        ExitCode.REMOTE, ExitCode.NOT_FOUND,
+    ):  # fmt: skip
+        job.retries_left = 0
+    if not job.retries_left:
+        connection.delete(f"{_PREFIX}key:{job.id}")
+    log("job.failed", job=job.id, error=str(value) if isinstance(value, HubsnapError) else
+        (kind.__name__ if kind else "unknown"), final=not job.retries_left)  # fmt: skip
 
 
 def redis_lease(redis: Redis) -> mirror_api.Lease:
