@@ -123,6 +123,7 @@ def test_published_commit_is_mirrored_signed_and_counted(
     assert metrics['hubsnap_webhook_deliveries_total{result="accepted"}'] == 1
     assert metrics['hubsnap_jobs_total{result="ok",stage="sign"}'] == 1
     assert metrics['hubsnap_transfer_bytes_total{direction="sent"}'] > 0
+    assert metrics['hubsnap_transfer_bytes_total{direction="received"}'] > 0
     assert metrics["hubsnap_queue_depth"] == 0
     assert 'hubsnap_build_info{version="' in "".join(metrics)
     assert SECRET not in server.log()

@@ -147,6 +147,7 @@ class MirrorReport:
     commit: str
     destination: str
     digest: str
+    bytes_received: int
     bytes_sent: int
     blobs_sent: int
     blobs_mounted: int
@@ -211,9 +212,11 @@ def mirror(
 
         tagged = _stage(observe, "tag", tagging)
     present = pushed.blobs_total - pushed.blobs_sent - pushed.blobs_mounted
+    fetched = set(shot.downloaded)
+    received = sum(f.size for f in shot.document.files if f.path in fetched)
     return MirrorReport(
         repo_id=repo_id, commit=commit, destination=dest, digest=str(pushed.digest),
-        bytes_sent=pushed.bytes_sent, blobs_sent=pushed.blobs_sent,
+        bytes_received=received, bytes_sent=pushed.bytes_sent, blobs_sent=pushed.blobs_sent,
         blobs_mounted=pushed.blobs_mounted, blobs_present=present, signed=signed,
         ref_tagged=tagged,
     )  # fmt: skip

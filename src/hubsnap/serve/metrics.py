@@ -50,7 +50,10 @@ class Metrics:
             buckets=_DURATION_BUCKETS, registry=r,
         )  # fmt: skip
         self.transfer = Counter(
-            "hubsnap_transfer_bytes", "Bytes sent to the registry.", ["direction"], registry=r
+            "hubsnap_transfer_bytes",
+            "Bytes sent to the registry, received from the Hub.",
+            ["direction"],
+            registry=r,
         )
         self.skipped = Counter(
             "hubsnap_blobs_skipped", "Blobs not uploaded, by reason.", ["reason"], registry=r

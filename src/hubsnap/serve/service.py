@@ -153,6 +153,7 @@ class Service:
             observe=self.metrics.observe, transport=self.config.transport,
         )  # fmt: skip
         self.metrics.transfer.labels("sent").inc(report.bytes_sent)
+        self.metrics.transfer.labels("received").inc(report.bytes_received)
         self.metrics.skipped.labels("present").inc(report.blobs_present)
         self.metrics.skipped.labels("mounted").inc(report.blobs_mounted)
         return report
