@@ -27,8 +27,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from registry_server import RegistryServer, run_registry
+
+if TYPE_CHECKING:
+    from hubsnap.config import Settings
 
 GIB = 1 << 30
 MIB = 1 << 20
@@ -727,9 +731,19 @@ def _timed_call(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
+def _verify_once(settings: Settings, ref: str, public: Path) -> None:
+    """One ``hubsnap verify`` in process: a session of its own, as the command opens."""
+    from hubsnap.api.session import Session
+    from hubsnap.api.signing import verify
+
+    with Session(settings) as session:
+        verify(session, ref, keys=[public])
+
+
 def section_sign(bench: Bench) -> None:
     """Signing a model already in the local store (OMS signature + provenance, attached as
     referrers), in process with the key loaded: no file is read or hashed again."""
+    from hubsnap.api.session import Session
     from hubsnap.api.signing import sign_artifact, verify
     from hubsnap.config import Settings
     from hubsnap.digest import Digest
@@ -761,10 +775,11 @@ def section_sign(bench: Bench) -> None:
         repository = LayoutRepository(store)
         sign_times.append(_timed_call(lambda: sign_artifact(repository, digest, key)))  # noqa: B023
         ref = f"oci:{store.root}@{digest}"
-        check = verify(settings, ref, keys=[public])
+        with Session(settings) as session:
+            check = verify(session, ref, keys=[public])
         if not check.ok:
             raise SystemExit(f"verify failed after signing: {check.all_failures}")
-        verify_times.append(_timed_call(lambda: verify(settings, ref, keys=[public])))  # noqa: B023
+        verify_times.append(_timed_call(lambda: _verify_once(settings, ref, public)))  # noqa: B023
     shutil.rmtree(bench.work / "sign-store")
     files = len(manifest.layers)
     signed = report.add(

@@ -30,6 +30,8 @@ from hubsnap.oci.client import RegistryClient, TransportOptions
 from hubsnap.oci.layout import LayoutStore
 from hubsnap.oci.reference import RegistryReference
 from hubsnap.oci.registry import RegistryRepository
+from hubsnap.oci.repository import VerifiedManifest
+from hubsnap.oci.transfer import copy_artifact
 from hubsnap.retry import RetryPolicy
 from support.hostile_registry import (
     HonestRoutes,
@@ -211,7 +213,7 @@ def test_an_endless_error_body_is_read_to_16_kib_at_most(
     tracemalloc.start()
     try:
         with pytest.raises(HubsnapError) as info:
-            _repo(server).get_manifest(Digest.parse("sha256:" + "b" * 64))
+            _repo(server).manifest(Digest.parse("sha256:" + "b" * 64))
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -254,6 +256,23 @@ def test_an_endless_blob_stops_at_its_descriptor_size_and_exits_6(
     assert server.bytes_sent < 64 << 20  # it stopped reading, not the disk
     assert took < NO_HANG
     _assert_nothing_kept(transfer_env, tmp_path / "out", layer)
+
+
+@pytest.mark.registry
+def test_a_copy_stops_an_endless_blob_at_its_descriptor_even_with_a_cached_manifest(
+    server: HostileServer, honest: HonestRoutes
+) -> None:
+    """The manifest came from elsewhere (a session's cache), so the source repository never
+    saw the layer's size: the copy passes the descriptor's size, and the stream stops there
+    before the target is sent more than the descriptor promised."""
+    digest, layer = _model_with_layer_body(server, honest, 1 << 20, endless)
+    found = VerifiedManifest.parse(honest.manifests[digest], Digest.parse(digest))
+    receiver = HonestRoutes()
+    expected = f"more than the {1 << 20} bytes expected"
+    with hostile_server(receiver) as target, pytest.raises(IntegrityError, match=expected):
+        copy_artifact(_repo(server), _repo(target), found.digest, manifest=found)
+    assert layer not in receiver.blobs and digest not in receiver.manifests
+    assert server.bytes_sent < 64 << 20
 
 
 @pytest.mark.registry

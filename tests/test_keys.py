@@ -13,7 +13,7 @@ import pytest
 from hubsnap.api.signing import keygen, sign
 from hubsnap.config import Settings
 from support.keys import Model
-from support.registry import run_cli
+from support.registry import run_cli, session_for
 
 MakeModel = Callable[..., Model]
 
@@ -172,7 +172,7 @@ def test_keygen_encrypt_with_prompted_password(
     assert pair.encrypted and asked == ["Password for the new key"]
     model = make_model()
     settings = Settings.from_env({"HUBSNAP_HOME": str(tmp_path / "home")})
-    signed = sign(settings, model.ref, pair.private_path, prompt=prompt)
+    signed = sign(session_for(settings), model.ref, pair.private_path, prompt=prompt)
     assert asked[-1] == f"Password for {pair.private_path}"
     assert signed.signer == pair.fingerprint
 

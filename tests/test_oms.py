@@ -32,7 +32,7 @@ def _golden(name: str) -> object:
 
 def test_statement_matches_golden(make_model: MakeModel) -> None:
     model = make_model("org/model")
-    _, manifest = model.repository.get_manifest(model.digest)
+    manifest = model.repository.manifest(model.digest).manifest
     statement = build_oms_statement(manifest, "org/model")
     assert statement.to_json() == _golden("oms-statement.json")
     assert check_oms_statement(statement, manifest) == 4
@@ -65,7 +65,7 @@ def test_bundle_structure_matches_golden_and_verifies(
 def test_resources_use_model_signing_path_order(make_model: MakeModel) -> None:
     files = {"a-b/x.bin": b"1", "a/b.bin": b"2", "a.bin": b"3", ".git/config": b"4"}
     model = make_model(files=files)
-    _, manifest = model.repository.get_manifest(model.digest)
+    manifest = model.repository.manifest(model.digest).manifest
     # Components compare first ("a" < "a-b" < "a.bin"); the string order would differ.
     assert [r.name for r in oms_resources(manifest)] == ["a/b.bin", "a-b/x.bin", "a.bin"]
 
@@ -73,8 +73,8 @@ def test_resources_use_model_signing_path_order(make_model: MakeModel) -> None:
 def test_check_names_the_missing_file(make_model: MakeModel, tmp_path: Path) -> None:
     model = make_model()
     other = make_model(store=tmp_path / "other", files={**model.files, "extra.txt": b"not signed"})
-    _, manifest = model.repository.get_manifest(model.digest)
-    _, other_manifest = other.repository.get_manifest(other.digest)
+    manifest = model.repository.manifest(model.digest).manifest
+    other_manifest = other.repository.manifest(other.digest).manifest
     statement = build_oms_statement(manifest, "org/model")
     with pytest.raises(IntegrityError, match=r"^OMS signature does not cover extra\.txt$"):
         check_oms_statement(statement, other_manifest)

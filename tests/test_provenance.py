@@ -18,7 +18,7 @@ from hubsnap.signing.dsse import parse_bundle
 from hubsnap.signing.keys import PrivateKey
 from hubsnap.signing.provenance import parse_model_card, parse_provenance
 from support.keys import FIXED_KEY, FIXED_PUB, GOLDEN, SIGNED_AT, Model, card, remove_from_index
-from support.registry import run_cli
+from support.registry import run_cli, session_for
 
 MakeModel = Callable[..., Model]
 SETTINGS = Settings.from_env({})
@@ -115,7 +115,12 @@ def _three_generations(make_model: MakeModel) -> tuple[Model, Model, Model, list
     results = []
     for offset, model in enumerate((base, tuned, quant)):
         results.append(
-            sign(SETTINGS, model.ref, FIXED_KEY, signed_at=SIGNED_AT + timedelta(minutes=offset))
+            sign(
+                session_for(SETTINGS),
+                model.ref,
+                FIXED_KEY,
+                signed_at=SIGNED_AT + timedelta(minutes=offset),
+            )
         )
     return base, tuned, quant, results
 
@@ -132,7 +137,7 @@ def test_chain_tree(make_model: MakeModel, capsys: pytest.CaptureFixture[str]) -
     assert lines[6].startswith(f"    └── parent {base.ref}  {hub}/org/base @ ")
     assert lines[8].startswith("        └── ok   provenance  key sha256:")
     assert len(lines) == 9
-    report = verify(SETTINGS, quant.ref, keys=[FIXED_PUB], chain=True)
+    report = verify(session_for(SETTINGS), quant.ref, keys=[FIXED_PUB], chain=True)
     assert report.parent is not None and report.parent.parent is not None
     assert report.parent.parent.parent is None
 
@@ -159,8 +164,8 @@ def test_missing_parent_artifact(
 ) -> None:
     base = make_model("org/base", store=tmp_path / "gone")
     tuned = make_model("org/tuned")
-    sign(SETTINGS, base.ref, FIXED_KEY, signed_at=SIGNED_AT)
-    sign(SETTINGS, tuned.ref, FIXED_KEY, parent=base.ref, signed_at=SIGNED_AT)
+    sign(session_for(SETTINGS), base.ref, FIXED_KEY, signed_at=SIGNED_AT)
+    sign(session_for(SETTINGS), tuned.ref, FIXED_KEY, parent=base.ref, signed_at=SIGNED_AT)
     remove_from_index(base.store, base.digest)
     (base.store / "blobs" / "sha256" / base.digest.hex).unlink()
     result = run_cli(["verify", tuned.ref, "--key", str(FIXED_PUB), "--chain"], capsys)
@@ -173,9 +178,21 @@ def test_missing_parent_artifact(
 def test_cycle_is_refused(make_model: MakeModel, capsys: pytest.CaptureFixture[str]) -> None:
     a = make_model("org/a")
     b = make_model("org/b")
-    sign(SETTINGS, a.ref, FIXED_KEY, signed_at=SIGNED_AT)
-    sign(SETTINGS, b.ref, FIXED_KEY, parent=a.ref, signed_at=SIGNED_AT + timedelta(minutes=1))
-    sign(SETTINGS, a.ref, FIXED_KEY, parent=b.ref, signed_at=SIGNED_AT + timedelta(minutes=2))
+    sign(session_for(SETTINGS), a.ref, FIXED_KEY, signed_at=SIGNED_AT)
+    sign(
+        session_for(SETTINGS),
+        b.ref,
+        FIXED_KEY,
+        parent=a.ref,
+        signed_at=SIGNED_AT + timedelta(minutes=1),
+    )
+    sign(
+        session_for(SETTINGS),
+        a.ref,
+        FIXED_KEY,
+        parent=b.ref,
+        signed_at=SIGNED_AT + timedelta(minutes=2),
+    )
     result = run_cli(["verify", a.ref, "--key", str(FIXED_PUB), "--chain"], capsys)
     assert result.code == 6
     assert result.err.splitlines()[0] == (
@@ -190,7 +207,7 @@ def test_depth_limit_from_policy(make_model: MakeModel, tmp_path: Path) -> None:
         "version: 1\npolicies:\n  - name: all\n    scopes: ['*']\n"
         f"    keys: [{FIXED_PUB}]\n    require: {{chain: true, maxDepth: 1}}\n"
     )
-    report = verify(SETTINGS, quant.ref, policy=policy)
+    report = verify(session_for(SETTINGS), quant.ref, policy=policy)
     assert report.all_failures == [
         f"chain link 1 ({report.parent.reference}): chain is deeper than maxDepth 1"  # type: ignore[union-attr]
     ]
@@ -198,7 +215,7 @@ def test_depth_limit_from_policy(make_model: MakeModel, tmp_path: Path) -> None:
 
 def test_base_model_without_artifact_is_a_note(make_model: MakeModel) -> None:
     tuned = make_model("org/tuned", base_model="org/missing")
-    result = sign(SETTINGS, tuned.ref, FIXED_KEY, signed_at=SIGNED_AT)
+    result = sign(session_for(SETTINGS), tuned.ref, FIXED_KEY, signed_at=SIGNED_AT)
     assert result.parent is None
     assert result.notes == (f"base model org/missing has no artifact in oci:{tuned.store}",)
 

@@ -15,7 +15,7 @@ from hubsnap.models import MEDIA_TYPE_IMAGE_INDEX, MEDIA_TYPE_IMAGE_MANIFEST, De
 from hubsnap.oci import transfer
 from hubsnap.oci.layout import LayoutStore
 from hubsnap.oci.registry import referrers_tag
-from hubsnap.oci.repository import LayoutRepository
+from hubsnap.oci.repository import LayoutRepository, VerifiedManifest
 from hubsnap.oci.transfer import ReferrerWalk, copy_artifact
 from support.registry import RegistryServer, run_cli
 
@@ -45,9 +45,9 @@ class Hostile(LayoutRepository):
         self.listed.append(subject)
         return self.listing.get(subject, [])
 
-    def get_manifest(self, digest: Digest) -> tuple[bytes, Manifest]:
+    def manifest(self, digest: Digest) -> VerifiedManifest:
         self.reads += 1
-        return super().get_manifest(digest)
+        return super().manifest(digest)
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from hubsnap.api.inspect import inspect
-from hubsnap.api.transfer import blob_sightings, open_repository, push
+from hubsnap.api.session import blob_sightings
+from hubsnap.api.transfer import push
 from hubsnap.canonical import canonical_json
 from hubsnap.config import Settings
 from hubsnap.digest import Digest, sha256_bytes
@@ -27,7 +28,7 @@ from hubsnap.oci.registry import RegistryRepository, referrers_tag
 from hubsnap.oci.repository import LayoutRepository
 from hubsnap.oci.sightings import BlobSightings
 from hubsnap.oci.transfer import copy_artifact
-from support.registry import CountingTransport, RegistryServer, build_model
+from support.registry import CountingTransport, RegistryServer, build_model, session_for
 
 pytestmark = pytest.mark.registry
 
@@ -103,7 +104,7 @@ def test_chunked_upload_round_trip(
 
     back = _local(tmp_path / "back")
     copy_artifact(_remote(registry, repo_name), back, digest)
-    assert back.store.read_manifest(digest)[1].digest == digest
+    assert sha256_bytes(back.store.read_manifest(digest)[0]) == digest
 
 
 def test_blobs_are_mounted_across_repositories(
@@ -155,7 +156,7 @@ def test_copy_carries_referrers_and_inspect_shows_the_tree(
     assert result.referrers == (sig, countersig)
 
     settings = Settings.from_env({"HUBSNAP_HOME": str(tmp_path / "home")})
-    shown = inspect(settings, f"{registry.host}/{repo_name}@{digest}")
+    shown = inspect(session_for(settings), f"{registry.host}/{repo_name}@{digest}")
     assert [node.descriptor.digest for node in shown.referrers] == [sig]
     assert [node.descriptor.digest for node in shown.referrers[0].referrers] == [countersig]
 
@@ -164,8 +165,9 @@ def test_open_repository_gives_either_kind(registry: RegistryServer, tmp_path: P
     from hubsnap.oci.reference import parse_reference
 
     settings = Settings.from_env({"HUBSNAP_HOME": str(tmp_path / "home")})
-    remote = open_repository(parse_reference(f"{registry.host}/a/b:v1"), settings)
-    local = open_repository(parse_reference(f"oci:{tmp_path / 'layout'}"), settings)
+    session = session_for(settings)
+    remote = session.open(parse_reference(f"{registry.host}/a/b:v1"))
+    local = session.open(parse_reference(f"oci:{tmp_path / 'layout'}"))
     assert isinstance(remote, RegistryRepository)
     assert remote.describe() == f"{registry.host}/a/b"
     assert isinstance(local, LayoutRepository)
@@ -184,17 +186,16 @@ def test_blob_seen_in_another_repository_is_mounted_not_sent(
     settings = Settings.from_env(
         {"HUBSNAP_HOME": str(tmp_path / "home"), "DOCKER_CONFIG": str(tmp_path / "docker")}
     )
-    push(settings, f"oci:{tmp_path / 'a'}@{first}", f"{registry.host}/{repo_name}")
+    push(session_for(settings), f"oci:{tmp_path / 'a'}@{first}", f"{registry.host}/{repo_name}")
 
     # Another artifact, from another local store, sharing the weights and the card.
     files["config.json"] = b'{"layers": 5}\n'
     second = Digest.parse(build_model(tmp_path / "b", files))
     counter = CountingTransport()
     result = push(
-        settings,
+        session_for(settings, TransportOptions(plain_http=True, transport=counter)),
         f"oci:{tmp_path / 'b'}@{second}",
         f"{registry.host}/{repo_name}-b",
-        transport=TransportOptions(plain_http=True, transport=counter),
     )
     assert (result.blobs_mounted, result.blobs_sent) == (3, 2)
     _, manifest = LayoutStore(tmp_path / "b").read_manifest(second)
@@ -224,7 +225,7 @@ def test_a_stale_sighting_falls_back_to_upload_and_is_forgotten(
         _local(tmp_path / "src"), _remote(registry, repo_name), digest, sightings=sightings
     )
     assert (result.blobs_mounted, result.blobs_sent) == (0, 5)
-    assert _remote(registry, repo_name).get_manifest(digest)[1].digest == digest
+    assert sha256_bytes(_remote(registry, repo_name).manifest(digest).data) == digest
     assert all(sightings.repositories(registry.host, b) == [repo_name] for b in blobs)
 
 

@@ -183,7 +183,7 @@ def test_manifest_from_a_lying_registry_is_refused_before_parsing() -> None:
     wanted = sha256_bytes(_manifest())
     repo = _repo(lambda request: httpx.Response(200, content=b"not even json"))
     with pytest.raises(IntegrityError) as info:
-        repo.get_manifest(wanted)
+        repo.manifest(wanted)
     assert info.value.message.startswith(f"manifest digest mismatch: asked for {wanted}")
 
 
@@ -199,7 +199,7 @@ def test_manifest_reads_stop_after_the_cap() -> None:
         return httpx.Response(200, content=body())  # type: ignore[arg-type]
 
     with pytest.raises(IntegrityError) as info:
-        _repo(handler).get_manifest(sha256_bytes(b"x"))
+        _repo(handler).manifest(sha256_bytes(b"x"))
     assert "larger than the 4 MiB manifest limit" in info.value.message
     assert sum(served) <= MAX_MANIFEST_BYTES + 2 * 1024 * 1024
 

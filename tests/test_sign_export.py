@@ -18,7 +18,7 @@ from hubsnap.signing.dsse import parse_bundle
 from hubsnap.signing.keys import load_public_key
 from hubsnap.signing.kinds import SignatureKind
 from support.keys import FIXED_KEY, FIXED_PUB, SIGNED_AT, Model
-from support.registry import run_cli
+from support.registry import run_cli, session_for
 
 MakeModel = Callable[..., Model]
 SETTINGS = Settings.from_env({})
@@ -28,9 +28,11 @@ def _two_signers(
     make_model: MakeModel, key_pair: tuple[Path, Path]
 ) -> tuple[Model, dict[str, object]]:
     model = make_model()
-    fixed = sign(SETTINGS, model.ref, FIXED_KEY, signed_at=SIGNED_AT)
+    fixed = sign(session_for(SETTINGS), model.ref, FIXED_KEY, signed_at=SIGNED_AT)
     # The other key signs later: it is the newest, and what export picks without --key.
-    other = sign(SETTINGS, model.ref, key_pair[0], signed_at=SIGNED_AT + timedelta(days=1))
+    other = sign(
+        session_for(SETTINGS), model.ref, key_pair[0], signed_at=SIGNED_AT + timedelta(days=1)
+    )
     return model, {"fixed": fixed, "other": other}
 
 
@@ -58,7 +60,7 @@ def test_export_with_a_key_that_never_signed(
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
     model = make_model()
-    sign(SETTINGS, model.ref, FIXED_KEY, signed_at=SIGNED_AT)
+    sign(session_for(SETTINGS), model.ref, FIXED_KEY, signed_at=SIGNED_AT)
     out = tmp_path / "model.sig"
     result = run_cli(
         ["export-signature", model.ref, "-o", str(out), "--key", str(key_pair[1])], capsys
@@ -75,7 +77,7 @@ def test_wrong_key_names_the_key_that_signed(
     make_model: MakeModel, key_pair: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     model = make_model()
-    sign(SETTINGS, model.ref, FIXED_KEY, signed_at=SIGNED_AT)
+    sign(session_for(SETTINGS), model.ref, FIXED_KEY, signed_at=SIGNED_AT)
     result = run_cli(["verify", model.ref, "--key", str(key_pair[1])], capsys)
     assert result.code == 6
     hint = load_public_key(FIXED_PUB).bundle_hint

@@ -23,7 +23,7 @@ from hubsnap.signing.attach import KIND_OMS, attach_bundle, load_signature_refer
 from hubsnap.signing.dsse import parse_bundle
 from hubsnap.signing.keys import PrivateKey
 from support.keys import FIXED_KEY, FIXED_PUB, SIGNED_AT, Model
-from support.registry import run_cli
+from support.registry import run_cli, session_for
 
 MakeModel = Callable[..., Model]
 SETTINGS = Settings.from_env({})
@@ -75,7 +75,7 @@ def test_failed_second_put_names_the_referrer_that_landed(
     assert repository.calls[:4] == ["blob", "blob", "blob", "manifest"]
     # Signing again completes the pair, and the artifact then verifies.
     sign_artifact(model.repository, model.digest, fixed_key, signed_at=SIGNED_AT)
-    assert verify(SETTINGS, model.ref, keys=[FIXED_PUB]).ok
+    assert verify(session_for(SETTINGS), model.ref, keys=[FIXED_PUB]).ok
 
 
 def test_failure_before_any_manifest_attaches_nothing(
@@ -115,7 +115,7 @@ def test_max_age_uses_only_the_signed_time(
     body = {"version": 1, "policies": [scope]}
     scope["require"] = {"provenance": False}
     policy.write_text(yaml.safe_dump(body))
-    assert verify(SETTINGS, model.ref, policy=policy, now=SIGNED_AT).ok
+    assert verify(session_for(SETTINGS), model.ref, policy=policy, now=SIGNED_AT).ok
 
     # The referrer's created annotation says "just now", but it is not signed: no OMS-only
     # artifact can satisfy maxAge, whatever its annotation claims.
@@ -171,7 +171,7 @@ def test_sign_with_snapshot_records_the_requested_revision(
         ["sign", model.ref, "--key", str(FIXED_KEY), "--snapshot", str(document)], capsys
     )
     assert signed.code == 0, signed.err
-    report = verify(SETTINGS, model.ref, keys=[FIXED_PUB])
+    report = verify(session_for(SETTINGS), model.ref, keys=[FIXED_PUB])
     (provenance,) = [s.provenance for s in report.signatures if s.provenance is not None]
     assert provenance.requested_revision == "v1.0"
     assert provenance.commit != "v1.0"

@@ -21,7 +21,7 @@ from hubsnap.models import EMPTY_JSON, MEDIA_TYPE_EMPTY, Descriptor, Manifest
 from hubsnap.oci.layout import LayoutStore
 from hubsnap.signing.kinds import SourceOrigin
 from support.keys import FIXED_KEY
-from support.registry import RegistryServer, run_cli
+from support.registry import RegistryServer, run_cli, session_for
 
 MODEL_SIGNING = Path(sys.executable).parent / "model_signing"
 FILES = {
@@ -122,7 +122,7 @@ def test_legacy_cnai_artifact_signed_from_its_config(
     assert signed.code == 0, signed.err
     assert json.loads(signed.out)["files"] == 3
 
-    report = verify(Settings.from_env(), ref, keys=[public])
+    report = verify(session_for(Settings.from_env()), ref, keys=[public])
     assert report.ok, report.all_failures
     (provenance,) = [s.provenance for s in report.signatures if s.provenance is not None]
     assert provenance.origin is SourceOrigin.MODEL_CONFIG
@@ -156,7 +156,7 @@ def test_oras_style_artifact_without_source_records_unknown(
     checked = run_cli(["verify", ref, "--key", str(public), "--json"], capsys)
     assert checked.code == 0, checked.err
     assert "source" not in json.loads(checked.out)
-    report = verify(Settings.from_env(), ref, keys=[public])
+    report = verify(session_for(Settings.from_env()), ref, keys=[public])
     (provenance,) = [s.provenance for s in report.signatures if s.provenance is not None]
     assert provenance.origin is SourceOrigin.UNKNOWN
     assert (provenance.source_url, provenance.commit) == (None, None)
@@ -185,7 +185,7 @@ def test_source_annotations_without_revision(
     )
     ref = f"{registry.host}/{repo_name}@{digest}"
     assert run_cli(["sign", ref, "--key", str(private)], capsys).code == 0
-    report = verify(Settings.from_env(), ref, keys=[public])
+    report = verify(session_for(Settings.from_env()), ref, keys=[public])
     assert report.ok and report.source == source
     (provenance,) = [s.provenance for s in report.signatures if s.provenance is not None]
     assert provenance.origin is SourceOrigin.ANNOTATIONS

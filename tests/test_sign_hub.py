@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from support.hub import BASE, COMMITS, FINETUNED, HfEnv
-from support.registry import RegistryServer, run_cli
+from support.registry import RegistryServer, run_cli, session_for
 
 pytestmark = pytest.mark.hub
 SMALL = ["--include", "*.json", "--include", "*.md", "--include", "*.txt"]
@@ -59,7 +59,7 @@ def test_snapshot_sign_records_requested_revision(
 
     result = run_cli(["snapshot", f"{BASE}@main", *SMALL, "--sign", str(key_pair[0])], capsys)
     assert result.code == 0, result.err
-    report = verify(Settings.from_env(), result.out.strip(), keys=[key_pair[1]])
+    report = verify(session_for(Settings.from_env()), result.out.strip(), keys=[key_pair[1]])
     (provenance,) = [s for s in report.signatures if s.kind == "provenance"]
     assert provenance.provenance is not None
     assert provenance.provenance.requested_revision == "main"
@@ -100,7 +100,7 @@ def test_push_sign_from_snapshot_records_requested_revision(
     destination = f"{registry.host}/{repo_name}"
     pushed = run_cli(["push", "v2.yaml", destination, "--sign", str(private)], capsys)
     assert pushed.code == 0, pushed.err
-    report = verify(Settings.from_env(), pushed.out.strip(), keys=[public])
+    report = verify(session_for(Settings.from_env()), pushed.out.strip(), keys=[public])
     (provenance,) = [s for s in report.signatures if s.kind == "provenance"]
     assert provenance.provenance is not None
     assert provenance.provenance.requested_revision == "v2"

@@ -17,12 +17,12 @@ from hubsnap.digest import Digest
 from hubsnap.errors import RemoteError
 from hubsnap.models import Descriptor
 from hubsnap.oci.layout import LayoutStore
-from hubsnap.oci.repository import LayoutRepository
+from hubsnap.oci.repository import LayoutRepository, VerifiedManifest
 from hubsnap.signing.attach import load_signature_referrers
 from hubsnap.signing.keys import PrivateKey
 from hubsnap.signing.kinds import SignatureKind
 from support.keys import FIXED_KEY, FIXED_PUB, SIGNED_AT, Model, remove_from_index
-from support.registry import run_cli
+from support.registry import run_cli, session_for
 
 MakeModel = Callable[..., Model]
 SETTINGS = Settings.from_env({})
@@ -68,37 +68,39 @@ def test_other_key_signs_alongside(
 
 def test_missing_provenance_is_completed_alone(make_model: MakeModel) -> None:
     model = make_model()
-    first = sign(SETTINGS, model.ref, FIXED_KEY, signed_at=SIGNED_AT)
+    first = sign(session_for(SETTINGS), model.ref, FIXED_KEY, signed_at=SIGNED_AT)
     remove_from_index(model.store, first.provenance)
-    second = sign(SETTINGS, model.ref, FIXED_KEY, signed_at=SIGNED_AT + timedelta(hours=1))
+    second = sign(
+        session_for(SETTINGS), model.ref, FIXED_KEY, signed_at=SIGNED_AT + timedelta(hours=1)
+    )
     assert second.attached == (SignatureKind.PROVENANCE,)
     assert second.signature == first.signature
     assert _count(model) == 2
-    assert verify(SETTINGS, model.ref, keys=[FIXED_PUB]).ok
+    assert verify(session_for(SETTINGS), model.ref, keys=[FIXED_PUB]).ok
 
 
 def test_a_different_record_is_signed_again(make_model: MakeModel) -> None:
     model = make_model()
-    sign(SETTINGS, model.ref, FIXED_KEY, signed_at=SIGNED_AT)
+    sign(session_for(SETTINGS), model.ref, FIXED_KEY, signed_at=SIGNED_AT)
     # Same requested revision stated again: nothing new. Another one: a new provenance.
-    same = sign(SETTINGS, model.ref, FIXED_KEY, signed_at=SIGNED_AT)
+    same = sign(session_for(SETTINGS), model.ref, FIXED_KEY, signed_at=SIGNED_AT)
     assert same.attached == ()
-    stated = sign(SETTINGS, model.ref, FIXED_KEY, requested_revision="v2")
+    stated = sign(session_for(SETTINGS), model.ref, FIXED_KEY, requested_revision="v2")
     assert stated.attached == (SignatureKind.PROVENANCE,)
-    assert sign(SETTINGS, model.ref, FIXED_KEY, requested_revision="v2").attached == ()
+    assert sign(session_for(SETTINGS), model.ref, FIXED_KEY, requested_revision="v2").attached == ()
     # Not stating one accepts whichever the existing provenance records.
-    assert sign(SETTINGS, model.ref, FIXED_KEY).attached == ()
+    assert sign(session_for(SETTINGS), model.ref, FIXED_KEY).attached == ()
 
 
 def test_a_re_signed_parent_is_linked_anew(make_model: MakeModel) -> None:
     base = make_model("org/base")
     tuned = make_model("org/tuned", base_model="org/base")
-    sign(SETTINGS, base.ref, FIXED_KEY, signed_at=SIGNED_AT)
-    first = sign(SETTINGS, tuned.ref, FIXED_KEY, signed_at=SIGNED_AT)
-    assert sign(SETTINGS, tuned.ref, FIXED_KEY).attached == ()
+    sign(session_for(SETTINGS), base.ref, FIXED_KEY, signed_at=SIGNED_AT)
+    first = sign(session_for(SETTINGS), tuned.ref, FIXED_KEY, signed_at=SIGNED_AT)
+    assert sign(session_for(SETTINGS), tuned.ref, FIXED_KEY).attached == ()
     later = SIGNED_AT + timedelta(days=1)
-    resigned = sign(SETTINGS, base.ref, FIXED_KEY, signed_at=later, force=True)
-    linked = sign(SETTINGS, tuned.ref, FIXED_KEY, signed_at=later)
+    resigned = sign(session_for(SETTINGS), base.ref, FIXED_KEY, signed_at=later, force=True)
+    linked = sign(session_for(SETTINGS), tuned.ref, FIXED_KEY, signed_at=later)
     assert linked.attached == (SignatureKind.PROVENANCE,)
     assert linked.signature == first.signature
     assert linked.parent is not None
@@ -118,10 +120,10 @@ class OfflineReferrers(LayoutRepository):
             raise RemoteError("cannot reach registry: ConnectError")
         return super().referrers(subject, artifact_type)
 
-    def get_manifest(self, digest: Digest) -> tuple[bytes, object]:  # type: ignore[override]
+    def manifest(self, digest: Digest) -> VerifiedManifest:
         if not self.listing and digest != self.subject:
             raise RemoteError("cannot reach registry: ReadTimeout")
-        return super().get_manifest(digest)
+        return super().manifest(digest)
 
 
 @pytest.mark.parametrize("listing", [True, False], ids=["listing", "referrer-manifest"])
@@ -175,11 +177,11 @@ def test_parent_seen_elsewhere_is_recorded_anew(make_model: MakeModel, tmp_path:
     walked from there; found at the recorded place again, nothing is attached."""
     base = make_model("org/base", store=tmp_path / "a")
     tuned = make_model("org/tuned", store=tmp_path / "b")
-    sign(SETTINGS, base.ref, FIXED_KEY, signed_at=SIGNED_AT)
-    first = sign(SETTINGS, tuned.ref, FIXED_KEY, parent=base.ref, signed_at=SIGNED_AT)
-    assert sign(SETTINGS, tuned.ref, FIXED_KEY, parent=base.ref).attached == ()
+    sign(session_for(SETTINGS), base.ref, FIXED_KEY, signed_at=SIGNED_AT)
+    first = sign(session_for(SETTINGS), tuned.ref, FIXED_KEY, parent=base.ref, signed_at=SIGNED_AT)
+    assert sign(session_for(SETTINGS), tuned.ref, FIXED_KEY, parent=base.ref).attached == ()
     copy = _copy_with_referrers(base, tmp_path / "b")
-    moved = sign(SETTINGS, tuned.ref, FIXED_KEY, parent=copy)
+    moved = sign(session_for(SETTINGS), tuned.ref, FIXED_KEY, parent=copy)
     assert moved.attached == (SignatureKind.PROVENANCE,)
     assert first.parent is not None and moved.parent is not None
     assert moved.parent.provenance_envelope == first.parent.provenance_envelope

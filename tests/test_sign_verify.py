@@ -38,6 +38,7 @@ from hubsnap.signing.dsse import (
 )
 from hubsnap.signing.keys import PrivateKey, generate_key, load_private_key
 from support.keys import FIXED_KEY, SIGNED_AT, Model
+from support.registry import session_for
 
 MakeModel = Callable[..., Model]
 
@@ -160,7 +161,7 @@ def test_p384_key_round_trip_and_hash(
 
 def _attach(model: Model, bundle: Bundle, kind: str, subject: Model | None = None) -> None:
     target = subject or model
-    _, manifest = target.repository.get_manifest(target.digest)
+    manifest = target.repository.manifest(target.digest).manifest
     descriptor = Descriptor(manifest.media_type, target.digest, len(manifest.to_bytes()))
     attach_bundle(target.repository, descriptor, bundle, kind, SIGNED_AT)
 
@@ -290,7 +291,7 @@ def test_mislabelled_referrer_is_rejected(
     from hubsnap.config import Settings
     from support.keys import FIXED_PUB
 
-    report = verify(Settings.from_env({}), model.ref, keys=[FIXED_PUB])
+    report = verify(session_for(Settings.from_env({})), model.ref, keys=[FIXED_PUB])
     (check,) = report.signatures
     assert check.reason == "referrer is labelled oms but holds provenance"
 

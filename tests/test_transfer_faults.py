@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from hubsnap.api.transfer import TransportOptions, open_repository, pull
+from hubsnap.api.session import TransportOptions
+from hubsnap.api.transfer import pull
 from hubsnap.config import Settings
 from hubsnap.digest import Digest, sha256_bytes
 from hubsnap.errors import RemoteError
@@ -21,10 +22,15 @@ from hubsnap.models import (
     Manifest,
 )
 from hubsnap.oci.layout import LayoutStore
-from hubsnap.oci.reference import parse_reference
-from hubsnap.oci.registry import RegistryRepository
 from hubsnap.retry import RetryPolicy
-from support.registry import CuttingTransport, RegistryServer, build_model, push_model, run_cli
+from support.registry import (
+    CuttingTransport,
+    RegistryServer,
+    build_model,
+    push_model,
+    run_cli,
+    session_for,
+)
 
 pytestmark = pytest.mark.registry
 
@@ -102,10 +108,9 @@ def test_dropped_connection_resumes_with_range(
     cutter = CuttingTransport(limit=300_000, times=1)
     options = TransportOptions(retry=RetryPolicy(sleep=lambda _: None), transport=cutter)
     result = pull(
-        _settings(tmp_path / "home"),
+        session_for(_settings(tmp_path / "home"), options),
         f"{registry.host}/{repo_name}@{digest}",
         output=tmp_path / "out",
-        transport=options,
     )
     assert (tmp_path / "out" / "model.safetensors").read_bytes() == weights_bytes
     assert result.blobs_fetched == FILE_COUNT + 1
@@ -125,10 +130,9 @@ def test_connection_dropping_every_time_exits_5_and_keeps_nothing(
     home = tmp_path / "home"
     with pytest.raises(RemoteError) as info:
         pull(
-            _settings(home),
+            session_for(_settings(home), options),
             f"{registry.host}/{repo_name}@{digest}",
             output=tmp_path / "out",
-            transport=options,
         )
     assert info.value.exit_code == 5
     assert "connection dropped after" in info.value.message
@@ -177,8 +181,7 @@ def test_wrong_stored_credentials_exit_4(
 def _push_hostile(registry: RegistryServer, repo: str, path: str, tmp_path: Path) -> str:
     """Push a model manifest whose one layer claims the file path ``path``."""
     settings = _settings(tmp_path / "pusher")
-    target = open_repository(parse_reference(f"{registry.host}/{repo}"), settings)
-    assert isinstance(target, RegistryRepository)
+    target = session_for(settings).open(f"{registry.host}/{repo}")
     payload = b"planted\n"
     config = b"{}"
     layer = Descriptor(

@@ -27,9 +27,10 @@ from hubsnap.models import (
 from hubsnap.oci.client import TransportOptions
 from hubsnap.oci.layout import LayoutStore
 from hubsnap.oci.registry import referrers_tag
+from hubsnap.oci.repository import VerifiedManifest
 from hubsnap.signing.attach import MAX_REFERRERS, scan_signature_referrers
 from support.keys import FIXED_KEY, FIXED_PUB, SIGNED_AT, Model
-from support.registry import CountingTransport, RegistryServer, run_cli
+from support.registry import CountingTransport, RegistryServer, run_cli, session_for
 
 MakeModel = Callable[..., Model]
 SETTINGS = Settings.from_env({})
@@ -55,7 +56,7 @@ def test_deeply_nested_bundle_beside_valid_signatures_is_skipped(
     make_model: MakeModel, capsys: pytest.CaptureFixture[str]
 ) -> None:
     model = make_model()
-    sign(SETTINGS, model.ref, FIXED_KEY, signed_at=SIGNED_AT)
+    sign(session_for(SETTINGS), model.ref, FIXED_KEY, signed_at=SIGNED_AT)
     junk = _junk_referrer(model, DEEP)
     result = run_cli(["verify", model.ref, "--key", str(FIXED_PUB), "--json"], capsys)
     assert result.code == 0, result.err
@@ -101,7 +102,7 @@ class ListingOnly:
     def referrers(self, subject: Digest, artifact_type: str | None = None) -> list[Descriptor]:
         return self.listed
 
-    def get_manifest(self, digest: Digest) -> tuple[bytes, Manifest]:
+    def manifest(self, digest: Digest) -> VerifiedManifest:
         self.reads.append(digest)
         raise NotFoundError(f"manifest {digest} not found")
 
@@ -140,8 +141,8 @@ def test_listing_is_capped_labelled_first() -> None:
 
 def test_self_parent_is_a_cycle(make_model: MakeModel, capsys: pytest.CaptureFixture[str]) -> None:
     model = make_model()
-    sign(SETTINGS, model.ref, FIXED_KEY, signed_at=SIGNED_AT)
-    sign(SETTINGS, model.ref, FIXED_KEY, parent=model.ref)
+    sign(session_for(SETTINGS), model.ref, FIXED_KEY, signed_at=SIGNED_AT)
+    sign(session_for(SETTINGS), model.ref, FIXED_KEY, parent=model.ref)
     result = run_cli(["verify", model.ref, "--key", str(FIXED_PUB), "--chain"], capsys)
     assert result.code == 6
     assert result.err.splitlines()[0] == (
@@ -187,10 +188,7 @@ def test_hostile_tag_schema_index_stays_bounded(
 
     counter = CountingTransport()
     report = verify(
-        settings,
-        refs["model"],
-        keys=[FIXED_PUB],
-        transport=TransportOptions(transport=counter),
+        session_for(settings, TransportOptions(transport=counter)), refs["model"], keys=[FIXED_PUB]
     )
     assert report.ok, report.all_failures
     assert report.notes == (

@@ -17,7 +17,7 @@ from hubsnap.errors import NotFoundError, UsageError
 from hubsnap.signing.keys import load_public_key
 from hubsnap.signing.policy import load_policy
 from support.keys import FIXED_KEY, FIXED_PUB, SIGNED_AT, Model
-from support.registry import run_cli
+from support.registry import run_cli, session_for
 
 MakeModel = Callable[..., Model]
 SETTINGS = Settings.from_env({})
@@ -38,7 +38,7 @@ def _scoped(scope: str, **policy: object) -> dict[str, object]:
 @pytest.fixture
 def signed(make_model: MakeModel) -> Model:
     model = make_model()
-    sign(SETTINGS, model.ref, FIXED_KEY, signed_at=SIGNED_AT)
+    sign(session_for(SETTINGS), model.ref, FIXED_KEY, signed_at=SIGNED_AT)
     return model
 
 
@@ -86,7 +86,7 @@ def test_requirements_provenance_only(
     make_model: MakeModel, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     model = make_model()
-    result = sign(SETTINGS, model.ref, FIXED_KEY, signed_at=SIGNED_AT)
+    result = sign(session_for(SETTINGS), model.ref, FIXED_KEY, signed_at=SIGNED_AT)
     from support.keys import remove_from_index
 
     remove_from_index(model.store, result.signature)  # drop the OMS signature
@@ -99,9 +99,13 @@ def test_requirements_provenance_only(
 
 def test_max_age(signed: Model, tmp_path: Path) -> None:
     policy = _policy(tmp_path, _scoped("*", keys=[str(FIXED_PUB)], require={"maxAge": "30d"}))
-    fresh = verify(SETTINGS, signed.ref, policy=policy, now=SIGNED_AT + timedelta(days=29))
+    fresh = verify(
+        session_for(SETTINGS), signed.ref, policy=policy, now=SIGNED_AT + timedelta(days=29)
+    )
     assert fresh.ok
-    stale = verify(SETTINGS, signed.ref, policy=policy, now=SIGNED_AT + timedelta(days=31))
+    stale = verify(
+        session_for(SETTINGS), signed.ref, policy=policy, now=SIGNED_AT + timedelta(days=31)
+    )
     assert stale.all_failures == [f"{signed.ref}: signature is older than the policy's maxAge"]
 
 

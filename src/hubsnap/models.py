@@ -176,21 +176,13 @@ class Manifest:
         return out
 
     def to_bytes(self) -> bytes:
+        """Canonical JSON for a manifest hubsnap builds (an artifact, a signature referrer).
+
+        Never the address of a manifest that was received: another tool may have written it
+        differently, and its digest is that of the bytes as they arrived
+        (:class:`hubsnap.oci.repository.VerifiedManifest`).
+        """
         return canonical_json(self.to_json())
-
-    @property
-    def digest(self) -> Digest:
-        return sha256_bytes(self.to_bytes())
-
-    def descriptor(self) -> Descriptor:
-        data = self.to_bytes()
-        return Descriptor(
-            media_type=self.media_type,
-            digest=sha256_bytes(data),
-            size=len(data),
-            artifact_type=self.artifact_type or self.config.media_type,
-            annotations=dict(self.annotations),
-        )
 
     @classmethod
     def from_bytes(cls, data: bytes, expected: Digest | None = None) -> Manifest:

@@ -29,9 +29,15 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+
+if TYPE_CHECKING:
+    from hubsnap.api.session import Session
+    from hubsnap.config import Settings
+    from hubsnap.oci.client import TransportOptions
 
 REGISTRY_BINARY = Path("/usr/bin/docker-registry")
 _CONFIG = """\
@@ -292,6 +298,27 @@ def fake_credential_helper(bin_dir: Path, store: Path, monkeypatch: pytest.Monke
     script.write_text(_HELPER.format(python=sys.executable, store=str(store)))
     script.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+
+# -- sessions -------------------------------------------------------------------------------
+
+_OPEN_SESSIONS: list[Session] = []
+
+
+def session_for(settings: Settings, transport: TransportOptions | None = None) -> Session:
+    """A :class:`hubsnap.api.session.Session` for one verb call, closed when the test ends."""
+    from hubsnap.api.session import Session
+
+    session = Session(settings, transport)
+    _OPEN_SESSIONS.append(session)
+    return session
+
+
+@pytest.fixture(autouse=True)
+def _close_sessions() -> Iterator[None]:
+    yield
+    while _OPEN_SESSIONS:
+        _OPEN_SESSIONS.pop().close()
 
 
 # -- the CLI, in process --------------------------------------------------------------------

@@ -10,13 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from hubsnap.api.transfer import TransportOptions, _digest_of, _opened, _with_digest
-from hubsnap.config import Settings
+from hubsnap.api.session import Session
 from hubsnap.digest import Digest
 from hubsnap.models import MEDIA_TYPE_IMAGE_MANIFEST, Descriptor, Manifest
 from hubsnap.oci.directory import name_warnings
-from hubsnap.oci.reference import parse_reference
-from hubsnap.oci.repository import LayoutRepository, Repository
+from hubsnap.oci.repository import Repository
 from hubsnap.oci.transfer import ReferrerWalk
 
 __all__ = ["InspectResult", "ReferrerNode", "inspect"]
@@ -67,7 +65,7 @@ def _referrer_tree(
     for descriptor in walk.children(repo, subject):
         if descriptor.media_type == MEDIA_TYPE_IMAGE_MANIFEST:
             found = walk.manifest(repo, descriptor.digest)
-            if found is None or not walk.accepts(found[1], descriptor.digest, subject):
+            if found is None or not walk.accepts(found.manifest, descriptor.digest, subject):
                 continue
         nodes.append(
             ReferrerNode(descriptor, _referrer_tree(repo, descriptor.digest, depth + 1, walk))
@@ -75,23 +73,20 @@ def _referrer_tree(
     return tuple(nodes)
 
 
-def inspect(
-    settings: Settings, reference: str, *, transport: TransportOptions | None = None
-) -> InspectResult:
+def inspect(session: Session, reference: str) -> InspectResult:
     """Read a manifest (by digest or tag) and the referrers that point at it.
 
     Referrers are walked once each, at most :data:`~hubsnap.oci.transfer.MAX_REFERRERS` in
     all; one whose manifest names another subject is left out (``warnings`` says so), as
     are names a reader could mistake for others.
     """
-    ref = parse_reference(reference, store=settings.store)
-    with _opened(ref, settings, transport) as repo:
-        if isinstance(repo, LayoutRepository):
-            repo.store.require()
-        digest = _digest_of(repo, ref)
-        data, manifest = repo.get_manifest(digest)
-        walk = ReferrerWalk(digest)
-        tree = _referrer_tree(repo, digest, 0, walk)
+    ref = session.parse(reference)
+    repo, digest, _ = session.resolve(ref)
+    found = session.manifest(repo, digest)
+    manifest = found.manifest
+    walk = ReferrerWalk(digest)
+    tree = _referrer_tree(repo, digest, 0, walk)
     paths = [layer.filepath for layer in manifest.layers if layer.filepath is not None]
     warnings = (*name_warnings(paths), *walk.warnings)
-    return InspectResult(_with_digest(ref, digest), digest, len(data), manifest, tree, warnings)
+    shown = str(ref.with_digest(digest))
+    return InspectResult(shown, digest, found.size, manifest, tree, warnings)

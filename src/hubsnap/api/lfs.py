@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hubsnap.api.transfer import TransportOptions, pull
-from hubsnap.config import Settings
+from hubsnap.api.session import Session
+from hubsnap.api.transfer import pull
 from hubsnap.digest import Digest
 from hubsnap.errors import IntegrityError, NotFoundError, UsageError
 from hubsnap.lfs.fastimport import CommitRequest, Identity, fast_import, tree_ids
@@ -28,7 +28,7 @@ from hubsnap.lfs.tree import PlannedFile, plan_tree
 from hubsnap.models import ANNOTATION_CREATED, ANNOTATION_REVISION, ANNOTATION_SOURCE, Manifest
 from hubsnap.oci.artifact import model_files, parse_model_config
 from hubsnap.oci.layout import LayoutStore
-from hubsnap.oci.reference import LayoutReference, parse_reference
+from hubsnap.oci.reference import LayoutReference
 
 __all__ = [
     "HUBSNAP_IDENTITY",
@@ -79,17 +79,15 @@ class LoadedArtifact:
     manifest: Manifest
 
 
-def load_artifact(
-    settings: Settings, reference: str, transport: TransportOptions | None
-) -> LoadedArtifact:
+def load_artifact(session: Session, reference: str) -> LoadedArtifact:
     """The artifact ``reference`` names, from a layout or pulled into the local store."""
-    ref = parse_reference(reference, store=settings.store)
+    ref = session.parse(reference)
     if isinstance(ref, LayoutReference):
         store = LayoutStore(ref.path).require()
         digest = ref.digest or store.resolve(tag=ref.tag).digest
     else:
-        digest = pull(settings, reference, allow_tag=True, transport=transport).digest
-        store = LayoutStore(settings.store)
+        digest = pull(session, reference, allow_tag=True).digest
+        store = LayoutStore(session.settings.store)
     _, manifest = store.read_manifest(digest)
     if not manifest.is_model:
         raise UsageError(f"{reference} is not a model artifact", hint="give a ModelPack artifact")
@@ -144,7 +142,7 @@ def _open_existing(directory: Path) -> GitRepository | None:
 
 
 def lfs_commit(
-    settings: Settings,
+    session: Session,
     reference: str,
     directory: Path,
     *,
@@ -152,7 +150,6 @@ def lfs_commit(
     message: str | None = None,
     author: Identity | None = None,
     lock: bool = True,
-    transport: TransportOptions | None = None,
 ) -> LfsCommitResult:
     """Write the artifact ``reference`` names as one commit on ``branch`` of ``directory``."""
     repo = _open_existing(directory)
@@ -166,7 +163,7 @@ def lfs_commit(
         raise UsageError(
             f"{directory} has uncommitted changes", hint="commit or stash them, then retry"
         )
-    artifact = load_artifact(settings, reference, transport)
+    artifact = load_artifact(session, reference)
     planned = plan_artifact(artifact)
     root = tree_ids((p.path, p.tree_file.mode, p.tree_file.blob_id()) for p in planned)[""]
     parent = repo.branch_tip(branch) if repo is not None else None

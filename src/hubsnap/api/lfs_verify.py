@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hubsnap.api.lfs import TRAILER_ARTIFACT, load_artifact, plan_artifact
-from hubsnap.api.transfer import TransportOptions
-from hubsnap.config import Settings
+from hubsnap.api.session import Session
 from hubsnap.digest import Digest
 from hubsnap.errors import CheckFailed, HubsnapError, UsageError
 from hubsnap.lfs.repo import GitRepository
@@ -83,13 +82,12 @@ def _differences(
 
 
 def lfs_verify(
-    settings: Settings,
+    session: Session,
     target: str,
     *,
     keys: Sequence[Path] = (),
     policy: Path | None = None,
     chain: bool = False,
-    transport: TransportOptions | None = None,
 ) -> LfsVerifyResult:
     """Check the commit ``target`` (``DIR[@REV]``) against the artifact its trailer names."""
     directory, revision = split_repository_revision(target)
@@ -102,16 +100,14 @@ def lfs_verify(
         digest = Digest.parse(named)
     except HubsnapError as e:
         raise CheckFailed(f"commit {commit.sha}: malformed {TRAILER_ARTIFACT} {named!r}") from e
-    artifact = load_artifact(settings, str(digest), transport)
+    artifact = load_artifact(session, str(digest))
     planned = {p.path: (p.tree_file.mode, p.tree_file.blob_id()) for p in plan_artifact(artifact)}
     differences = _differences(repo.tree_entries(commit.sha), planned)
     signatures = None
     if keys or policy is not None:
         from hubsnap.api import signing  # noqa: PLC0415
 
-        report = signing.verify(
-            settings, str(digest), keys=keys, policy=policy, chain=chain, transport=transport
-        )
+        report = signing.verify(session, str(digest), keys=keys, policy=policy, chain=chain)
         outcome = signing.verdict(report)
         if outcome.error is not None:
             raise outcome.error

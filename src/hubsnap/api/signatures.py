@@ -16,9 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hubsnap.api.signing import Repositories
-from hubsnap.api.transfer import TransportOptions
-from hubsnap.config import Settings
+from hubsnap.api.session import Session
 from hubsnap.digest import Digest
 from hubsnap.errors import IntegrityError, UsageError
 from hubsnap.fsutil import atomic_write_bytes
@@ -92,7 +90,7 @@ def _oms_candidates(
     key: PublicKey | None,
 ) -> list[tuple[SignatureReferrer, SignatureCheck | None]]:
     if key is not None:
-        _, manifest = repository.get_manifest(digest)
+        manifest = repository.manifest(digest).manifest
         checks = [(r, check_signature(r, manifest, digest, (key,))) for r in referrers]
         return [(r, c) for r, c in checks if c.ok and c.kind is SignatureKind.OMS]
     # Without a key nothing is trusted: the exported file is what model_signing checks.
@@ -106,20 +104,14 @@ def _oms_candidates(
 
 
 def export_signature(
-    settings: Settings,
-    reference: str,
-    output: Path,
-    *,
-    key: Path | None = None,
-    transport: TransportOptions | None = None,
+    session: Session, reference: str, output: Path, *, key: Path | None = None
 ) -> ExportResult:
     """Write the newest OMS bundle of ``reference`` to ``output`` for ``model_signing``;
     with ``key``, the newest one that key signed and that covers the artifact's files."""
     public = load_public_key(key) if key is not None else None
-    with Repositories(settings, transport) as repositories:
-        repository, digest = repositories.resolve(reference)
-        referrers = scan_signature_referrers(repository, digest).referrers
-        candidates = _oms_candidates(referrers, repository, digest, public)
+    repository, digest, _ = session.resolve(reference)
+    referrers = scan_signature_referrers(repository, digest).referrers
+    candidates = _oms_candidates(referrers, repository, digest, public)
     if not candidates:
         by = f" by {public.fingerprint}" if public is not None else ""
         raise IntegrityError(
@@ -171,7 +163,7 @@ def describe_signatures(
 
     Without ``keys`` nothing is verified and ``kind`` is the payload's own claim.
     """
-    _, manifest = repository.get_manifest(digest)
+    manifest = repository.manifest(digest).manifest
     out = []
     for referrer in scan_signature_referrers(repository, digest).referrers:
         hint = referrer.bundle.key_hint if referrer.bundle is not None else None

@@ -27,7 +27,6 @@ provenance by the key gets nothing new (``force`` signs again).
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,15 +34,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hubsnap.api.transfer import TransportOptions, open_repository
-from hubsnap.config import Settings
+from hubsnap.api.session import Session
 from hubsnap.digest import Digest
 from hubsnap.errors import IntegrityError, UsageError, from_os_error
 from hubsnap.models import Descriptor
-from hubsnap.oci.layout import LayoutStore
-from hubsnap.oci.reference import LayoutReference, parse_reference
-from hubsnap.oci.registry import RegistryRepository
-from hubsnap.oci.repository import LayoutRepository, Repository
+from hubsnap.oci.repository import Repository
 from hubsnap.signing.attach import (
     PreparedReferrer,
     attach_bundles,
@@ -79,7 +74,7 @@ from hubsnap.snapshot import read_snapshot_document
 from hubsnap.values import printable
 
 __all__ = [
-    "Repositories",
+    "Prompt",
     "SignResult",
     "Verdict",
     "keygen",
@@ -91,37 +86,6 @@ __all__ = [
 ]
 
 Prompt = Callable[[str], str]
-
-
-class Repositories:
-    """Opens the repositories one verb touches, and closes registry connections after."""
-
-    def __init__(self, settings: Settings, transport: TransportOptions | None = None) -> None:
-        self.settings = settings
-        self.transport = transport
-        self._stack = contextlib.ExitStack()
-
-    def open(self, text: str) -> tuple[Repository, str | Digest]:
-        """The repository a reference names, and the tag or digest inside it."""
-        reference = parse_reference(text, store=self.settings.store)
-        if isinstance(reference, LayoutReference):
-            # Absolute paths: they are recorded in provenance and matched by policy scopes.
-            store = LayoutStore(reference.path.expanduser().resolve()).require()
-            return LayoutRepository(store), reference.digest or reference.tag or "latest"
-        repository = open_repository(reference, self.settings, transport=self.transport)
-        if isinstance(repository, RegistryRepository):
-            self._stack.callback(repository.close)
-        return repository, reference.digest or reference.tag or "latest"
-
-    def resolve(self, text: str) -> tuple[Repository, Digest]:
-        repository, reference = self.open(text)
-        return repository, repository.resolve(reference).digest
-
-    def __enter__(self) -> Repositories:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stack.close()
 
 
 def keygen(
@@ -211,11 +175,12 @@ def sign_artifact(
     This is the whole cost of signing once the key is loaded (the benchmark times it).
     """
     now = signed_at or datetime.now(UTC)
-    data, manifest = repository.get_manifest(digest)
+    found = repository.manifest(digest)
+    manifest = found.manifest
     if not manifest.is_model:
         raise UsageError(f"{digest} is not a model artifact", hint="sign the model manifest")
     check_raw_layers(manifest)
-    subject = Descriptor(manifest.media_type, digest, len(data))
+    subject = Descriptor(manifest.media_type, digest, found.size)
     artifact_uri = f"{repository.describe()}@{digest}"
     claim = read_source_claim(repository, manifest)
     repo_id = claim.url.removeprefix(hf_endpoint).strip("/") or claim.url if claim.url else None
@@ -287,7 +252,7 @@ def sign_artifact(
 
 
 def sign(
-    settings: Settings,
+    session: Session,
     reference: str,
     key_path: Path,
     *,
@@ -298,35 +263,32 @@ def sign(
     password_env: str = DEFAULT_PASSWORD_ENV,
     prompt: Prompt | None = None,
     signed_at: datetime | None = None,
-    transport: TransportOptions | None = None,
     force: bool = False,
 ) -> SignResult:
     """``hubsnap sign``: resolve ``reference`` to a digest, then sign that digest.
 
     ``snapshot`` (a ``snapshot.yaml``) supplies the requested revision; it must record the
-    artifact being signed. ``transport`` (plain HTTP, CA file) applies to registry
-    references, as for ``push``.
+    artifact being signed.
     """
     if snapshot is not None and requested_revision is not None:
         raise UsageError("--snapshot and --revision both name the requested revision")
     key = load_private_key(key_path, password_env=password_env, prompt=prompt)
     extra = tuple(load_public_key(p) for p in parent_keys)
-    with Repositories(settings, transport) as repositories:
-        repository, digest = repositories.resolve(reference)
-        if snapshot is not None:
-            requested_revision = snapshot_revision(snapshot, digest)
-        parent_target = repositories.resolve(parent) if parent else None
-        return sign_artifact(
-            repository,
-            digest,
-            key,
-            signed_at=signed_at,
-            parent=parent_target,
-            parent_keys=extra,
-            requested_revision=requested_revision,
-            hf_endpoint=settings.hub_url,
-            force=force,
-        )
+    repository, digest, _ = session.resolve(reference)
+    if snapshot is not None:
+        requested_revision = snapshot_revision(snapshot, digest)
+    parent_target = session.resolve(parent)[:2] if parent else None
+    return sign_artifact(
+        repository,
+        digest,
+        key,
+        signed_at=signed_at,
+        parent=parent_target,
+        parent_keys=extra,
+        requested_revision=requested_revision,
+        hf_endpoint=session.settings.hub_url,
+        force=force,
+    )
 
 
 def snapshot_revision(path: Path, digest: Digest) -> str:
@@ -344,14 +306,13 @@ def snapshot_revision(path: Path, digest: Digest) -> str:
 
 
 def verify(
-    settings: Settings,
+    session: Session,
     reference: str,
     *,
     keys: Sequence[Path] = (),
     policy: Path | None = None,
     chain: bool = False,
     now: datetime | None = None,
-    transport: TransportOptions | None = None,
 ) -> ArtifactCheck:
     """``hubsnap verify``: the report; the caller decides what a failure means (see level)."""
     if not keys and policy is None:
@@ -361,15 +322,11 @@ def verify(
         trust = load_policy(policy).with_keys(public_keys)
     else:
         trust = TrustPolicy.from_keys(public_keys, Requirements())
-    with Repositories(settings, transport) as repositories:
-        repository, digest = repositories.resolve(reference)
-        verifier = Verifier(
-            trust=trust,
-            open_repository=lambda uri: repositories.open(uri)[0],
-            now=now or datetime.now(UTC),
-            chain=chain,
-        )
-        return verifier.verify(repository, digest)
+    repository, digest, _ = session.resolve(reference)
+    verifier = Verifier(
+        trust=trust, open_repository=session.open, now=now or datetime.now(UTC), chain=chain
+    )
+    return verifier.verify(repository, digest)
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,15 @@ untagged, so they can never take the tag of the complete artifact. Their manifes
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from hubsnap.api.session import Session
+from hubsnap.api.signing import Prompt, SignResult, sign_artifact
 from hubsnap.canonical import loads_object
 from hubsnap.config import Settings
+from hubsnap.digest import Digest
 from hubsnap.errors import UsageError
 from hubsnap.hub import HubClient, HubFile, RepoRevision
 from hubsnap.hubfiles import FetchedFile, GitBlobMap, fetch_files
@@ -26,6 +29,7 @@ from hubsnap.oci.artifact import LayerFile, ModelSource, build_model_artifact
 from hubsnap.oci.layout import LayoutStore
 from hubsnap.oci.reference import LayoutReference
 from hubsnap.retry import RetryPolicy
+from hubsnap.signing.keys import DEFAULT_PASSWORD_ENV, load_private_key
 from hubsnap.snapshot import (
     Selection,
     SnapshotDocument,
@@ -50,7 +54,8 @@ _FORMATS = (
 @dataclass(frozen=True)
 class SnapshotResult:
     """What a snapshot did. In a dry run ``reference`` and ``output`` are ``None`` and
-    ``downloaded`` lists what would be downloaded; ``reused`` is then empty."""
+    ``downloaded`` lists what would be downloaded; ``reused`` is then empty. ``signed`` is
+    the signing of the artifact (``None`` when not asked to sign, and in a dry run)."""
 
     document: SnapshotDocument
     reference: str | None
@@ -58,9 +63,16 @@ class SnapshotResult:
     downloaded: tuple[str, ...]
     reused: tuple[str, ...]
     dry_run: bool
+    signed: SignResult | None = None
+
+    @property
+    def digest(self) -> Digest | None:
+        """The artifact's manifest digest (``None`` in a dry run)."""
+        recorded = self.document.artifact_digest
+        return Digest.parse(recorded) if recorded is not None else None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             **self.document.to_json(),
             "reference": self.reference,
             "output": str(self.output) if self.output else None,
@@ -68,6 +80,9 @@ class SnapshotResult:
             "reused": list(self.reused),
             "dry_run": self.dry_run,
         }
+        if self.signed is not None:
+            out["signed"] = self.signed.to_json()
+        return out
 
 
 def _recorded(file: HubFile) -> SnapshotFile:
@@ -142,7 +157,7 @@ def _model_source(
 
 
 def snapshot(
-    settings: Settings,
+    session: Session,
     repo_id: str,
     revision: str,
     selection: Selection,
@@ -150,19 +165,38 @@ def snapshot(
     output: Path | None,
     dry_run: bool = False,
     retry: RetryPolicy | None = None,
+    sign_key: Path | None = None,
+    password_env: str = DEFAULT_PASSWORD_ENV,
+    prompt: Prompt | None = None,
 ) -> SnapshotResult:
-    """Snapshot ``repo_id@revision`` into ``settings.store`` and write ``output``.
+    """Snapshot ``repo_id@revision`` into the session's local store and write ``output``;
+    with ``sign_key``, then sign the artifact (the provenance records ``revision`` as the
+    one requested). The key is loaded before anything is downloaded.
 
     ``output`` ``None`` writes no ``snapshot.yaml``. Raises :class:`~hubsnap.errors.
     HubsnapError` subclasses with the documented exit codes; on failure nothing is added to
     the store and no document is written.
     """
+    settings = session.settings
     if output is not None and output.is_dir():
         raise UsageError(f"{output} is a directory", hint="give -o a file name")
+    key = None
+    if sign_key is not None and not dry_run:
+        key = load_private_key(sign_key, password_env=password_env, prompt=prompt)
     with HubClient.from_settings(settings, retry) as client:
-        return _snapshot(
+        result = _snapshot(
             client, settings, repo_id, revision, selection, output=output, dry_run=dry_run
         )
+    if key is None or result.digest is None:
+        return result
+    signed = sign_artifact(
+        session.local_store(),
+        result.digest,
+        key,
+        requested_revision=revision,
+        hf_endpoint=settings.hub_url,
+    )
+    return replace(result, signed=signed)
 
 
 def _snapshot(

@@ -1,114 +1,30 @@
-"""The transfer verbs: push, pull and login, and :func:`open_repository`.
+"""The transfer verbs: ``push`` (with ``--sign``, signing what it pushed) and ``pull``.
 
-``open_repository`` turns a parsed reference into a :class:`Repository` (a registry
-repository with credentials from the docker config, or an OCI image layout), so that every
-verb works the same against a registry and the local store. Pulls go through the local store:
-an artifact is fetched once, then re-pushed, signed, diffed or written out from there.
+Both work the same against a registry and an OCI layout: a :class:`~hubsnap.api.session.
+Session` opens the references as :class:`~hubsnap.oci.repository.Repository` objects. Pulls
+go through the local store: an artifact is fetched once, then re-pushed, signed, diffed or
+written out from there.
 """
 
 from __future__ import annotations
 
-import contextlib
-import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hubsnap.config import Settings
+from hubsnap.api.session import Session
+from hubsnap.api.signing import Prompt, SignResult, sign_artifact, snapshot_revision
 from hubsnap.digest import Digest
 from hubsnap.errors import NotFoundError, UsageError
-from hubsnap.models import Manifest
-from hubsnap.oci.auth import Credentials, load_credentials, store_credentials
-from hubsnap.oci.client import RegistryClient, TransportOptions
-from hubsnap.oci.directory import os_error, plan_destinations
-from hubsnap.oci.layout import LayoutStore, check_store_path
+from hubsnap.oci.directory import plan_destinations
 from hubsnap.oci.materialise import PulledFile, file_layers, linked_here, materialise
-from hubsnap.oci.reference import LayoutReference, Reference, RegistryReference, parse_reference
-from hubsnap.oci.registry import RegistryRepository
-from hubsnap.oci.repository import LayoutRepository, Repository
-from hubsnap.oci.sightings import BlobSightings
+from hubsnap.oci.reference import Reference
+from hubsnap.oci.repository import Repository, VerifiedManifest
 from hubsnap.oci.transfer import copy_artifact
+from hubsnap.signing.keys import DEFAULT_PASSWORD_ENV, load_private_key
 from hubsnap.snapshot import read_artifact_reference
 
-__all__ = [
-    "LoginResult",
-    "PullResult",
-    "PushResult",
-    "TransportOptions",
-    "blob_sightings",
-    "login",
-    "open_repository",
-    "pull",
-    "push",
-    "snapshot_source",
-    "transport_options",
-]
-
-_REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(?::\d{1,5})?$|^\[[0-9a-fA-F:]+\](?::\d{1,5})?$")
-_SIGHTINGS_FILE = "blob-sightings.sqlite"
-
-
-def blob_sightings(settings: Settings) -> BlobSightings:
-    """The record of which registry repositories held which blobs (mount hints)."""
-    return BlobSightings(settings.home / _SIGHTINGS_FILE)
-
-
-def transport_options(
-    settings: Settings, *, plain_http: bool | None = None, ca_file: Path | None = None
-) -> TransportOptions:
-    """Transport options from the settings (timeout) and the command line overrides."""
-    if ca_file is not None and not ca_file.is_file():
-        raise UsageError(f"CA file {ca_file} not found")
-    return TransportOptions(plain_http=plain_http, ca_file=ca_file, timeout=settings.timeout)
-
-
-def _options(settings: Settings, transport: TransportOptions | None) -> TransportOptions:
-    return transport if transport is not None else TransportOptions(timeout=settings.timeout)
-
-
-def _client(
-    registry: str,
-    settings: Settings,
-    transport: TransportOptions | None,
-    credentials: Credentials | None,
-    loopback: bool,
-) -> RegistryClient:
-    options = _options(settings, transport)
-    plain = options.plain_http if options.plain_http is not None else loopback
-    return RegistryClient(registry, credentials=credentials, options=options, plain_http=plain)
-
-
-def open_repository(
-    ref: Reference, settings: Settings, *, transport: TransportOptions | None = None
-) -> Repository:
-    """The repository ``ref`` names: a :class:`RegistryRepository` or a
-    :class:`LayoutRepository`. Registry credentials come from the docker config; the
-    returned registry repository holds a connection pool (call ``close()`` when done).
-    """
-    if isinstance(ref, LayoutReference):
-        return LayoutRepository(LayoutStore(check_store_path(ref.path)))
-    credentials = load_credentials(settings.docker_config, ref.registry)
-    client = _client(ref.registry, settings, transport, credentials, ref.is_loopback)
-    return RegistryRepository(client, ref.repository)
-
-
-@contextlib.contextmanager
-def _opened(
-    ref: Reference, settings: Settings, transport: TransportOptions | None
-) -> Iterator[Repository]:
-    repo = open_repository(ref, settings, transport=transport)
-    try:
-        yield repo
-    finally:
-        if isinstance(repo, RegistryRepository):
-            repo.close()
-
-
-def _digest_of(repo: Repository, ref: Reference) -> Digest:
-    if ref.digest is not None:
-        return ref.digest
-    return repo.resolve(ref.tag or "latest").digest
+__all__ = ["PullResult", "PushResult", "pull", "push", "snapshot_source"]
 
 
 def _with_digest(ref: Reference, digest: Digest) -> str:
@@ -120,7 +36,8 @@ def _with_digest(ref: Reference, digest: Digest) -> str:
 
 @dataclass(frozen=True)
 class PushResult:
-    """A push: ``destination`` is ``DEST@sha256:…``; counts as in ``CopyResult``."""
+    """A push: ``destination`` is ``DEST@sha256:…``; counts as in ``CopyResult``;
+    ``signed`` is the signing of what was pushed (``None`` when not asked to sign)."""
 
     source: str
     destination: str
@@ -132,9 +49,10 @@ class PushResult:
     referrers: tuple[Digest, ...]
     dry_run: bool
     warnings: tuple[str, ...] = ()
+    signed: SignResult | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "source": self.source,
             "destination": self.destination,
             "digest": str(self.digest),
@@ -145,6 +63,9 @@ class PushResult:
             "referrers": [str(d) for d in self.referrers],
             "dryRun": self.dry_run,
         }
+        if self.signed is not None:
+            out["signed"] = self.signed.to_json()
+        return out
 
 
 def snapshot_source(text: str) -> Path | None:
@@ -157,48 +78,48 @@ def snapshot_source(text: str) -> Path | None:
     return None
 
 
-def _source_reference(text: str, settings: Settings) -> Reference:
-    """A push source: a ``snapshot.yaml`` (the artifact it records) or a reference."""
-    document = snapshot_source(text)
-    if document is not None:
-        return parse_reference(read_artifact_reference(document))
-    return parse_reference(text, store=settings.store)
-
-
 def push(
-    settings: Settings,
+    session: Session,
     source: str,
     destination: str,
     *,
     dry_run: bool = False,
-    transport: TransportOptions | None = None,
+    sign_key: Path | None = None,
+    password_env: str = DEFAULT_PASSWORD_ENV,
+    prompt: Prompt | None = None,
 ) -> PushResult:
-    """Copy an artifact (with its referrers) from ``source`` to ``destination``."""
-    src_ref = _source_reference(source, settings)
-    dst_ref = parse_reference(destination, store=settings.store)
-    if isinstance(dst_ref, LayoutReference):
-        check_store_path(dst_ref.path)
+    """Copy an artifact (with its referrers) from ``source`` to ``destination``; with
+    ``sign_key``, then sign it there (a ``snapshot.yaml`` source also gives the requested
+    revision for the provenance). The key is loaded before anything is sent."""
+    document = snapshot_source(source)
+    src_ref = session.parse(read_artifact_reference(document) if document else source)
+    dst_ref = session.parse(destination)
     if dst_ref.digest is not None:
         raise UsageError(
             f"push destination {destination!r} names a digest",
             hint="give a repository, optionally with a tag; the digest is the source's",
         )
-    with (
-        _opened(src_ref, settings, transport) as src,
-        _opened(dst_ref, settings, transport) as dst,
-    ):
-        if isinstance(src, LayoutRepository):
-            src.store.require()
-        digest = _digest_of(src, src_ref)
-        with _writing(dst):
-            result = copy_artifact(
-                src,
-                dst,
-                digest,
-                tag=dst_ref.tag,
-                dry_run=dry_run,
-                sightings=blob_sightings(settings),
-            )
+    key = None
+    if sign_key is not None and not dry_run:
+        key = load_private_key(sign_key, password_env=password_env, prompt=prompt)
+    dst = session.open(dst_ref)
+    src, digest, _ = session.resolve(src_ref)
+    with dst.writing():
+        result = copy_artifact(
+            src,
+            dst,
+            digest,
+            tag=dst_ref.tag,
+            dry_run=dry_run,
+            manifest=session.manifest(src, digest),
+            sightings=session.sightings,
+        )
+    signed = None
+    if key is not None:
+        requested = snapshot_revision(document, digest) if document is not None else None
+        signed = sign_artifact(
+            dst, digest, key, requested_revision=requested, hf_endpoint=session.settings.hub_url
+        )
     return PushResult(
         source=_with_digest(src_ref, digest),
         destination=_with_digest(dst_ref, digest),
@@ -210,6 +131,7 @@ def push(
         referrers=result.referrers,
         dry_run=dry_run,
         warnings=result.warnings,
+        signed=signed,
     )
 
 
@@ -248,7 +170,7 @@ class PullResult:
 
 
 def pull(
-    settings: Settings,
+    session: Session,
     reference: str,
     *,
     output: Path | None = None,
@@ -256,7 +178,6 @@ def pull(
     link: bool = False,
     force: bool = False,
     from_cache: bool = False,
-    transport: TransportOptions | None = None,
 ) -> PullResult:
     """Fetch an artifact and, with ``output``, write its files into that directory.
 
@@ -269,43 +190,39 @@ def pull(
     Every destination is checked before the first write and a failure leaves ``output`` as
     it was; ``force`` lets files that differ from the artifact's be replaced.
     """
-    ref = parse_reference(reference, store=settings.store)
+    ref = session.parse(reference)
     if ref.digest is None and not allow_tag:
         raise UsageError(
             f"{reference} names no digest",
             hint="pull by digest (REF@sha256:…), or pass --allow-tag to resolve the tag",
         )
-    store = LayoutStore(check_store_path(settings.store))
-    local = LayoutRepository(store)
-    with _opened(ref, settings, transport) as src:
-        digest, data = _pull_manifest(src, ref, local, from_cache)
-        manifest = Manifest.from_bytes(data, digest)
-        layers = file_layers(manifest)  # every path checked before a blob is fetched
-        plan = (
-            plan_destinations(
-                output, layers, force=force, same_file=linked_here(store) if link else None
-            )
-            if output is not None
-            else None
+    local = session.local_store(create=True)
+    src, found, tag = _pull_manifest(session, ref, local, from_cache)
+    digest, manifest = found.digest, found.manifest
+    layers = file_layers(manifest)  # every path checked before a blob is fetched
+    plan = (
+        plan_destinations(
+            output, layers, force=force, same_file=linked_here(local) if link else None
         )
-        if plan is not None and not link:
-            written = materialise(plan, store, src, check=manifest.config, label=digest.hex[:12])
-            fetched, sent, warnings = written.blobs_fetched, written.bytes_fetched, []
-            files = written.files
-        else:
-            with _writing(local):
-                result = copy_artifact(
-                    src, local, digest, manifest_bytes=data, sightings=blob_sightings(settings)
-                )
-            fetched, sent, warnings = result.blobs_sent, result.bytes_sent, list(result.warnings)
-            files = ()
-            if plan is not None:
-                files = materialise(plan, store, None, link=True, verified=result.sent).files
+        if output is not None
+        else None
+    )
+    if plan is not None and not link:
+        written = materialise(plan, local, src, check=manifest.config, label=digest.hex[:12])
+        fetched, sent, warnings = written.blobs_fetched, written.bytes_fetched, []
+        files = written.files
+    else:
+        with local.writing():
+            result = copy_artifact(src, local, digest, manifest=found, sightings=session.sightings)
+        fetched, sent, warnings = result.blobs_sent, result.bytes_sent, list(result.warnings)
+        files = ()
+        if plan is not None:
+            files = materialise(plan, local, None, link=True, verified=result.sent).files
     return PullResult(
         reference=_with_digest(ref, digest),
         digest=digest,
-        tag=ref.tag if ref.digest is None else None,
-        store=settings.store,
+        tag=tag,
+        store=session.settings.store,
         directory=output,
         files=files,
         blobs_fetched=fetched,
@@ -315,66 +232,15 @@ def pull(
 
 
 def _pull_manifest(
-    src: Repository, ref: Reference, local: LayoutRepository, from_cache: bool
-) -> tuple[Digest, bytes]:
-    """The digest ``ref`` names and its manifest bytes, from the source unless the store may
-    answer (``from_cache``) and holds them."""
-    if from_cache and ref.digest is not None and local.store.has_blob(ref.digest):
-        return ref.digest, local.store.read_blob(ref.digest)
-    if isinstance(src, LayoutRepository):
-        src.store.require()
-    digest = _digest_of(src, ref)
-    return digest, src.get_manifest(digest)[0]
-
-
-@contextlib.contextmanager
-def _writing(repo: Repository) -> Iterator[None]:
-    """Guard a copy into ``repo``: when it is a layout, a filesystem failure becomes one line
-    (exit 2, e.g. "No space left on device") and a layout this copy created but left empty
-    is removed again, so a failed command leaves no empty store behind."""
-    store = repo.store if isinstance(repo, LayoutRepository) else None
-    existed = store is None or store.root.exists()
-    try:
-        yield
-    except BaseException as e:
-        if store is not None and not existed:
-            store.discard_if_unused()
-        if store is not None and isinstance(e, OSError):
-            raise os_error(Path(e.filename or store.root), e) from e
-        raise
-
-
-# -- login ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LoginResult:
-    """A successful login: where the credentials were stored (file path or helper name)."""
-
-    registry: str
-    stored_in: str
-
-
-def login(
-    settings: Settings,
-    registry: str,
-    username: str,
-    password: str,
-    *,
-    transport: TransportOptions | None = None,
-) -> LoginResult:
-    """Check the credentials against the registry, then store them in the docker config."""
-    host = registry.removeprefix("https://").removeprefix("http://").rstrip("/")
-    if not _REGISTRY.match(host):
-        raise UsageError(f"invalid registry {registry!r}", hint="use HOST[:PORT]")
-    if not username or not password:
-        raise UsageError("login needs a user name and a non-empty password")
-    credentials = Credentials(username, password)
-    loopback = RegistryReference(host, "x").is_loopback
-    client = _client(host, settings, transport, credentials, loopback)
-    try:
-        client.ping()
-    finally:
-        client.close()
-    stored = store_credentials(settings.docker_config, host, credentials)
-    return LoginResult(host, stored)
+    session: Session, ref: Reference, local: Repository, from_cache: bool
+) -> tuple[Repository, VerifiedManifest, str | None]:
+    """The source, the manifest ``ref`` names and the tag it was resolved from: from the
+    source, unless the store may answer (``from_cache``) and holds it."""
+    if from_cache and ref.digest is not None and local.has_blob(ref.digest):
+        return session.open(ref), local.manifest(ref.digest), None
+    src = session.open(ref)
+    src.require()
+    if ref.digest is not None:  # no resolve first: the manifest read is the one request
+        return src, session.manifest(src, ref.digest), None
+    src, digest, tag = session.resolve(ref)
+    return src, session.manifest(src, digest), tag

@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from hubsnap.api.transfer import TransportOptions, transport_options
+from hubsnap.api.session import Session, transport_options
 from hubsnap.config import Settings, parse_duration
 
 __all__ = [
@@ -25,8 +25,8 @@ __all__ = [
     "StoreOption",
     "TimeoutOption",
     "emit",
+    "open_session",
     "print_table",
-    "registry_settings",
     "settings",
     "warn",
 ]
@@ -69,16 +69,16 @@ def settings(*, timeout: str | None = None, store: Path | None = None) -> Settin
     return replace(base, **changes)
 
 
-def registry_settings(
+def open_session(
     *,
     timeout: str | None,
     store: Path | None = None,
-    plain_http: bool | None,
-    ca_file: Path | None,
-) -> tuple[Settings, TransportOptions]:
-    """Settings and registry transport options from a command's shared options."""
+    plain_http: bool | None = None,
+    ca_file: Path | None = None,
+) -> Session:
+    """The command's session, from the environment and its shared options."""
     config = settings(timeout=timeout, store=store)
-    return config, transport_options(config, plain_http=plain_http, ca_file=ca_file)
+    return Session(config, transport_options(config, plain_http=plain_http, ca_file=ca_file))
 
 
 def emit(data: T, json_output: bool, render: Callable[[T], str]) -> None:

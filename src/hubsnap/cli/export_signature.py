@@ -16,7 +16,7 @@ from hubsnap.cli._output import (
     StoreOption,
     TimeoutOption,
     emit,
-    registry_settings,
+    open_session,
 )
 
 
@@ -36,10 +36,10 @@ def export_signature(
     json_output: JsonOption = False,
 ) -> None:
     """Write REF's OMS signature bundle (e.g. model.sig) for model_signing."""
-    config, transport = registry_settings(
+    with open_session(
         timeout=timeout, store=store, plain_http=plain_http, ca_file=ca_file
-    )
-    result = signatures.export_signature(config, reference, output, key=key, transport=transport)
+    ) as session:
+        result = signatures.export_signature(session, reference, output, key=key)
     emit(
         result.to_json(),
         json_output,

@@ -15,8 +15,8 @@ from hubsnap.cli._output import (
     StoreOption,
     TimeoutOption,
     emit,
+    open_session,
     print_table,
-    registry_settings,
     warn,
 )
 from hubsnap.oci.directory import BIDI_CONTROLS
@@ -82,10 +82,10 @@ def inspect_command(
     timeout: TimeoutOption = None,
 ) -> None:
     """Show an artifact's manifest, annotations, layers and referrers."""
-    config, transport = registry_settings(
+    with open_session(
         timeout=timeout, store=store, plain_http=plain_http, ca_file=ca_file
-    )
-    result = inspect(config, reference, transport=transport)
+    ) as session:
+        result = inspect(session, reference)
     for message in result.warnings:
         warn(f"warning: {message}")
 

@@ -18,7 +18,7 @@ from hubsnap.cli._output import (
     StoreOption,
     TimeoutOption,
     emit,
-    registry_settings,
+    open_session,
     warn,
 )
 from hubsnap.errors import IntegrityError
@@ -63,19 +63,18 @@ def commit_command(
     from hubsnap.api.lfs import lfs_commit  # noqa: PLC0415
     from hubsnap.lfs.fastimport import Identity  # noqa: PLC0415
 
-    config, transport = registry_settings(
+    with open_session(
         timeout=timeout, store=store, plain_http=plain_http, ca_file=ca_file
-    )
-    result = lfs_commit(
-        config,
-        reference,
-        repo,
-        branch=branch,
-        message=message,
-        author=Identity.parse(author) if author is not None else None,
-        lock=not no_lock,
-        transport=transport,
-    )
+    ) as session:
+        result = lfs_commit(
+            session,
+            reference,
+            repo,
+            branch=branch,
+            message=message,
+            author=Identity.parse(author) if author is not None else None,
+            lock=not no_lock,
+        )
     if not result.changed:
         warn(f"unchanged: {result.branch} already holds {result.artifact}")
     emit(result.to_json(), json_output, lambda data: str(data["commit"]))
@@ -119,12 +118,10 @@ def verify_command(
     and with --key or --policy that the artifact's signatures verify."""
     from hubsnap.api.lfs_verify import lfs_verify  # noqa: PLC0415
 
-    config, transport = registry_settings(
+    with open_session(
         timeout=timeout, store=store, plain_http=plain_http, ca_file=ca_file
-    )
-    result = lfs_verify(
-        config, target, keys=key or (), policy=policy, chain=chain, transport=transport
-    )
+    ) as session:
+        result = lfs_verify(session, target, keys=key or (), policy=policy, chain=chain)
     emit(result.to_json(), json_output, _render_verify)
     if not result.tree_matches:
         raise IntegrityError(

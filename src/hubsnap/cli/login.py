@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from hubsnap.api.transfer import login
+from hubsnap.api.login import login
 from hubsnap.cli import app
 from hubsnap.cli._output import (
     CaFileOption,
@@ -15,7 +15,7 @@ from hubsnap.cli._output import (
     PlainHttpOption,
     TimeoutOption,
     emit,
-    registry_settings,
+    open_session,
 )
 from hubsnap.errors import UsageError
 
@@ -42,11 +42,11 @@ def login_command(
     timeout: TimeoutOption = None,
 ) -> None:
     """Log in to a registry; credentials go to the docker config, as docker and oras do."""
-    config, transport = registry_settings(timeout=timeout, plain_http=plain_http, ca_file=ca_file)
     password = _read_password(password_stdin)
-    result = login(config, registry, username, password, transport=transport)
+    with open_session(timeout=timeout, plain_http=plain_http, ca_file=ca_file) as session:
+        result = login(session, registry, username, password)
     emit(
-        {"registry": result.registry, "storedIn": result.stored_in},
+        result.to_json(),
         json_output,
         lambda data: f"Login succeeded: credentials for {data['registry']} in {data['storedIn']}",
     )

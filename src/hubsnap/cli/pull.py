@@ -16,7 +16,7 @@ from hubsnap.cli._output import (
     StoreOption,
     TimeoutOption,
     emit,
-    registry_settings,
+    open_session,
     warn,
 )
 from hubsnap.errors import UsageError
@@ -72,19 +72,18 @@ def pull_command(
     """Pull an artifact; every byte is checked against its digest before it is kept."""
     if link and copy:
         raise UsageError("--link and --copy contradict each other", hint="copies are the default")
-    config, transport = registry_settings(
+    with open_session(
         timeout=timeout, store=store, plain_http=plain_http, ca_file=ca_file
-    )
-    result = pull(
-        config,
-        reference,
-        output=output,
-        allow_tag=allow_tag,
-        link=link,
-        force=force,
-        from_cache=from_cache,
-        transport=transport,
-    )
+    ) as session:
+        result = pull(
+            session,
+            reference,
+            output=output,
+            allow_tag=allow_tag,
+            link=link,
+            force=force,
+            from_cache=from_cache,
+        )
     for message in result.warnings:
         warn(f"warning: {message}")
     if result.tag is not None:

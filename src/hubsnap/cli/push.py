@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from hubsnap.api import signing
-from hubsnap.api.transfer import PushResult, push, snapshot_source
+from hubsnap.api.transfer import PushResult, push
 from hubsnap.cli import app
 from hubsnap.cli._output import (
     CaFileOption,
@@ -17,10 +16,10 @@ from hubsnap.cli._output import (
     StoreOption,
     TimeoutOption,
     emit,
-    registry_settings,
+    open_session,
     warn,
 )
-from hubsnap.cli.sign import render_sign_result, sign_result_json
+from hubsnap.cli.sign import render_sign_result
 
 
 def _summary(result: PushResult) -> str:
@@ -58,23 +57,13 @@ def push_command(
     ] = None,
 ) -> None:
     """Push an artifact by digest; prints DEST@sha256:…."""
-    config, transport = registry_settings(
+    with open_session(
         timeout=timeout, store=store, plain_http=plain_http, ca_file=ca_file
-    )
-    result = push(config, source, destination, dry_run=dry_run, transport=transport)
+    ) as session:
+        result = push(session, source, destination, dry_run=dry_run, sign_key=sign_key)
     for message in result.warnings:
         warn(f"warning: {message}")
     warn(_summary(result))
-    data = result.to_json()
-    if sign_key is not None and not result.dry_run:
-        # A snapshot.yaml source also says which revision was requested, for the provenance.
-        signed = signing.sign(
-            config,
-            result.destination,
-            sign_key,
-            snapshot=snapshot_source(source),
-            transport=transport,
-        )
-        warn(render_sign_result(signed))
-        data["signed"] = sign_result_json(signed)
-    emit(data, json_output, lambda data: str(data["destination"]))
+    if result.signed is not None:
+        warn(render_sign_result(result.signed))
+    emit(result.to_json(), json_output, lambda data: str(data["destination"]))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -18,7 +18,7 @@ from hubsnap.cli._output import (
     StoreOption,
     TimeoutOption,
     emit,
-    registry_settings,
+    open_session,
     warn,
 )
 from hubsnap.signing.keys import DEFAULT_PASSWORD_ENV
@@ -38,10 +38,6 @@ def _prompt(message: str) -> str:
     if not sys.stdin.isatty():
         return ""
     return str(typer.prompt(message, hide_input=True))
-
-
-def sign_result_json(result: SignResult) -> dict[str, Any]:
-    return result.to_json()
 
 
 def render_sign_result(result: SignResult) -> str:
@@ -97,22 +93,21 @@ def sign(
 
     Attaches nothing when this key's valid signature and provenance are already there.
     """
-    config, transport = registry_settings(
+    with open_session(
         timeout=timeout, store=store, plain_http=plain_http, ca_file=ca_file
-    )
-    result = signing.sign(
-        config,
-        reference,
-        key,
-        parent=parent,
-        parent_keys=parent_key or (),
-        requested_revision=revision,
-        snapshot=snapshot,
-        password_env=password_env,
-        prompt=_prompt,
-        transport=transport,
-        force=force,
-    )
+    ) as session:
+        result = signing.sign(
+            session,
+            reference,
+            key,
+            parent=parent,
+            parent_keys=parent_key or (),
+            requested_revision=revision,
+            snapshot=snapshot,
+            password_env=password_env,
+            prompt=_prompt,
+            force=force,
+        )
     for note in result.notes:
         warn(f"note: {note}")
     emit(result.to_json(), json_output, lambda _: render_sign_result(result))

@@ -7,11 +7,10 @@ from typing import Annotated
 
 import typer
 
-from hubsnap.api import signing
 from hubsnap.api.snapshot import SnapshotResult, snapshot
 from hubsnap.cli import app
-from hubsnap.cli._output import JsonOption, StoreOption, TimeoutOption, emit, settings, warn
-from hubsnap.cli.sign import render_sign_result, sign_result_json
+from hubsnap.cli._output import JsonOption, StoreOption, TimeoutOption, emit, open_session, warn
+from hubsnap.cli.sign import render_sign_result
 from hubsnap.snapshot import Selection, split_repo_revision
 
 
@@ -64,24 +63,21 @@ def snapshot_command(
     """
     repo_id, revision = split_repo_revision(model)
     selection = Selection(tuple(include or ()), tuple(exclude or ()), metadata_only)
-    config = settings(timeout=timeout, store=store)
-    result = snapshot(
-        config,
-        repo_id,
-        revision,
-        selection,
-        output=None if dry_run else output,
-        dry_run=dry_run,
-    )
+    with open_session(timeout=timeout, store=store) as session:
+        result = snapshot(
+            session,
+            repo_id,
+            revision,
+            selection,
+            output=None if dry_run else output,
+            dry_run=dry_run,
+            sign_key=sign_key,
+        )
     if not result.dry_run:
         warn(
             f"{repo_id}@{result.document.commit[:12]}: {len(result.downloaded)} downloaded, "
             f"{len(result.reused)} already in the store; wrote {output}"
         )
-    data = result.to_json()
-    if sign_key is not None and result.reference is not None:
-        # The requested revision is known only here; the artifact records just the commit.
-        signed = signing.sign(config, result.reference, sign_key, requested_revision=revision)
-        warn(render_sign_result(signed))
-        data["signed"] = sign_result_json(signed)
-    emit(data, json_output, lambda _: _render(result))
+    if result.signed is not None:
+        warn(render_sign_result(result.signed))
+    emit(result.to_json(), json_output, lambda _: _render(result))

@@ -22,7 +22,7 @@ from hubsnap.cli._output import (
     StoreOption,
     TimeoutOption,
     emit,
-    registry_settings,
+    open_session,
     warn,
 )
 from hubsnap.signing.kinds import CheckOutcome
@@ -90,17 +90,10 @@ def verify(
     json_output: JsonOption = False,
 ) -> None:
     """Verify REF's OMS signature and provenance; exit 6 when a requirement fails."""
-    config, transport = registry_settings(
+    with open_session(
         timeout=timeout, store=store, plain_http=plain_http, ca_file=ca_file
-    )
-    report = signing.verify(
-        config,
-        reference,
-        keys=key or (),
-        policy=policy,
-        chain=chain,
-        transport=transport,
-    )
+    ) as session:
+        report = signing.verify(session, reference, keys=key or (), policy=policy, chain=chain)
     emit(report.to_json(), json_output, lambda _: render_tree(report))
     outcome = signing.verdict(report)
     for line in outcome.warnings:

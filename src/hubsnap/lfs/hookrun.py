@@ -105,18 +105,19 @@ def pre_push(root: Path, refs: str, keys: Sequence[Path], policy: Path | None) -
     if not named:
         return []
     from hubsnap.api.lfs_verify import lfs_verify  # noqa: PLC0415
+    from hubsnap.api.session import Session  # noqa: PLC0415
     from hubsnap.config import Settings  # noqa: PLC0415
     from hubsnap.errors import HubsnapError  # noqa: PLC0415
 
-    settings = Settings.from_env()
     problems = []
-    for sha in named:
-        try:
-            result = lfs_verify(settings, f"{root}@{sha}", keys=keys, policy=policy)
-        except HubsnapError as e:
-            problems.append(f"commit {sha[:12]}: {e.message}")
-            continue
-        problems += [f"commit {sha[:12]}: {line}" for line in result.differences]
+    with Session(Settings.from_env()) as session:
+        for sha in named:
+            try:
+                result = lfs_verify(session, f"{root}@{sha}", keys=keys, policy=policy)
+            except HubsnapError as e:
+                problems.append(f"commit {sha[:12]}: {e.message}")
+                continue
+            problems += [f"commit {sha[:12]}: {line}" for line in result.differences]
     return problems
 
 

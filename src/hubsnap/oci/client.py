@@ -21,8 +21,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
 from hubsnap.canonical import loads_object
 from hubsnap.errors import AuthError, HubsnapError, NotFoundError, RemoteError
 from hubsnap.http import (
@@ -36,6 +34,7 @@ from hubsnap.http import (
     retrying,
     send_following,
 )
+from hubsnap.http.types import URL, BaseTransport, Client, InvalidURL, Request, Response, Timeout
 from hubsnap.oci.auth import Challenge, Credentials, basic_authorization, parse_token_response
 from hubsnap.retry import RetryPolicy
 
@@ -69,14 +68,14 @@ class TransportOptions:
     timeout: float = 60.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     chunk_size: int | None = None
-    transport: httpx.BaseTransport | None = field(default=None, repr=False, compare=False)
+    transport: BaseTransport | None = field(default=None, repr=False, compare=False)
 
 
 def _login_hint(registry: str) -> str:
     return f"run: hubsnap login {registry} -u USER --password-stdin"
 
 
-def _registry_error(response: httpx.Response) -> str:
+def _registry_error(response: Response) -> str:
     """The registry's own error code and message, if it sent the standard JSON body.
 
     Read with a small cap and a short deadline; anything unreadable is left out. Control
@@ -119,8 +118,8 @@ class RegistryClient:
         verify: ssl.SSLContext | bool = True
         if self.options.ca_file is not None:
             verify = ssl.create_default_context(cafile=str(self.options.ca_file))
-        self._http = httpx.Client(
-            timeout=httpx.Timeout(self.options.timeout),
+        self._http = Client(
+            timeout=Timeout(self.options.timeout),
             verify=verify,
             follow_redirects=False,
             transport=self.options.transport,
@@ -152,7 +151,7 @@ class RegistryClient:
         stream: bool = False,
         retry: bool = True,
         deadline: Deadline | None = None,
-    ) -> httpx.Response:
+    ) -> Response:
         """Send a request with auth, retries and redirects; the caller checks the status.
 
         ``body`` is a factory when the request may need to be sent again (auth, retries,
@@ -163,14 +162,14 @@ class RegistryClient:
         if not retry:
             policy = RetryPolicy(attempts=1, sleep=policy.sleep)
 
-        def attempt() -> httpx.Response:
+        def attempt() -> Response:
             response = self._authorised(
                 method, url, scope=scope, headers=headers or {}, body=body, deadline=deadline
             )
             if not stream:
                 # Answers not streamed are small (an upload session, a stored manifest, an
                 # error): read within the attempt, so a break is retried, and capped.
-                what = f"{method} {httpx.URL(url).path} on {self.registry}"
+                what = f"{method} {URL(url).path} on {self.registry}"
                 return buffered(
                     response, MAX_ANSWER_BYTES, what, deadline=deadline or self.deadline(),
                     decode=False,
@@ -188,7 +187,7 @@ class RegistryClient:
         headers: dict[str, str],
         body: Content,
         deadline: Deadline | None,
-    ) -> httpx.Response:
+    ) -> Response:
         authorization = self._authorization(scope)
         response = self._send(
             method, url, headers=headers, authorization=authorization, body=body, deadline=deadline
@@ -209,7 +208,7 @@ class RegistryClient:
             )
         return response
 
-    def _refuse_foreign_challenge(self, response: httpx.Response) -> None:
+    def _refuse_foreign_challenge(self, response: Response) -> None:
         """Close a 401; raise if it came from a host the registry redirected to.
 
         Storage that wants credentials of its own gets none of the registry's: neither its
@@ -233,7 +232,7 @@ class RegistryClient:
         authorization: str | None,
         body: Content,
         deadline: Deadline | None,
-    ) -> httpx.Response:
+    ) -> Response:
         timeout = deadline.bound(self.options.timeout) if deadline is not None else None
         return send_following(
             self._http, method, url, headers=headers, authorization=authorization,
@@ -265,12 +264,12 @@ class RegistryClient:
             return basic_authorization(self._credentials)
         raise AuthError(f"{self.registry} asked for an unsupported authentication scheme")
 
-    def _realm(self, challenge: Challenge) -> httpx.URL:
+    def _realm(self, challenge: Challenge) -> URL:
         """The token realm the registry named: an absolute URL, HTTPS for an HTTPS registry."""
         try:
-            url = httpx.URL(challenge.realm or "")
+            url = URL(challenge.realm or "")
             origin = Origin.of(url)
-        except (httpx.InvalidURL, ValueError, TypeError) as e:
+        except (InvalidURL, ValueError, TypeError) as e:
             raise RemoteError(f"{self.registry} named a token service that is not a URL") from e
         if self.origin.scheme == "https" and origin.scheme != "https":
             raise AuthError(
@@ -293,7 +292,7 @@ class RegistryClient:
                 **({"service": service} if service is not None else {}),
             }
 
-            def build() -> httpx.Request:
+            def build() -> Request:
                 return self._http.build_request("POST", realm, data=form)
         else:
             params: list[tuple[str, str | int | float | bool | None]] = (
@@ -302,7 +301,7 @@ class RegistryClient:
             params += [("scope", s) for s in scope]
             headers = {"Authorization": basic_authorization(creds)} if creds else {}
 
-            def build() -> httpx.Request:
+            def build() -> Request:
                 return self._http.build_request("GET", realm, params=params, headers=headers)
 
         what = f"the token service of {self.registry}"
@@ -334,7 +333,7 @@ class RegistryClient:
                 )
 
 
-def check_status(response: httpx.Response, what: str, ok: Iterable[int]) -> None:
+def check_status(response: Response, what: str, ok: Iterable[int]) -> None:
     """Raise the error matching ``response`` unless its status is in ``ok``."""
     status = response.status_code
     if status in ok:

@@ -17,8 +17,8 @@ from hubsnap.errors import IntegrityError, NotFoundError
 from hubsnap.models import Descriptor, Manifest
 from hubsnap.oci.artifact import checked_layer_paths, model_files
 from hubsnap.oci.directory import DestinationPlan, capped, write_plan
-from hubsnap.oci.layout import LayoutStore, damaged_blob
-from hubsnap.oci.repository import Repository
+from hubsnap.oci.layout import damaged_blob
+from hubsnap.oci.repository import LayoutRepository, Repository
 from hubsnap.progress import Progress, transfer_progress
 
 __all__ = [
@@ -62,12 +62,13 @@ def file_layers(manifest: Manifest) -> list[tuple[str, Descriptor]]:
     )
 
 
-def linked_here(store: LayoutStore) -> Callable[[Path, Descriptor], bool]:
+def linked_here(local: LayoutRepository) -> Callable[[Path, Descriptor], bool]:
     """Whether an existing file is already a hard link to the store's blob of its layer.
 
     Such a file *is* the blob, so it is hashed here: a damaged blob is reported as the
     store's (with the repair), not as a file of the user's in the way.
     """
+    store = local.store
 
     def same(target: Path, layer: Descriptor) -> bool:
         if not store.has_blob(layer.digest, layer.size):
@@ -88,7 +89,7 @@ def linked_here(store: LayoutStore) -> Callable[[Path, Descriptor], bool]:
 
 def materialise(
     plan: DestinationPlan,
-    store: LayoutStore,
+    local: LayoutRepository,
     source: Repository | None,
     *,
     link: bool = False,
@@ -106,6 +107,7 @@ def materialise(
     since the store may have been changed behind hubsnap's back. ``check`` names a blob that
     is not written but must be present and intact (the config), hashed as it streams past.
     """
+    store = local.store
     fetched: list[int] = []
 
     def chunks(layer: Descriptor) -> Iterable[bytes]:
@@ -114,7 +116,7 @@ def materialise(
         if source is None:
             raise NotFoundError(f"blob {layer.digest} is not in the local store")
         fetched.append(layer.size)
-        return _metered(source.iter_blob(layer.digest), progress)
+        return _metered(source.iter_blob(layer.digest, size=layer.size), progress)
 
     def stored(layer: Descriptor) -> str | None:
         in_store = store.has_blob(layer.digest, layer.size)
@@ -136,7 +138,7 @@ def materialise(
     if check is not None and not store.has_blob(check.digest, check.size):
         if source is None:
             raise NotFoundError(f"blob {check.digest} is not in the local store")
-        digests = hash_chunks(capped(source.iter_blob(check.digest), check))
+        digests = hash_chunks(capped(source.iter_blob(check.digest, size=check.size), check))
         if digests.sha256 != check.digest or digests.size != check.size:
             raise IntegrityError(
                 f"blob digest mismatch: expected {check.digest}, got {digests.sha256}"

@@ -17,12 +17,11 @@ import contextlib
 import re
 from collections.abc import Iterator
 
-import httpx
-
-from hubsnap.canonical import canonical_json, loads_object
+from hubsnap.canonical import loads_object
 from hubsnap.digest import Digest, sha256_bytes
 from hubsnap.errors import IntegrityError, NotFoundError, RemoteError, UsageError
 from hubsnap.http import iter_resumable, read_capped
+from hubsnap.http.types import QueryParams, Response
 from hubsnap.models import (
     MAX_MANIFEST_BYTES,
     MEDIA_TYPE_IMAGE_INDEX,
@@ -33,7 +32,8 @@ from hubsnap.models import (
 from hubsnap.oci.auth import repository_scope
 from hubsnap.oci.client import BodyFactory, RegistryClient, check_status
 from hubsnap.oci.reference import RegistryReference
-from hubsnap.oci.referrers import index_descriptors, referrers_tag
+from hubsnap.oci.referrers import index_descriptors, merge_into_tag_index, referrers_tag
+from hubsnap.oci.repository import ManifestCache, Repository, VerifiedManifest
 from hubsnap.oci.upload import BlobUploads
 from hubsnap.progress import Progress
 
@@ -47,14 +47,14 @@ _MANIFEST_ACCEPT = ", ".join(
         "application/vnd.docker.distribution.manifest.list.v2+json",
     )
 )
-#: Writes of a tag-schema referrers index before giving up on concurrent writers.
-_REFERRERS_MERGE_ATTEMPTS = 3
 # A tag list is a small JSON object; more than this is not a registry answering honestly.
 _MAX_TAG_LIST_BYTES = 1024 * 1024
 _MANIFEST_LIMIT = "the 4 MiB manifest limit"
 _LENGTH = re.compile(r"^[0-9]{1,19}$", re.ASCII)
 #: Sizes remembered from manifests read, to stop blob reads that run past them.
 _MAX_KNOWN_SIZES = 100_000
+# Tags of the referrers tag schema: listed by a registry, never a manifest of their own.
+_REFERRER_TAG = re.compile(r"^sha256-[0-9a-f]{64}")
 
 
 def _parse_manifest(data: bytes, digest: Digest, where: str) -> Manifest:
@@ -66,11 +66,25 @@ def _parse_manifest(data: bytes, digest: Digest, where: str) -> Manifest:
 
 
 class RegistryRepository:
-    """:class:`hubsnap.oci.repository.Repository` over one repository of a registry."""
+    """:class:`hubsnap.oci.repository.Repository` over one repository of a registry.
 
-    def __init__(self, client: RegistryClient, repository: str) -> None:
+    ``owns_client``: whether :meth:`close` closes the client (a session shares one client
+    among every repository of a registry and closes it itself); ``cache`` holds the verified
+    manifests read, shared by the repositories one command opens.
+    """
+
+    def __init__(
+        self,
+        client: RegistryClient,
+        repository: str,
+        *,
+        cache: ManifestCache | None = None,
+        owns_client: bool = True,
+    ) -> None:
         self.client = client
         self.repository = repository
+        self._cache = cache if cache is not None else ManifestCache()
+        self._owns_client = owns_client
         self._pull: tuple[str, ...] = (repository_scope(repository, "pull"),)
         self._push: tuple[str, ...] = (repository_scope(repository, "pull,push"),)
         self._sizes: dict[Digest, int] = {}
@@ -80,12 +94,28 @@ class RegistryRepository:
     def registry(self) -> str:
         return self.client.registry
 
+    @property
+    def name(self) -> str:
+        return self.repository
+
     def describe(self) -> str:
         return f"{self.client.registry}/{self.repository}"
 
+    def require(self) -> None:
+        """Nothing to check before a read: the registry answers each one."""
+
+    def writing(self) -> contextlib.AbstractContextManager[None]:
+        """No guard: a registry keeps nothing of a copy that failed before its manifest."""
+        return contextlib.nullcontext()
+
     def close(self) -> None:
-        """Close the client's connections (shared with other repositories on it)."""
-        self.client.close()
+        """Close the client's connections, when this repository owns the client."""
+        if self._owns_client:
+            self.client.close()
+
+    def sibling(self, name: str) -> Repository:
+        """Another repository on the same registry, over the same client and cache."""
+        return RegistryRepository(self.client, name, cache=self._cache, owns_client=False)
 
     def reference(self, *, tag: str | None = None, digest: Digest | None = None) -> str:
         """A reference into this repository, as a user would write it."""
@@ -140,6 +170,8 @@ class RegistryRepository:
         return [t for t in tags if isinstance(t, str)][:limit]
 
     def resolve(self, reference: str | Digest) -> Descriptor:
+        """Ask the registry (always: this is how a caller learns the repository holds it);
+        an image manifest read here is kept, so reading it next costs no request."""
         data, media_type = self._fetch_manifest(str(reference))
         digest = sha256_bytes(data)
         if isinstance(reference, Digest) and digest != reference:
@@ -150,13 +182,32 @@ class RegistryRepository:
         artifact_type = None
         if media_type in ("", MEDIA_TYPE_IMAGE_MANIFEST):
             manifest = self._remember_sizes(_parse_manifest(data, digest, self.describe()))
+            self._cache.put(VerifiedManifest(digest, data, manifest))
             media_type = manifest.media_type
             artifact_type = manifest.artifact_type or manifest.config.media_type
         return Descriptor(media_type, digest, len(data), {}, artifact_type)
 
-    def get_manifest(self, digest: Digest) -> tuple[bytes, Manifest]:
+    def manifest(self, digest: Digest) -> VerifiedManifest:
+        cached = self._cache.get(digest)
+        if cached is not None:
+            self._remember_sizes(cached.manifest)
+            return cached
         data, _ = self._fetch_manifest(str(digest))
-        return data, self._remember_sizes(_parse_manifest(data, digest, self.describe()))
+        manifest = self._remember_sizes(_parse_manifest(data, digest, self.describe()))
+        return self._cache.put(VerifiedManifest(digest, data, manifest))
+
+    def manifests(self, limit: int) -> list[Descriptor]:
+        """The tagged manifests (referrer tags left out), each resolved; one deleted between
+        the listing and its read is skipped."""
+        # Referrer tags (sha256-<hex>) are listed too; ask for enough to keep ``limit`` others.
+        named = [t for t in self.tags(limit * 4) if not _REFERRER_TAG.match(t)][:limit]
+        found: list[Descriptor] = []
+        for tag in named:
+            try:
+                found.append(self.resolve(tag))
+            except NotFoundError:
+                continue
+        return found
 
     def _remember_sizes(self, manifest: Manifest) -> Manifest:
         """Note the sizes ``manifest`` gives its blobs: reads of them stop there."""
@@ -247,7 +298,7 @@ class RegistryRepository:
                 progress.advance(len(chunk))
             yield chunk
 
-    def _open_blob(self, digest: Digest, start: int, what: str) -> httpx.Response:
+    def _open_blob(self, digest: Digest, start: int, what: str) -> Response:
         headers = {"Range": f"bytes={start}-"} if start else {}
         response = self.client.request(
             "GET", self._url("blobs", str(digest)), scope=self._pull, headers=headers,
@@ -255,6 +306,9 @@ class RegistryRepository:
         )  # fmt: skip
         check_status(response, what, (200, 206))
         return response
+
+    def copy_blob(self, digest: Digest, size: int) -> Iterator[bytes]:
+        return self.iter_blob(digest, size=size)
 
     def get_blob_bytes(self, digest: Digest, limit: int) -> bytes:
         data = bytearray()
@@ -282,12 +336,14 @@ class RegistryRepository:
         """Send a blob (see :meth:`.BlobUploads.upload`)."""
         self._uploads.upload(digest, size, open_body, progress)
 
+    write_blob = upload_blob
+
     # -- referrers ----------------------------------------------------------------------------
 
     def referrers(self, subject: Digest, artifact_type: str | None = None) -> list[Descriptor]:
         url = self._url("referrers", str(subject))
         if artifact_type:
-            url += "?" + str(httpx.QueryParams({"artifactType": artifact_type}))
+            url += "?" + str(QueryParams({"artifactType": artifact_type}))
         what = f"referrers of {subject} in {self.describe()}"
         deadline = self.client.deadline()
         response = self.client.request(
@@ -318,29 +374,10 @@ class RegistryRepository:
         return index_descriptors(data, subject, f"referrers index {referrers_tag(subject)}")
 
     def _add_to_referrers_index(self, subject: Digest, descriptor: Descriptor) -> None:
-        """Add ``descriptor`` to the tag-schema index of ``subject``.
-
-        The tag schema is read-modify-write with no compare-and-swap: another writer may
-        replace the index between our read and our write. Reading it back after each write
-        and merging again repairs a loss we can see; one that lands after our last read (a
-        writer that read before us and writes after our check) can still drop our entry,
-        which is why the referrers API wins wherever the registry offers it. Re-running the
-        push or signature restores a dropped entry.
-        """
         tag = referrers_tag(subject)
-        for _ in range(_REFERRERS_MERGE_ATTEMPTS):
-            current = self._referrers_index(subject)
-            if any(d.digest == descriptor.digest for d in current):
-                return
-            index = {
-                "schemaVersion": 2,
-                "mediaType": MEDIA_TYPE_IMAGE_INDEX,
-                "manifests": [d.to_json() for d in (*current, descriptor)],
-            }
-            self._put_manifest_bytes(canonical_json(index), MEDIA_TYPE_IMAGE_INDEX, tag)
-        if not any(d.digest == descriptor.digest for d in self._referrers_index(subject)):
-            raise RemoteError(
-                f"the referrers index {self.describe()}:{tag} kept losing {descriptor.digest} "
-                "to concurrent writers",
-                hint="retry once the other writers are done",
-            )
+        merge_into_tag_index(
+            lambda: self._referrers_index(subject),
+            lambda data: self._put_manifest_bytes(data, MEDIA_TYPE_IMAGE_INDEX, tag),
+            descriptor,
+            f"{self.describe()}:{tag}",
+        )

@@ -1,35 +1,147 @@
 """What every artifact home offers: the local store and a registry behave the same to callers.
 
-Verbs (push, pull, sign, verify, inspect) talk to a :class:`Repository`; they do not care
-whether it is an OCI image layout on disk or a remote registry. Every read is verified
-against the digest it was asked by before it is returned.
+Verbs (push, pull, sign, verify, inspect) talk to a :class:`Repository`; they never ask
+whether it is an OCI image layout on disk or a remote registry, and never reach inside one:
+a capability only one kind has (mounting a blob, a registry's name) is a method with a
+defined answer on both sides. Every read is verified against the digest it was asked by
+before it is returned; a manifest travels as a :class:`VerifiedManifest`, the bytes received
+together with their digest, so nothing ever re-serialises a manifest to learn its address.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
-from hubsnap.digest import Digest
+from hubsnap.digest import Digest, StreamHasher, sha256_bytes
+from hubsnap.errors import IntegrityError
 from hubsnap.models import Descriptor, Manifest
-from hubsnap.oci.layout import LayoutStore
+from hubsnap.oci.directory import capped, os_error
+from hubsnap.oci.layout import LayoutStore, damaged_blob
+from hubsnap.progress import Progress
 
-__all__ = ["LayoutRepository", "Repository"]
+__all__ = [
+    "BodyFactory",
+    "LayoutRepository",
+    "ManifestCache",
+    "Repository",
+    "VerifiedManifest",
+]
+
+BodyFactory = Callable[[], Iterable[bytes]]
+#: Manifests one cache keeps: a command touches a handful, a hostile walk cannot grow it.
+_MAX_CACHED = 4096
+
+
+@dataclass(frozen=True)
+class VerifiedManifest:
+    """A manifest as received: ``data`` hashes to ``digest`` (checked before ``manifest``
+    was parsed from it). The digest of a manifest is always the one of these bytes."""
+
+    digest: Digest
+    data: bytes = field(repr=False)
+    manifest: Manifest
+
+    @classmethod
+    def parse(cls, data: bytes, digest: Digest) -> VerifiedManifest:
+        """Check ``data`` against ``digest``, then parse it."""
+        return cls(digest, data, Manifest.from_bytes(data, digest))
+
+    @classmethod
+    def of_bytes(cls, data: bytes) -> VerifiedManifest:
+        """Manifest bytes addressed by their own hash (what a put stores them under)."""
+        digest = sha256_bytes(data)
+        return cls(digest, data, Manifest.from_bytes(data, digest))
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    @property
+    def descriptor(self) -> Descriptor:
+        """The descriptor that points at these bytes (a referrer's ``subject``, an index entry)."""
+        manifest = self.manifest
+        return Descriptor(
+            manifest.media_type,
+            self.digest,
+            len(self.data),
+            dict(manifest.annotations),
+            manifest.artifact_type or manifest.config.media_type,
+        )
+
+
+class ManifestCache:
+    """Verified manifests by digest, shared by the repositories one command opens: a manifest
+    is content-addressed, so one read of it serves every later use, wherever it came from."""
+
+    def __init__(self, limit: int = _MAX_CACHED) -> None:
+        self._limit = limit
+        self._items: dict[Digest, VerifiedManifest] = {}
+        self._lock = threading.Lock()
+
+    def get(self, digest: Digest) -> VerifiedManifest | None:
+        with self._lock:
+            return self._items.get(digest)
+
+    def put(self, found: VerifiedManifest) -> VerifiedManifest:
+        with self._lock:
+            if len(self._items) < self._limit:
+                self._items.setdefault(found.digest, found)
+        return found
 
 
 class Repository(Protocol):
     """One artifact repository (a registry repository or an OCI layout)."""
 
+    @property
+    def registry(self) -> str | None:
+        """The registry (``host[:port]``) this repository is on; ``None`` for a layout."""
+        ...
+
+    @property
+    def name(self) -> str:
+        """The repository's name on its registry (``models/minilm``); ``""`` for a layout."""
+        ...
+
     def describe(self) -> str:
-        """The repository as a user would write it, e.g. ``localhost:5000/models/minilm``."""
+        """Where the repository is, as a user would write it (``localhost:5000/models/minilm``,
+        ``oci:/abs/path``): recorded in provenance and matched by policy scopes."""
+        ...
+
+    def require(self) -> None:
+        """Raise :class:`~hubsnap.errors.NotFoundError` when the repository surely does not
+        exist: a path with no OCI image layout. A registry repository is judged by its reads."""
+        ...
+
+    def close(self) -> None:
+        """Release what the repository holds (nothing of a shared connection pool)."""
+        ...
+
+    def sibling(self, name: str) -> Repository:
+        """The repository ``name`` next to this one on the same registry; a layout holds
+        every artifact itself, so its sibling is itself."""
         ...
 
     def resolve(self, reference: str | Digest) -> Descriptor:
         """Resolve a tag or digest to the manifest's descriptor (digest computed locally)."""
         ...
 
-    def get_manifest(self, digest: Digest) -> tuple[bytes, Manifest]:
-        """The manifest's raw bytes, checked against ``digest`` before parsing."""
+    def manifest(self, digest: Digest) -> VerifiedManifest:
+        """The manifest ``digest`` names, its bytes checked against it before parsing."""
+        ...
+
+    def manifests(self, limit: int) -> list[Descriptor]:
+        """Up to ``limit`` manifests the repository can list, oldest first as far as it keeps
+        an order: a layout's indexed manifests; a registry repository's tagged ones."""
+        ...
+
+    def tags(self, limit: int) -> list[str]:
+        """Up to ``limit`` tags; none when the repository does not exist."""
         ...
 
     def has_blob(self, digest: Digest, size: int | None = None) -> bool: ...
@@ -38,8 +150,28 @@ class Repository(Protocol):
         """A small blob (config, bundle) read whole, verified, at most ``limit`` bytes."""
         ...
 
-    def iter_blob(self, digest: Digest) -> Iterator[bytes]:
-        """Stream a blob's bytes; callers hash what they keep."""
+    def iter_blob(
+        self, digest: Digest, progress: Progress | None = None, *, size: int | None = None
+    ) -> Iterator[bytes]:
+        """Stream a blob's bytes, cut off with :class:`IntegrityError` once they pass
+        ``size``; callers hash what they keep."""
+        ...
+
+    def copy_blob(self, digest: Digest, size: int) -> Iterator[bytes]:
+        """A blob's bytes on their way to another repository, cut off past ``size``: a layout
+        hashes them as they stream and names its damaged file to delete on a mismatch; a
+        registry's stream is checked by whoever keeps it."""
+        ...
+
+    def write_blob(
+        self, digest: Digest, size: int, open_body: BodyFactory, progress: Progress | None = None
+    ) -> None:
+        """Store ``size`` bytes that must hash to ``digest``, streamed from ``open_body()``."""
+        ...
+
+    def mount_blob(self, digest: Digest, source_repository: str) -> bool:
+        """Link a blob from another repository of the same registry without sending it;
+        ``False`` when that is not possible (always, for a layout)."""
         ...
 
     def put_blob_bytes(self, data: bytes) -> Digest: ...
@@ -52,23 +184,78 @@ class Repository(Protocol):
         """Manifests whose ``subject`` is ``subject`` (referrers API or tag-schema fallback)."""
         ...
 
+    def writing(self) -> AbstractContextManager[None]:
+        """Guard a copy into this repository: a layout the copy created but left empty is
+        removed again when it fails, and a local filesystem failure becomes one line (exit
+        2, e.g. "No space left on device"); a registry needs no guard."""
+        ...
+
+
+def checked_store_blob(
+    store: LayoutStore, digest: Digest, size: int | None = None
+) -> Iterator[bytes]:
+    """A layout's blob, hashed as it streams: a damaged one fails with the repair named
+    before its last bytes are handed on (a registry would refuse it, saying less)."""
+    hasher = StreamHasher()
+    try:
+        for chunk in store.iter_blob(digest):
+            hasher.update(chunk)
+            yield chunk
+    except BaseException:
+        hasher.close()
+        raise
+    digests = hasher.finish()
+    if digests.sha256 != digest or (size is not None and digests.size != size):
+        raise IntegrityError(
+            f"blob {digest} in {store.root}: digest mismatch (got {digests.sha256})"
+            + damaged_blob(store, digest)
+        )
+
 
 class LayoutRepository:
     """:class:`Repository` over a local OCI image layout."""
 
-    def __init__(self, store: LayoutStore) -> None:
+    def __init__(self, store: LayoutStore, cache: ManifestCache | None = None) -> None:
         self.store = store
+        self._cache = cache if cache is not None else ManifestCache()
+
+    @property
+    def registry(self) -> str | None:
+        return None
+
+    @property
+    def name(self) -> str:
+        return ""
 
     def describe(self) -> str:
         return f"oci:{self.store.root}"
+
+    def require(self) -> None:
+        self.store.require()
+
+    def close(self) -> None:
+        pass
+
+    def sibling(self, name: str) -> Repository:
+        return self
 
     def resolve(self, reference: str | Digest) -> Descriptor:
         if isinstance(reference, Digest):
             return self.store.resolve(digest=reference)
         return self.store.resolve(tag=reference)
 
-    def get_manifest(self, digest: Digest) -> tuple[bytes, Manifest]:
-        return self.store.read_manifest(digest)
+    def manifest(self, digest: Digest) -> VerifiedManifest:
+        cached = self._cache.get(digest)
+        if cached is not None:
+            return cached
+        data, manifest = self.store.read_manifest(digest)
+        return self._cache.put(VerifiedManifest(digest, data, manifest))
+
+    def manifests(self, limit: int) -> list[Descriptor]:
+        return [entry.descriptor for entry in self.store.entries()[:limit]]
+
+    def tags(self, limit: int) -> list[str]:
+        return list(self.store.tags())[:limit]
 
     def has_blob(self, digest: Digest, size: int | None = None) -> bool:
         return self.store.has_blob(digest, size)
@@ -76,8 +263,32 @@ class LayoutRepository:
     def get_blob_bytes(self, digest: Digest, limit: int) -> bytes:
         return self.store.read_blob(digest, limit=limit)
 
-    def iter_blob(self, digest: Digest) -> Iterator[bytes]:
-        return self.store.iter_blob(digest)
+    def iter_blob(
+        self, digest: Digest, progress: Progress | None = None, *, size: int | None = None
+    ) -> Iterator[bytes]:
+        chunks = self.store.iter_blob(digest)
+        if size is not None:
+            chunks = capped(chunks, Descriptor("", digest, size))
+        for chunk in chunks:
+            if progress is not None:
+                progress.advance(len(chunk))
+            yield chunk
+
+    def copy_blob(self, digest: Digest, size: int) -> Iterator[bytes]:
+        return checked_store_blob(self.store, digest, size)
+
+    def write_blob(
+        self, digest: Digest, size: int, open_body: BodyFactory, progress: Progress | None = None
+    ) -> None:
+        with self.store.writer() as writer:
+            for chunk in capped(open_body(), Descriptor("", digest, size)):
+                writer.write(chunk)
+                if progress is not None:
+                    progress.advance(len(chunk))
+            writer.commit(digest, size)  # checks digest and size, then renames
+
+    def mount_blob(self, digest: Digest, source_repository: str) -> bool:
+        return False
 
     def put_blob_bytes(self, data: bytes) -> Digest:
         return self.store.put_bytes(data)
@@ -87,3 +298,16 @@ class LayoutRepository:
 
     def referrers(self, subject: Digest, artifact_type: str | None = None) -> list[Descriptor]:
         return self.store.referrers(subject, artifact_type)
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        store = self.store
+        existed = store.root.exists()
+        try:
+            yield
+        except BaseException as e:
+            if not existed:
+                store.discard_if_unused()
+            if isinstance(e, OSError):
+                raise os_error(Path(e.filename or store.root), e) from e
+            raise

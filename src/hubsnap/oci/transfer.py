@@ -12,17 +12,15 @@ Writing an artifact's files into a directory is :mod:`hubsnap.oci.materialise`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
-from hubsnap.digest import Digest, StreamHasher
-from hubsnap.errors import HubsnapError, IntegrityError, NotFoundError
+from hubsnap.digest import Digest
+from hubsnap.errors import HubsnapError, NotFoundError
 from hubsnap.models import MEDIA_TYPE_IMAGE_MANIFEST, Descriptor, Manifest
 from hubsnap.oci.directory import capped
-from hubsnap.oci.layout import LayoutStore, damaged_blob
-from hubsnap.oci.registry import RegistryRepository
-from hubsnap.oci.repository import LayoutRepository, Repository
+from hubsnap.oci.repository import Repository, VerifiedManifest
 from hubsnap.oci.sightings import BlobSightings
 from hubsnap.progress import Progress, transfer_progress
 
@@ -87,10 +85,10 @@ class ReferrerWalk:
             found.append(descriptor)
         return found
 
-    def manifest(self, repo: Repository, digest: Digest) -> tuple[bytes, Manifest] | None:
+    def manifest(self, repo: Repository, digest: Digest) -> VerifiedManifest | None:
         """A listed referrer's manifest, or ``None`` (with a warning) when it is gone."""
         try:
-            return repo.get_manifest(digest)
+            return repo.manifest(digest)
         except NotFoundError:
             self._missing.append(digest)
             return None
@@ -124,63 +122,39 @@ class CopyResult:
     warnings: tuple[str, ...] = ()
 
 
-def read_manifest(source: Repository, digest: Digest, cache: Repository | None = None) -> bytes:
-    """The manifest bytes for ``digest``, from ``cache`` when it already holds them."""
-    if isinstance(cache, LayoutRepository) and cache.has_blob(digest):
-        return cache.get_manifest(digest)[0]
-    return source.get_manifest(digest)[0]
+def read_manifest(
+    source: Repository, digest: Digest, cache: Repository | None = None
+) -> VerifiedManifest:
+    """The manifest ``digest`` names, from ``cache`` when that is a layout already holding it
+    (a layout keeps manifests as blobs; a registry can only be asked for them)."""
+    if cache is not None and cache.registry is None and cache.has_blob(digest):
+        return cache.manifest(digest)
+    return source.manifest(digest)
 
 
 def _blob_opener(source: Repository, blob: Descriptor) -> Callable[[], Iterable[bytes]]:
-    if isinstance(source, LayoutRepository):
-        return lambda: _checked_store_blob(source.store, blob)
-    return lambda: source.iter_blob(blob.digest)
-
-
-def _checked_store_blob(store: LayoutStore, blob: Descriptor) -> Iterator[bytes]:
-    """A layout's blob, hashed as it streams: a damaged one fails the copy, with the repair
-    named, before the end of its bytes is sent (a registry would refuse it, saying less)."""
-    hasher = StreamHasher()
-    try:
-        for chunk in store.iter_blob(blob.digest):
-            hasher.update(chunk)
-            yield chunk
-    except BaseException:
-        hasher.close()
-        raise
-    digests = hasher.finish()
-    if digests.sha256 != blob.digest or digests.size != blob.size:
-        raise IntegrityError(
-            f"blob {blob.digest} in {store.root}: digest mismatch (got {digests.sha256})"
-            + damaged_blob(store, blob.digest)
-        )
-
-
-def _metered(chunks: Iterable[bytes], progress: Progress) -> Iterator[bytes]:
-    for chunk in chunks:
-        progress.advance(len(chunk))
-        yield chunk
+    # The descriptor's size bounds the stream whichever way the manifest arrived (a cached
+    # one included): an endless blob stops there.
+    return lambda: capped(source.copy_blob(blob.digest, blob.size), blob)
 
 
 def _mount_sources(
-    source: Repository, target: RegistryRepository, digest: Digest, sightings: BlobSightings | None
+    source: Repository, target: Repository, digest: Digest, sightings: BlobSightings | None
 ) -> list[str]:
     """Repositories on ``target``'s registry that should hold ``digest``, best bet first."""
+    if target.registry is None:
+        return []
     found: list[str] = []
-    if (
-        isinstance(source, RegistryRepository)
-        and source.client.base_url == target.client.base_url
-        and source.repository != target.repository
-    ):
-        found.append(source.repository)
+    if source.registry == target.registry and source.name != target.name:
+        found.append(source.name)
     if sightings is not None:
-        seen = sightings.repositories(target.registry, digest, exclude=target.repository)
+        seen = sightings.repositories(target.registry, digest, exclude=target.name)
         found += [name for name in seen if name not in found]
     return found
 
 
 def _mount(
-    target: RegistryRepository,
+    target: Repository,
     blob: Descriptor,
     source: Repository,
     sightings: BlobSightings | None,
@@ -192,7 +166,7 @@ def _mount(
                 return True
         except HubsnapError:
             pass  # e.g. no pull access to that repository: an upload still works
-        if sightings is not None:
+        if sightings is not None and target.registry is not None:
             sightings.forget(target.registry, repository, blob.digest)
     return False
 
@@ -207,20 +181,9 @@ def _copy_blob(
     """Copy one blob; returns ``present``, ``mounted`` or ``sent``."""
     if target.has_blob(blob.digest, blob.size):
         return "present"
-    if isinstance(target, RegistryRepository):
-        if _mount(target, blob, source, sightings):
-            return "mounted"
-        target.upload_blob(blob.digest, blob.size, _blob_opener(source, blob), progress)
-        return "sent"
-    if isinstance(target, LayoutRepository):
-        with target.store.writer() as writer:
-            for chunk in _metered(capped(_blob_opener(source, blob)(), blob), progress):
-                writer.write(chunk)
-            writer.commit(blob.digest, blob.size)  # checks digest and size, then renames
-        return "sent"
-    data = source.get_blob_bytes(blob.digest, blob.size)
-    target.put_blob_bytes(data)
-    progress.advance(len(data))
+    if _mount(target, blob, source, sightings):
+        return "mounted"
+    target.write_blob(blob.digest, blob.size, _blob_opener(source, blob), progress)
     return "sent"
 
 
@@ -233,12 +196,12 @@ def copy_artifact(
     referrers: bool = True,
     dry_run: bool = False,
     workers: int = DEFAULT_WORKERS,
-    manifest_bytes: bytes | None = None,
+    manifest: VerifiedManifest | None = None,
     sightings: BlobSightings | None = None,
 ) -> CopyResult:
     """Copy the manifest ``digest`` and its blobs (and referrers) from ``source`` to ``target``.
 
-    ``manifest_bytes`` may carry the manifest already read (and verified) by the caller.
+    ``manifest`` may carry the manifest already read (and verified) by the caller.
     ``sightings`` is consulted for mounts and told where the blobs were found and put.
     With ``dry_run`` nothing is written: the result says what would be sent.
     """
@@ -251,7 +214,7 @@ def copy_artifact(
         referrers=referrers,
         dry_run=dry_run,
         workers=workers,
-        manifest_bytes=manifest_bytes,
+        manifest=manifest,
         sightings=sightings,
         depth=0,
         walk=walk,
@@ -269,26 +232,24 @@ def _copy(
     referrers: bool,
     dry_run: bool,
     workers: int,
-    manifest_bytes: bytes | None,
+    manifest: VerifiedManifest | None,
     sightings: BlobSightings | None,
     depth: int,
     walk: ReferrerWalk,
     subject: Digest | None = None,
 ) -> CopyResult | None:
     if subject is None:
-        data = manifest_bytes or read_manifest(source, digest, target)
-        manifest = Manifest.from_bytes(data, digest)
+        found = manifest if manifest is not None else read_manifest(source, digest, target)
     else:
-        found = walk.manifest(source, digest)
-        if found is None or not walk.accepts(found[1], digest, subject):
+        listed = walk.manifest(source, digest)
+        if listed is None or not walk.accepts(listed.manifest, digest, subject):
             return None
-        data, manifest = found
-    blobs = list({b.digest: b for b in (manifest.config, *manifest.layers)}.values())
+        found = listed
+    data, parsed = found.data, found.manifest
+    blobs = list({b.digest: b for b in (parsed.config, *parsed.layers)}.values())
     if dry_run:
         missing = [b for b in blobs if not target.has_blob(b.digest, b.size)]
-        return CopyResult(
-            digest, manifest, len(blobs), len(missing), 0, sum(b.size for b in missing)
-        )
+        return CopyResult(digest, parsed, len(blobs), len(missing), 0, sum(b.size for b in missing))
     total = sum(b.size for b in blobs)
     with (
         transfer_progress(f"{digest.hex[:12]} → {target.describe()}", total) as progress,
@@ -302,8 +263,8 @@ def _copy(
         # Both ends now hold every blob the manifest names (a registry refuses a manifest
         # whose blobs it lacks).
         for end in (source, target):
-            if isinstance(end, RegistryRepository):
-                sightings.record(end.registry, end.repository, (b.digest for b in blobs))
+            if end.registry is not None:
+                sightings.record(end.registry, end.name, (b.digest for b in blobs))
     copied: list[Digest] = []
     if referrers and depth < _MAX_REFERRER_DEPTH:
         for referrer in walk.children(source, digest):
@@ -317,7 +278,7 @@ def _copy(
                 referrers=True,
                 dry_run=False,
                 workers=workers,
-                manifest_bytes=None,
+                manifest=None,
                 sightings=sightings,
                 depth=depth + 1,
                 walk=walk,
@@ -328,7 +289,7 @@ def _copy(
     sent = [b for b, outcome in zip(blobs, outcomes, strict=True) if outcome == "sent"]
     return CopyResult(
         digest=digest,
-        manifest=manifest,
+        manifest=parsed,
         blobs_total=len(blobs),
         blobs_sent=len(sent),
         blobs_mounted=outcomes.count("mounted"),

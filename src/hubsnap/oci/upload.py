@@ -12,11 +12,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Iterator
 
-import httpx
-
 from hubsnap.digest import CHUNK_SIZE, Digest
 from hubsnap.errors import HubsnapError, IntegrityError, RemoteError
 from hubsnap.http import pause, resolve_location
+from hubsnap.http.types import URL
 from hubsnap.oci.auth import repository_scope
 from hubsnap.oci.client import BodyFactory, RegistryClient, check_status
 from hubsnap.progress import Progress
@@ -102,7 +101,7 @@ class BlobUploads:
         self, digest: Digest, size: int, open_body: BodyFactory, progress: Progress | None
     ) -> bool:
         location = self._start()
-        url = httpx.URL(location).copy_merge_params({"digest": str(digest)})
+        url = URL(location).copy_merge_params({"digest": str(digest)})
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
         body = _counted(open_body, progress)
         try:
@@ -144,7 +143,7 @@ class BlobUploads:
                 progress.advance(len(piece))
         if offset != size:
             raise IntegrityError(f"blob {digest}: source gave {offset} bytes, expected {size}")
-        url = httpx.URL(location).copy_merge_params({"digest": str(digest)})
+        url = URL(location).copy_merge_params({"digest": str(digest)})
         response = self.client.request(
             "PUT", str(url), scope=self._push, headers={"Content-Length": "0"}, retry=False
         )

@@ -165,7 +165,7 @@ def _kind(annotations: Mapping[str, str]) -> SignatureKind | None:
 
 def _read_referrer(repository: Repository, referrer: Descriptor) -> Manifest:
     try:
-        return repository.get_manifest(referrer.digest)[1]
+        return repository.manifest(referrer.digest).manifest
     except RecursionError as e:
         # The stdlib JSON parser recurses per nesting level; no manifest is this deep.
         raise IntegrityError("referrer manifest is nested too deeply") from e

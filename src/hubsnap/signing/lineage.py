@@ -14,17 +14,21 @@ each ``base_model`` in the model card, the newest model artifact whose
   to clients, so a base pushed elsewhere needs ``--parent``. At most :data:`MAX_TAGS` tags
   of a repository are examined; referrer fallback tags (``sha256-…``) are skipped.
 
+Both are :meth:`~hubsnap.oci.repository.Repository.manifests` of the repositories
+:meth:`~hubsnap.oci.repository.Repository.sibling` names (a layout is its own only
+sibling); the newest is the one with the latest created annotation, ties going to the one
+listed last (a layout lists oldest first).
+
 A candidate is only linked when it carries a provenance that one of the trusted keys
 verifies; the link records that provenance's envelope digest.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from hubsnap.digest import Digest
-from hubsnap.errors import HubsnapError, IntegrityError, NotFoundError, UsageError
+from hubsnap.errors import HubsnapError, IntegrityError, UsageError
 from hubsnap.models import (
     ANNOTATION_BASE_DIGEST,
     ANNOTATION_CREATED,
@@ -32,8 +36,7 @@ from hubsnap.models import (
     Manifest,
 )
 from hubsnap.oci.artifact import model_files
-from hubsnap.oci.registry import RegistryRepository
-from hubsnap.oci.repository import LayoutRepository, Repository
+from hubsnap.oci.repository import Repository
 from hubsnap.signing.attach import KIND_PROVENANCE, load_signature_referrers
 from hubsnap.signing.keys import PublicKey
 from hubsnap.signing.provenance import ModelCard, ParentLink, parse_model_card
@@ -52,7 +55,8 @@ __all__ = [
 _MAX_CARD_BYTES = 1024 * 1024
 #: Tags examined per repository when looking for a base model on a registry.
 MAX_TAGS = 64
-_REFERRER_TAG = re.compile(r"^sha256-[0-9a-f]{64}")
+#: Manifests of a local store examined when looking for a base model.
+_MAX_LISTED = 100_000
 
 
 def read_model_card(repository: Repository, manifest: Manifest) -> ModelCard | None:
@@ -69,7 +73,7 @@ def provenance_envelope(
     repository: Repository, digest: Digest, keys: Sequence[PublicKey]
 ) -> Digest | None:
     """The envelope digest of the newest provenance of ``digest`` that ``keys`` verify."""
-    _, manifest = repository.get_manifest(digest)
+    manifest = repository.manifest(digest).manifest
     checks = [
         check_signature(r, manifest, digest, tuple(keys))
         for r in load_signature_referrers(repository, digest)
@@ -78,19 +82,23 @@ def provenance_envelope(
     return chosen.envelope if chosen else None
 
 
-def find_by_source(repository: Repository, source_url: str) -> Digest | None:
-    """The newest model in a local store whose source annotation is ``source_url``."""
-    if not isinstance(repository, LayoutRepository):
-        return None
-    found = None
-    for entry in repository.store.entries():
-        descriptor = entry.descriptor
-        if descriptor.artifact_type is None or "model" not in descriptor.artifact_type:
+def find_by_source(
+    repository: Repository, source_url: str, *, limit: int = _MAX_LISTED
+) -> Digest | None:
+    """The newest model ``repository`` lists whose source annotation is ``source_url``."""
+    best: tuple[str, int, Digest] | None = None
+    seen: set[Digest] = set()
+    for position, descriptor in enumerate(repository.manifests(limit)):
+        if descriptor.digest in seen or "model" not in (descriptor.artifact_type or ""):
             continue
-        _, manifest = repository.get_manifest(descriptor.digest)
-        if manifest.is_model and manifest.annotations.get(ANNOTATION_SOURCE) == source_url:
-            found = descriptor.digest  # index order: the last one is the newest
-    return found
+        seen.add(descriptor.digest)
+        manifest = repository.manifest(descriptor.digest).manifest
+        if not manifest.is_model or manifest.annotations.get(ANNOTATION_SOURCE) != source_url:
+            continue
+        rank = (manifest.annotations.get(ANNOTATION_CREATED, ""), position)
+        if best is None or rank >= best[:2]:
+            best = (*rank, descriptor.digest)
+    return best[2] if best else None
 
 
 def base_repositories(repository: str, child_id: str, base_id: str) -> list[str]:
@@ -105,49 +113,18 @@ def base_repositories(repository: str, child_id: str, base_id: str) -> list[str]
     return list(dict.fromkeys(names))
 
 
-def _tags(repository: RegistryRepository) -> list[str]:
-    """The repository's tags (at most :data:`MAX_TAGS`, referrer tags left out); none if the
-    repository does not exist."""
-    # Referrer tags (sha256-<hex>) are listed too; ask for enough to keep MAX_TAGS named ones.
-    named = [t for t in repository.tags(MAX_TAGS * 4) if not _REFERRER_TAG.match(t)]
-    return named[:MAX_TAGS]
-
-
-def _newest_tagged(repository: RegistryRepository, source_url: str) -> Digest | None:
-    """The tagged model in ``repository`` from ``source_url`` with the newest created date."""
-    seen: set[Digest] = set()
-    best: tuple[str, str, Digest] | None = None
-    for tag in _tags(repository):
-        try:
-            descriptor = repository.resolve(tag)
-        except NotFoundError:
-            continue  # deleted between listing and reading
-        if descriptor.digest in seen or "model" not in (descriptor.artifact_type or ""):
-            continue
-        seen.add(descriptor.digest)
-        _, manifest = repository.get_manifest(descriptor.digest)
-        if not manifest.is_model or manifest.annotations.get(ANNOTATION_SOURCE) != source_url:
-            continue
-        rank = (manifest.annotations.get(ANNOTATION_CREATED, ""), str(descriptor.digest))
-        if best is None or rank > best[:2]:
-            best = (*rank, descriptor.digest)
-    return best[2] if best else None
-
-
 def find_base(
     repository: Repository, *, child_id: str, base_id: str, hf_endpoint: str
 ) -> tuple[Repository, Digest] | None:
     """The newest artifact of Hub model ``base_id`` near ``repository`` (see the module)."""
     source_url = f"{hf_endpoint}/{base_id}"
-    if isinstance(repository, RegistryRepository):
-        for name in base_repositories(repository.repository, child_id, base_id):
-            sibling = RegistryRepository(repository.client, name)
-            found = _newest_tagged(sibling, source_url)
-            if found is not None:
-                return sibling, found
-        return None
-    found = find_by_source(repository, source_url)
-    return (repository, found) if found is not None else None
+    limit = MAX_TAGS if repository.registry is not None else _MAX_LISTED
+    for name in base_repositories(repository.name, child_id, base_id):
+        home = repository.sibling(name)
+        found = find_by_source(home, source_url, limit=limit)
+        if found is not None:
+            return home, found
+    return None
 
 
 def parent_link(
@@ -182,7 +159,7 @@ def parent_link(
     if parent is None:
         return None, tuple(notes)
     home, digest = parent
-    _, parent_manifest = home.get_manifest(digest)
+    parent_manifest = home.manifest(digest).manifest
     envelope = provenance_envelope(home, digest, keys)
     if envelope is None:
         raise IntegrityError(

@@ -242,7 +242,7 @@ class Verifier:
         reference = f"{repository.describe()}@{digest}"
         link = f"chain link {depth} ({reference})" if depth else reference
         self._visited.add(digest)
-        _, manifest = repository.get_manifest(digest)
+        manifest = repository.manifest(digest).manifest
         policy = self.trust.for_repository(repository.describe())
         require = policy.require if policy else Requirements()
         if self.chain:
