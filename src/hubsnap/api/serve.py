@@ -2,8 +2,8 @@
 look-ups the server makes before it queues one.
 
 A job is composed of the public verbs (:func:`~hubsnap.api.snapshot.snapshot`,
-:func:`~hubsnap.api.transfer.push`, :func:`~hubsnap.api.signing.sign`) and nothing else, so
-it inherits their guarantees: a re-push sends only blobs the registry lacks, and signing a
+:func:`~hubsnap.api.transfer.push`, :func:`~hubsnap.api.signing.sign`) in one
+:class:`~hubsnap.api.session.Session`, and nothing else, so it inherits their guarantees: a re-push sends only blobs the registry lacks, and signing a
 subject this key already signed attaches nothing. Check-then-sign runs under a lease on the
 subject digest, so two workers cannot both sign it.
 
@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import TypeVar
 
 from hubsnap.api.discover import DiscoverQuery, discover
+from hubsnap.api.session import Session, TransportOptions
 from hubsnap.api.signing import sign
 from hubsnap.api.snapshot import snapshot
-from hubsnap.api.transfer import TransportOptions, push
+from hubsnap.api.transfer import push
 from hubsnap.config import Settings
 from hubsnap.errors import NotFoundError, RemoteError, UsageError
 from hubsnap.hub import HubClient
@@ -182,35 +183,33 @@ def mirror(
 ) -> MirrorReport:
     """Mirror ``repo_id@commit`` to ``destination(prefix, repo_id)``, signed with ``key``."""
     dest = destination(prefix, repo_id)
-    shot = _stage(
-        observe, "snapshot",
-        lambda: snapshot(settings, repo_id, commit, selection, output=None),
-    )  # fmt: skip
-    if shot.document.commit != commit or shot.reference is None:
-        raise RemoteError(f"{repo_id}@{commit[:12]}: the Hub resolved another commit")
-    source = shot.reference
-    pushed = _stage(
-        observe, "push", lambda: push(settings, source, f"{dest}:{commit}", transport=transport)
-    )
-    subject = f"{dest}@{pushed.digest}"
+    with Session(settings, transport) as session:
+        shot = _stage(
+            observe, "snapshot",
+            lambda: snapshot(session, repo_id, commit, selection, output=None),
+        )  # fmt: skip
+        if shot.document.commit != commit or shot.reference is None:
+            raise RemoteError(f"{repo_id}@{commit[:12]}: the Hub resolved another commit")
+        source = shot.reference
+        pushed = _stage(observe, "push", lambda: push(session, source, f"{dest}:{commit}"))
+        subject = f"{dest}@{pushed.digest}"
 
-    def signing() -> bool:
-        with lease(str(pushed.digest)):
-            result = sign(settings, subject, key, transport=transport)
-        return bool(result.attached)
+        def signing() -> bool:
+            with lease(str(pushed.digest)):
+                return bool(sign(session, subject, key).attached)
 
-    signed = _stage(observe, "sign", signing)
-    tagged = False
-    if ref is not None:
+        signed = _stage(observe, "sign", signing)
+        tagged = False
+        if ref is not None:
 
-        def tagging() -> bool:
-            with HubClient.from_settings(settings) as client:
-                if resolve_ref(client, repo_id, ref) != commit:
-                    return False  # a newer commit owns the ref: keep only the commit tag
-            push(settings, source, f"{dest}:{ref_tag(ref)}", transport=transport)
-            return True
+            def tagging() -> bool:
+                with HubClient.from_settings(settings) as client:
+                    if resolve_ref(client, repo_id, ref) != commit:
+                        return False  # a newer commit owns the ref: keep only the commit tag
+                push(session, source, f"{dest}:{ref_tag(ref)}")
+                return True
 
-        tagged = _stage(observe, "tag", tagging)
+            tagged = _stage(observe, "tag", tagging)
     present = pushed.blobs_total - pushed.blobs_sent - pushed.blobs_mounted
     fetched = set(shot.downloaded)
     received = sum(f.size for f in shot.document.files if f.path in fetched)

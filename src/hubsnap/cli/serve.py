@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from hubsnap.api.transfer import transport_options
+from hubsnap.api.session import transport_options
 from hubsnap.cli import app
 from hubsnap.cli._output import settings
 from hubsnap.config import parse_duration

@@ -28,7 +28,7 @@ from rq.job import Job
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
 from hubsnap.api import serve as mirror_api
-from hubsnap.api.transfer import TransportOptions
+from hubsnap.api.session import TransportOptions
 from hubsnap.config import Settings
 from hubsnap.errors import ExitCode, HubsnapError, RemoteError, UsageError
 from hubsnap.serve.jobs import JobSpec, selection_from_key

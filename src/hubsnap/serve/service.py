@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 from hubsnap.api import serve as mirror_api
-from hubsnap.api.transfer import TransportOptions
+from hubsnap.api.session import TransportOptions
 from hubsnap.config import Settings
 from hubsnap.errors import HubsnapError, NotFoundError, UsageError
 from hubsnap.hub import HubClient
