@@ -3,8 +3,9 @@ look-ups the server makes before it queues one.
 
 A job is composed of the public verbs (:func:`~hubsnap.api.snapshot.snapshot`,
 :func:`~hubsnap.api.transfer.push`, :func:`~hubsnap.api.signing.sign`) in one
-:class:`~hubsnap.api.session.Session`, and nothing else, so it inherits their guarantees: a re-push sends only blobs the registry lacks, and signing a
-subject this key already signed attaches nothing. Check-then-sign runs under a lease on the
+:class:`~hubsnap.api.session.Session`, and nothing else, so it inherits their guarantees:
+a re-push sends only blobs the registry lacks, and signing a subject this key already signed
+attaches nothing. Check-then-sign runs under a lease on the
 subject digest, so two workers cannot both sign it.
 
 The destination of ``OWNER/NAME`` is ``REG/PREFIX/owner/name``, lowercased and made a valid
