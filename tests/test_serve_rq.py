@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from hubsnap.serve.jobs import JobSpec
 from support.hub import HubEmulator
 from support.registry import RegistryServer
-from support.serve import Served, ServeEnv
+from support.serve import Served, ServeEnv, wait_for
 from test_serve_webhook import OWNER, files, new_repo, payload, registry_json, signature_count
 from test_serve_webhook import verify as verify_cli
 
@@ -154,4 +157,61 @@ def test_a_job_that_cannot_succeed_fails_once_and_frees_its_key(
     assert job is not None and job.get_status() == "failed"
     assert '"final":true' in worker.stderr  # integrity failures are not retried
     assert queue.enqueue(spec)  # its key is free again
+    queue.close()
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+@pytest.mark.registry
+def test_a_worker_killed_mid_job_has_its_job_completed_by_another(
+    serve_env: ServeEnv, registry: RegistryServer, hub: HubEmulator, redis_url: str
+) -> None:
+    from rq.registry import StartedJobRegistry
+
+    from hubsnap.serve.rq_queue import RqQueue, connect
+
+    repo_id = new_repo(hub)
+    sha = hub.publish_commit(repo_id, files("killed"))
+    queue = RqQueue(connect(redis_url), prefix=f"{registry.host}/mirror", job_timeout=600)
+    spec = JobSpec(repo_id, sha, "full", "main")
+    assert queue.enqueue(spec)
+    hub.add_fault(r"/resolve/", kind="delay", delay=30, count=10)
+    argv = [sys.executable, "-m", "hubsnap", "worker", "--queue", redis_url]
+    log_a = serve_env.root / "worker-a.log"
+    with log_a.open("wb") as out:
+        first = subprocess.Popen(argv, env=serve_env.env, stdout=out, stderr=out)
+    try:
+        wait_for(lambda: "job.started" in log_a.read_text(), timeout=60, what="the job to start")
+        horses = _children(first.pid)
+        assert horses, "the work horse is a child of the worker"
+        for pid in [first.pid, *horses]:
+            os.kill(pid, signal.SIGKILL)  # the worker and its work horse, as a crash would
+        first.wait(timeout=30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    hub.clear_faults()
+    # The killed worker's heartbeat stops; let it lapse now rather than in 70 s.
+    started = StartedJobRegistry(queue=queue.queue)
+    entries = queue.redis.zrange(started.key, 0, -1)
+    assert entries
+    queue.redis.zadd(started.key, dict.fromkeys(entries, 1))
+    log_b = serve_env.root / "worker-b.log"
+    with log_b.open("wb") as out:
+        second = subprocess.Popen(argv, env=serve_env.env, stdout=out, stderr=out)
+    try:
+        wait_for(lambda: '"event":"job.done"' in log_b.read_text(), timeout=120,
+                 what="another worker to complete the job")  # fmt: skip
+    finally:
+        os.kill(second.pid, signal.SIGTERM)
+        second.wait(timeout=60)
+    dest = f"mirror/{repo_id}"
+    _, digest = registry_json(registry, f"{dest}/manifests/{sha}")
+    assert signature_count(registry, dest, digest) == 2
+    checked = verify_cli(serve_env, f"{registry.host}/{dest}@{digest}")
+    assert checked.returncode == 0, checked.stderr
     queue.close()

@@ -4,7 +4,7 @@ RQ forks a work horse per job and keeps a heartbeat while it runs (no visibility
 would redeliver a long push), so a worker killed mid-job leaves its job in the started
 registry until the heartbeat expires; maintenance then retries it on another worker. hubsnap
 sets every interval itself: job monitoring 10 s, maintenance 30 s, worker TTL 60 s, three
-retries with backoff, and an explicit job timeout (RQ's default is 180 s).
+retries (at once, then after 1 and 5 minutes), and an explicit job timeout (RQ's default is 180 s).
 
 "Enqueue once" is hubsnap's: RQ overwrites a job enqueued under an existing id, so the key is
 first claimed with an atomic ``SET NX`` and only the claimant enqueues; the key is freed only
@@ -40,7 +40,9 @@ QUEUE_NAME = "hubsnap"
 JOB_MONITORING_INTERVAL = 10
 MAINTENANCE_INTERVAL = 30
 WORKER_TTL = 60
-RETRY_INTERVALS = (10, 60, 300)
+#: The first retry is at once: a job abandoned by a killed worker must not wait for RQ's
+#: scheduler, whose lock the dead worker may hold for another minute. Later ones back off.
+RETRY_INTERVALS = (0, 60, 300)
 LEASE_SECONDS = 120
 _PREFIX = "hubsnap:"
 
