@@ -301,3 +301,19 @@ def test_kill_9_mid_job_then_restart_completes_it(
     again.wait_done(1)
     assert [state for _, _, state in again.jobs()] == ["done"]
     registry_json(registry, f"mirror/{repo_id}/manifests/{sha}")
+
+
+def test_two_hub_ids_with_one_oci_name_are_refused_not_merged(
+    mirror: Callable[..., Served], hub: HubEmulator
+) -> None:
+    server = mirror("--poll-interval", "1h")
+    server.wait_reconciled()
+    name = f"{OWNER}/Twin-{uuid.uuid4().hex[:8]}"
+    hub.create_repo(name)
+    hub.create_repo(name.lower())
+    first = hub.publish_commit(name, files("upper"))
+    second = hub.publish_commit(name.lower(), files("lower"))
+    assert server.post(payload(name, first))[0] == 202
+    assert server.post(payload(name.lower(), second)) == (409, {"error": "name collision"})
+    assert [commit for _, commit, _ in server.jobs()] == [first]
+    server.wait_done(1)
