@@ -1,6 +1,6 @@
 """hubsnap's speed and memory targets, measured against peers in the same run.
 
-    python scripts/bench.py [--sections hash,push,pull,repush,sign] [--sizes 1,4] [--repeat 3]
+    python scripts/bench.py [--sections hash,push,pull,repush,sign,lfs] [--sizes 1,4] [--repeat 3]
                             [--workdir DIR] [--keep-files] [--json]
 
 Every section times hubsnap and the peer tools on the same files, on this machine, in this
@@ -29,6 +29,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bench_lfs import section_lfs as _section_lfs
 from registry_server import RegistryServer, run_registry
 
 if TYPE_CHECKING:
@@ -794,12 +795,26 @@ def section_sign(bench: Bench) -> None:
     report.ratios.append(("verify: milliseconds", checked.seconds * 1000, "report"))
 
 
+def section_lfs(bench: Bench) -> None:
+    """``lfs commit`` against ``git fast-import``, and its disk cost (see ``bench_lfs``);
+    the shards are 256 MiB, or the smallest ``--sizes`` when that is less."""
+    shard_mib = max(1, min(256, int(min(bench.sizes) * 1024)))
+    _section_lfs(
+        bench.work,
+        max(bench.repeat, 3),
+        shard_mib,
+        lambda name, seconds, note: bench.report.add(Row("lfs", name, seconds, note=note)),
+        lambda label, value, target: bench.report.ratios.append((label, value, target)),
+    )
+
+
 SECTIONS: dict[str, Callable[[Bench], None]] = {
     "hash": lambda bench: section_hash(bench.report, bench.work, bench.sizes, bench.repeat),
     "push": section_push,
     "pull": section_pull,
     "repush": section_repush,
     "sign": section_sign,
+    "lfs": section_lfs,
 }
 
 

@@ -1,6 +1,7 @@
 """Imports every command module so that each registers itself on the app."""
 
 from hubsnap.cli import (  # noqa: F401
+    diff,
     discover,
     export_signature,
     hooks,
@@ -11,6 +12,7 @@ from hubsnap.cli import (  # noqa: F401
     pull,
     push,
     serve,
+    serve_model,
     sign,
     snapshot,
     verify,

@@ -80,6 +80,38 @@ def commit_command(
     emit(result.to_json(), json_output, lambda data: str(data["commit"]))
 
 
+@lfs_app.command("import")
+def import_command(
+    target: Annotated[
+        str, typer.Argument(metavar="DIR[@REV]", help="Repository and revision (HEAD).")
+    ],
+    *,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--source",
+            help="The Hub repository URL, https://huggingface.co/REPO (default: the commit's "
+            "Hubsnap-Source trailer).",
+        ),
+    ] = None,
+    store: StoreOption = None,
+    json_output: JsonOption = False,
+    timeout: TimeoutOption = None,
+) -> None:
+    """Pack a commit of LFS pointers into its ModelPack artifact in the local store (missing
+    objects are fetched with git-lfs; each is hashed and must equal its oid); print
+    oci:STORE@sha256:…."""
+    from hubsnap.api.lfs_import import lfs_import  # noqa: PLC0415
+
+    with open_session(timeout=timeout, store=store) as session:
+        result = lfs_import(session, target, source=source)
+    if result.fetched:
+        warn(f"fetched {result.fetched} Git LFS object(s) with git-lfs")
+    if result.named is not None and result.named != result.digest:
+        warn(f"the commit names {result.named}; its files import to {result.digest}")
+    emit(result.to_json(), json_output, lambda data: str(data["reference"]))
+
+
 def _render_verify(data: dict[str, Any]) -> str:
     lines = [f"commit {data['commit']}", f"artifact {data['artifact']}"]
     lines.append("tree matches the artifact" if data["treeMatches"] else "tree differs:")
