@@ -11,6 +11,7 @@ from hubsnap.cli import (  # noqa: F401
     login,
     pull,
     push,
+    serve,
     serve_model,
     sign,
     snapshot,
