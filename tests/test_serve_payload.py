@@ -8,7 +8,9 @@ import contextlib
 import json
 from typing import Any
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
 from hubsnap.serve.payload import (
     KNOWN_SCOPES,
@@ -17,9 +19,6 @@ from hubsnap.serve.payload import (
     UpdatedRef,
     parse_payload,
 )
-
-hypothesis = pytest.importorskip("hypothesis")
-st = pytest.importorskip("hypothesis.strategies")
 
 HEAD = "a" * 40
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ SHA = "c" * 40
 
 
 @pytest.fixture
-def queue(tmp_path: Path) -> SqliteQueue:
+def queue(tmp_path: Path) -> Iterator[SqliteQueue]:
     q = SqliteQueue(tmp_path / "serve")
     yield q
     q.close()
