@@ -21,7 +21,9 @@ __all__ = ["home", "run"]  # fixtures shared with test_snapshot_cli
 def listed(run: Run, *args: str) -> list[dict[str, object]]:
     code, out, err = run("discover", *args, "--json")
     assert code == 0, err
-    return list(json.loads(out))
+    document = json.loads(out)
+    assert document["schema"] == "hubsnap.dev/discover/v1"
+    return list(document["models"])
 
 
 def test_task_listing_newest_first_as_table_and_json(home: Path, run: Run) -> None:

@@ -86,7 +86,10 @@ def test_snapshot_pins_commit_and_packs_verified_artifact(home: Path, run: Run) 
     assert document["model_id"] == BASE
     store = LayoutStore(home / "store")
     _, manifest = store.read_manifest(digest)
-    assert store.tags()[BASE_MAIN] == digest
+    tags = store.tags()
+    # Readable store tags: the requested revision, and the commit that stays when it moves.
+    assert tags["sentence-transformers/all-minilm-l6-v2:main"] == digest
+    assert tags[f"sentence-transformers/all-minilm-l6-v2:{BASE_MAIN}"] == digest
     annotations = manifest.annotations
     assert annotations["org.opencontainers.image.revision"] == BASE_MAIN
     assert annotations["org.opencontainers.image.created"] == document["commit_date"]
@@ -114,7 +117,7 @@ def test_snapshot_pins_commit_and_packs_verified_artifact(home: Path, run: Run) 
     assert document["artifact"] == {
         "digest": str(digest),
         "reference": out.strip(),
-        "tag": BASE_MAIN,
+        "tag": "sentence-transformers/all-minilm-l6-v2:main",
         "complete": True,
         "files": len(files),
     }
@@ -185,7 +188,7 @@ def test_metadata_only_downloads_no_weights_and_says_so(
     assert not store.has_blob(Digest.sha256(str(weights["sha256"])))
     assert document["artifact"]["complete"] is False  # type: ignore[index]
     assert document["artifact"]["tag"] is None  # type: ignore[index]
-    assert BASE_MAIN not in store.tags()
+    assert store.tags() == {}
 
 
 def test_include_and_exclude_globs(home: Path, run: Run) -> None:

@@ -76,9 +76,11 @@ class Session:
         self.close()
 
     def close(self) -> None:
-        """Close every registry connection pool this session opened."""
+        """Close every registry connection pool this session opened and release its stores."""
         clients, self._clients = self._clients, {}
-        self._layouts, self._remotes = {}, {}
+        layouts, self._layouts, self._remotes = self._layouts, {}, {}
+        for layout in layouts.values():
+            layout.store.lock.release()  # a store gc may now delete from
         for client in clients.values():
             client.close()
 

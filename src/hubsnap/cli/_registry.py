@@ -12,6 +12,7 @@ from hubsnap.cli import (  # noqa: F401
     push,
     sign,
     snapshot,
+    store,
     verify,
     version,
 )

@@ -57,4 +57,4 @@ def discover_command(
         include_disabled=include_disabled,
     )
     result = discover(settings(timeout=timeout), query)
-    emit(result.to_json(), json_output, lambda _: _render(result))
+    emit(result.to_json(), json_output, lambda _: _render(result), schema="discover")

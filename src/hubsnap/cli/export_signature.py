@@ -44,4 +44,5 @@ def export_signature(
         result.to_json(),
         json_output,
         lambda d: f"wrote {d['output']} (signature {d['referrer']})",
+        schema="export-signature",
     )

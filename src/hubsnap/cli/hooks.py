@@ -55,4 +55,4 @@ def install_command(
     result = install_hooks(
         repo, max_size=parse_size(max_size), keys=key or (), policy=policy, chain=chain
     )
-    emit(result.to_json(), json_output, _render)
+    emit(result.to_json(), json_output, _render, schema="hooks-install")

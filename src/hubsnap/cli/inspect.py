@@ -92,4 +92,4 @@ def inspect_command(
     def render(_: dict[str, Any]) -> str:
         return _render(result)
 
-    emit(result.to_json(), json_output, render)
+    emit(result.to_json(), json_output, render, schema="inspect")

@@ -46,4 +46,4 @@ def keygen(
     pair = signing.keygen(
         output, curve=curve, password_env=password_env, encrypt=encrypt, prompt=_prompt
     )
-    emit(pair.to_json(), json_output, lambda _: _render(pair))
+    emit(pair.to_json(), json_output, lambda _: _render(pair), schema="keygen")

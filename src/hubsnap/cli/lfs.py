@@ -77,7 +77,7 @@ def commit_command(
         )
     if not result.changed:
         warn(f"unchanged: {result.branch} already holds {result.artifact}")
-    emit(result.to_json(), json_output, lambda data: str(data["commit"]))
+    emit(result.to_json(), json_output, lambda data: str(data["commit"]), schema="lfs-commit")
 
 
 def _render_verify(data: dict[str, Any]) -> str:
@@ -122,7 +122,7 @@ def verify_command(
         timeout=timeout, store=store, plain_http=plain_http, ca_file=ca_file
     ) as session:
         result = lfs_verify(session, target, keys=key or (), policy=policy, chain=chain)
-    emit(result.to_json(), json_output, _render_verify)
+    emit(result.to_json(), json_output, _render_verify, schema="lfs-verify")
     if not result.tree_matches:
         raise IntegrityError(
             f"commit {result.commit} differs from {result.artifact} in "

@@ -49,4 +49,5 @@ def login_command(
         result.to_json(),
         json_output,
         lambda data: f"Login succeeded: credentials for {data['registry']} in {data['storedIn']}",
+        schema="login",
     )

@@ -90,4 +90,4 @@ def pull_command(
         warn(f"resolved tag {result.tag} to {result.digest}")
     where = f" into {result.directory}" if result.directory else ""
     warn(f"fetched {result.blobs_fetched} blobs ({result.bytes_fetched} bytes){where}")
-    emit(result.to_json(), json_output, lambda data: str(data["reference"]))
+    emit(result.to_json(), json_output, lambda data: str(data["reference"]), schema="pull")

@@ -66,4 +66,4 @@ def push_command(
     warn(_summary(result))
     if result.signed is not None:
         warn(render_sign_result(result.signed))
-    emit(result.to_json(), json_output, lambda data: str(data["destination"]))
+    emit(result.to_json(), json_output, lambda data: str(data["destination"]), schema="push")

@@ -110,4 +110,4 @@ def sign(
         )
     for note in result.notes:
         warn(f"note: {note}")
-    emit(result.to_json(), json_output, lambda _: render_sign_result(result))
+    emit(result.to_json(), json_output, lambda _: render_sign_result(result), schema="sign")

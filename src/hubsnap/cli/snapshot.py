@@ -80,4 +80,4 @@ def snapshot_command(
         )
     if result.signed is not None:
         warn(render_sign_result(result.signed))
-    emit(result.to_json(), json_output, lambda _: _render(result))
+    emit(result.to_json(), json_output, lambda _: _render(result), schema="snapshot-result")

@@ -94,7 +94,7 @@ def verify(
         timeout=timeout, store=store, plain_http=plain_http, ca_file=ca_file
     ) as session:
         report = signing.verify(session, reference, keys=key or (), policy=policy, chain=chain)
-    emit(report.to_json(), json_output, lambda _: render_tree(report))
+    emit(report.to_json(), json_output, lambda _: render_tree(report), schema="verify")
     outcome = signing.verdict(report)
     for line in outcome.warnings:
         warn(line)

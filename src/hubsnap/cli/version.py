@@ -10,4 +10,4 @@ from hubsnap.cli._output import JsonOption, emit
 @app.command()
 def version(json_output: JsonOption = False) -> None:
     """Print hubsnap's version."""
-    emit({"version": __version__}, json_output, lambda data: data["version"])
+    emit({"version": __version__}, json_output, lambda data: data["version"], schema="version")

@@ -25,7 +25,7 @@ import os
 import stat
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -42,6 +42,7 @@ from hubsnap.models import (
     Index,
     Manifest,
 )
+from hubsnap.oci.storelock import StoreLock
 
 __all__ = [
     "ANNOTATION_REF_NAME",
@@ -97,6 +98,21 @@ def damaged_blob(store: LayoutStore, digest: Digest) -> str:
         f"; the local store's copy is damaged: delete {store.blob_path(digest)} "
         "and pull again to repair it"
     )
+
+
+_LISTED_TAGS = 8
+
+
+def _holdings(entries: list[IndexEntry]) -> str:
+    """What a layout holds, for a "not found" message: its tags, or that it is empty."""
+    tags = sorted({e.tag for e in entries if e.tag})
+    if not entries:
+        return "the layout is empty"
+    if not tags:
+        return f"it holds {len(entries)} untagged manifest(s); name one by digest (@sha256:…)"
+    shown = ", ".join(tags[:_LISTED_TAGS])
+    more = f" and {len(tags) - _LISTED_TAGS} more" if len(tags) > _LISTED_TAGS else ""
+    return f"its tags: {shown}{more} (hubsnap store ls lists the local store)"
 
 
 def _real_dir(path: Path) -> Path:
@@ -206,6 +222,8 @@ class LayoutStore:
         self.root = root
         self._swept = False
         self._validated = False
+        #: Held shared from the first blob this object touches: see :mod:`hubsnap.oci.storelock`.
+        self.lock = StoreLock(root)
 
     # -- layout -----------------------------------------------------------------------------
 
@@ -274,6 +292,7 @@ class LayoutStore:
         return self.root / "blobs" / digest.algorithm / digest.hex
 
     def has_blob(self, digest: Digest, size: int | None = None) -> bool:
+        self.lock.share()
         path = self.blob_path(digest)
         try:
             stat = path.lstat()
@@ -283,6 +302,7 @@ class LayoutStore:
 
     def writer(self, *, git_blob_size: int | None = None) -> BlobWriter:
         self.ensure()
+        self.lock.share()
         if not self._swept:
             self._swept = True
             self.sweep_ingest()
@@ -312,6 +332,7 @@ class LayoutStore:
 
     def read_blob(self, digest: Digest, *, limit: int = MAX_MANIFEST_BYTES) -> bytes:
         """Read a small blob whole, verifying its digest (manifests, configs, bundles)."""
+        self.lock.share()
         path = self.blob_path(digest)
         if path.is_symlink():
             raise IntegrityError(f"blob {digest} in {self.root} is a symlink")
@@ -328,6 +349,7 @@ class LayoutStore:
 
     def iter_blob(self, digest: Digest) -> Iterator[bytes]:
         """Stream a blob's bytes (the caller verifies if it needs to)."""
+        self.lock.share()
         path = self.blob_path(digest)
         if path.is_symlink():
             raise IntegrityError(f"blob {digest} in {self.root} is a symlink")
@@ -340,6 +362,10 @@ class LayoutStore:
                 yield chunk
 
     # -- index ------------------------------------------------------------------------------
+
+    def locked(self) -> contextlib.AbstractContextManager[None]:
+        """Hold the index lock (writers of ``index.json`` wait) for a block."""
+        return self._locked()
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -375,6 +401,12 @@ class LayoutStore:
             raise IntegrityError(f"malformed {path}: {e}") from e
         return [IndexEntry(m) for m in index.manifests]
 
+    def update_index(self, change: Callable[[list[IndexEntry]], list[IndexEntry]]) -> None:
+        """Rewrite ``index.json`` as ``change`` makes it from its current entries, under the
+        index lock (so that concurrent writers lose nothing)."""
+        with self._locked():
+            self._write_index(change(self.entries()))
+
     def _write_index(self, entries: list[IndexEntry]) -> None:
         index = {
             "schemaVersion": 2,
@@ -385,6 +417,8 @@ class LayoutStore:
 
     def put_manifest(self, data: bytes, *, tag: str | None = None) -> Descriptor:
         """Store manifest bytes as given and index them (replacing the tag's old target)."""
+        self.ensure()
+        self.lock.share()
         manifest = Manifest.from_bytes(data)
         for layer in (manifest.config, *manifest.layers):
             if not self.has_blob(layer.digest, layer.size):
@@ -430,7 +464,7 @@ class LayoutStore:
         for entry in reversed(entries):
             if entry.tag == wanted:
                 return entry.descriptor
-        raise NotFoundError(f"tag {wanted!r} not found in {self.root}")
+        raise NotFoundError(f"tag {wanted!r} not found in {self.root}", hint=_holdings(entries))
 
     def read_manifest(self, digest: Digest) -> tuple[bytes, Manifest]:
         data = self.read_blob(digest)
