@@ -25,7 +25,7 @@ class LoginResult:
     stored_in: str
 
     def to_json(self) -> dict[str, Any]:
-        return {"registry": self.registry, "storedIn": self.stored_in}
+        return {"registry": self.registry, "stored_in": self.stored_in}
 
 
 def login(session: Session, registry: str, username: str, password: str) -> LoginResult:

@@ -82,7 +82,7 @@ def commit_command(
 
 def _render_verify(data: dict[str, Any]) -> str:
     lines = [f"commit {data['commit']}", f"artifact {data['artifact']}"]
-    lines.append("tree matches the artifact" if data["treeMatches"] else "tree differs:")
+    lines.append("tree matches the artifact" if data["tree_matches"] else "tree differs:")
     lines += [f"  {line}" for line in data["differences"]]
     if data["signatures"] is None:
         lines.append("signatures not checked (no --key or --policy)")

@@ -48,6 +48,6 @@ def login_command(
     emit(
         result.to_json(),
         json_output,
-        lambda data: f"Login succeeded: credentials for {data['registry']} in {data['storedIn']}",
+        lambda data: f"Login succeeded: credentials for {data['registry']} in {data['stored_in']}",
         schema="login",
     )

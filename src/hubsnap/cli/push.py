@@ -22,7 +22,7 @@ from hubsnap.cli._output import (
 from hubsnap.cli.sign import render_sign_result
 
 
-def _summary(result: PushResult) -> str:
+def summary(result: PushResult) -> str:
     present = result.blobs_total - result.blobs_sent - result.blobs_mounted
     verb = "would send" if result.dry_run else "sent"
     text = (
@@ -63,7 +63,7 @@ def push_command(
         result = push(session, source, destination, dry_run=dry_run, sign_key=sign_key)
     for message in result.warnings:
         warn(f"warning: {message}")
-    warn(_summary(result))
+    warn(summary(result))
     if result.signed is not None:
         warn(render_sign_result(result.signed))
-    emit(result.to_json(), json_output, lambda data: str(data["destination"]), schema="push")
+    emit(result.to_json(), json_output, lambda data: str(data["reference"]), schema="push")

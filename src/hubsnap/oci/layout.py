@@ -42,7 +42,7 @@ from hubsnap.models import (
     Index,
     Manifest,
 )
-from hubsnap.oci.storelock import StoreLock
+from hubsnap.oci.storelock import LOCK_NAME, StoreLock
 
 __all__ = [
     "ANNOTATION_REF_NAME",
@@ -258,7 +258,7 @@ class LayoutStore:
                 return
         except (OSError, IntegrityError):
             return
-        for name in ("oci-layout", "index.json", ".index.lock"):
+        for name in ("oci-layout", "index.json", ".index.lock", LOCK_NAME):
             with contextlib.suppress(OSError):
                 (self.root / name).unlink()
         for directory in ("blobs/sha256", "blobs", "ingest", ""):
