@@ -29,6 +29,7 @@ __all__ = [
     "emit",
     "envelope",
     "human_size",
+    "info",
     "open_session",
     "print_table",
     "schema_id",
@@ -149,5 +150,16 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
+#: ``-q``: informational lines (:func:`info`) are left out; warnings and errors are not.
+QUIET = False
+
+
 def warn(message: str) -> None:
+    """A diagnostic that always goes to stderr (a warning, a failed check, a note)."""
     sys.stderr.write(message.rstrip("\n") + "\n")
+
+
+def info(message: str) -> None:
+    """An informational line on stderr (what was sent, fetched, resolved); ``-q`` omits it."""
+    if not QUIET:
+        warn(message)

@@ -1,19 +1,23 @@
-"""Imports every command module so that each registers itself on the app."""
+"""Imports every command module so that each registers itself on the app.
 
-from hubsnap.cli import (  # noqa: F401
-    cp,
+The order is the order of ``hubsnap -h``: the workflow, from finding a model to checking
+what was deployed, then keys and credentials, Git LFS, and the version.
+"""
+
+from hubsnap.cli import (  # noqa: F401  (isort: skip: the order is the help's)
     discover,
-    export_signature,
-    hooks,
-    inspect,
-    keygen,
-    lfs,
-    login,
-    pull,
-    push,
-    sign,
     snapshot,
+    push,
+    pull,
+    cp,
+    inspect,
     store,
+    sign,
     verify,
+    export_signature,
+    keygen,
+    login,
+    lfs,
+    hooks,
     version,
 )

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from hubsnap.cli import app
+from hubsnap.cli import app, example
 from hubsnap.cli._output import (
     CaFileOption,
     JsonOption,
@@ -14,12 +14,18 @@ from hubsnap.cli._output import (
     StoreOption,
     TimeoutOption,
     emit,
+    info,
     open_session,
     warn,
 )
 
 
-@app.command("cp")
+@app.command(
+    "cp",
+    epilog=example(
+        "hubsnap cp localhost:5000/models/minilm@sha256:… registry.example.com/models/minilm"
+    ),
+)
 def cp_command(
     source: Annotated[
         str, typer.Argument(metavar="SRC", help="HOST[:PORT]/REPO@sha256:…, oci:PATH@… or sha256:…")
@@ -39,8 +45,6 @@ def cp_command(
 ) -> None:
     """Copy an artifact with its referrers (signatures, provenance), like oras cp -r and
     cosign copy; prints DEST@sha256:…. The digest stays the same, so verify works at DEST.
-
-    Example: hubsnap cp localhost:5000/models/minilm@sha256:… registry.example.com/models/minilm
     """
     from hubsnap.api.transfer import push  # noqa: PLC0415
     from hubsnap.cli.push import summary  # noqa: PLC0415
@@ -51,5 +55,5 @@ def cp_command(
         result = push(session, source, destination, dry_run=dry_run)
     for message in result.warnings:
         warn(f"warning: {message}")
-    warn(summary(result))
+    info(summary(result))
     emit(result.to_json(), json_output, lambda data: str(data["reference"]), schema="cp")

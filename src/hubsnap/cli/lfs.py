@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hubsnap.cli import app
+from hubsnap.cli import app, example, group
 from hubsnap.cli._output import (
     CaFileOption,
     JsonOption,
@@ -18,20 +18,17 @@ from hubsnap.cli._output import (
     StoreOption,
     TimeoutOption,
     emit,
+    info,
     open_session,
-    warn,
 )
-from hubsnap.errors import IntegrityError
 
-lfs_app = typer.Typer(
-    name="lfs",
-    help="Artifacts as Git LFS commits: pointers whose oids are the layer digests.",
-    no_args_is_help=True,
-)
+lfs_app = group("lfs", "Artifacts as Git LFS commits: pointers whose oids are the layer digests.")
 app.add_typer(lfs_app)
 
 
-@lfs_app.command("commit")
+@lfs_app.command(
+    "commit", epilog=example("hubsnap lfs commit sha256:… --repo ./models --branch minilm")
+)
 def commit_command(
     reference: Annotated[
         str, typer.Argument(metavar="REF", help="The artifact: sha256:…, oci:PATH@… or a registry.")
@@ -76,7 +73,7 @@ def commit_command(
             lock=not no_lock,
         )
     if not result.changed:
-        warn(f"unchanged: {result.branch} already holds {result.artifact}")
+        info(f"unchanged: {result.branch} already holds {result.artifact}")
     emit(result.to_json(), json_output, lambda data: str(data["commit"]), schema="lfs-commit")
 
 
@@ -91,7 +88,7 @@ def _render_verify(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@lfs_app.command("verify")
+@lfs_app.command("verify", epilog=example("hubsnap lfs verify ./models@minilm --key key.pub"))
 def verify_command(
     target: Annotated[
         str, typer.Argument(metavar="DIR[@REV]", help="Repository and revision (HEAD).")
@@ -117,6 +114,7 @@ def verify_command(
     """Check that a commit's tree is exactly the artifact its trailer names (exit 6 if not),
     and with --key or --policy that the artifact's signatures verify."""
     from hubsnap.api.lfs_verify import lfs_verify  # noqa: PLC0415
+    from hubsnap.errors import IntegrityError  # noqa: PLC0415
 
     with open_session(
         timeout=timeout, store=store, plain_http=plain_http, ca_file=ca_file

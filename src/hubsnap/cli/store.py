@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hubsnap.cli import app
+from hubsnap.cli import app, example, group
 from hubsnap.cli._output import (
     JsonOption,
     StoreOption,
     emit,
     human_size,
+    info,
     open_session,
     print_table,
     warn,
@@ -22,12 +23,10 @@ from hubsnap.cli._output import (
 if TYPE_CHECKING:
     from hubsnap.oci.storeops import Removal
 
-store_app = typer.Typer(
-    name="store",
-    help="The local store: list, remove, collect garbage, verify, tag (like hf cache).",
-    no_args_is_help=True,
+store_app = group(
+    "store", "The local store: list, remove, collect garbage, verify, tag (like hf cache)."
 )
-app.add_typer(store_app, rich_help_panel=None)
+app.add_typer(store_app)
 
 WaitOption = Annotated[
     float,
@@ -69,12 +68,9 @@ def _render_ls(data: dict[str, Any]) -> str:
     return f"{table}\n\n{count} artifact(s), {human_size(data['size'])} in {data['store']}"
 
 
-@store_app.command("ls")
+@store_app.command("ls", epilog=example("hubsnap store ls", "hubsnap store ls --json"))
 def ls_command(*, store: StoreOption = None, json_output: JsonOption = False) -> None:
-    """List the store's artifacts: repo, revision, tags, size, last use, referrers.
-
-    Example: hubsnap store ls --json
-    """
+    """List the store's artifacts: repo, revision, tags, size, last use, referrers."""
     from hubsnap.api.store import store_list  # noqa: PLC0415
 
     with open_session(timeout=None, store=store) as session:
@@ -97,7 +93,13 @@ def _render_deleted(data: dict[str, Any]) -> str:
     return f"{verb} {human_size(data['bytes'])} ({len(data['blobs'])} blobs)"
 
 
-@store_app.command("rm")
+@store_app.command(
+    "rm",
+    epilog=example(
+        "hubsnap store rm sentence-transformers/all-minilm-l6-v2@main",
+        "hubsnap store rm sha256:… --yes",
+    ),
+)
 def rm_command(
     references: Annotated[
         list[str],
@@ -113,7 +115,6 @@ def rm_command(
     """Remove artifacts with their referrers, and the blobs nothing else uses.
 
     Asks first on a terminal (--yes skips the question).
-    Example: hubsnap store rm sentence-transformers/all-minilm-l6-v2@main
     """
     from hubsnap.api.store import store_remove  # noqa: PLC0415
     from hubsnap.errors import CheckFailed  # noqa: PLC0415
@@ -126,11 +127,11 @@ def rm_command(
         raise CheckFailed("nothing removed: not confirmed")
     data = result.to_json()
     verb = "would remove" if dry_run else "removed"
-    warn(f"{verb} {len(data['artifacts'])} artifact(s), {len(data['referrers'])} referrer(s)")
+    info(f"{verb} {len(data['artifacts'])} artifact(s), {len(data['referrers'])} referrer(s)")
     emit(data, json_output, _render_deleted, schema="store-rm")
 
 
-@store_app.command("gc")
+@store_app.command("gc", epilog=example("hubsnap store gc --dry-run"))
 def gc_command(
     *,
     dry_run: DryRunOption = False,
@@ -141,7 +142,6 @@ def gc_command(
     """Delete blobs that no artifact or referrer in the store uses.
 
     Safe while other hubsnap processes run: it waits until none uses the store.
-    Example: hubsnap store gc --dry-run
     """
     from hubsnap.api.store import store_gc  # noqa: PLC0415
 
@@ -161,12 +161,9 @@ def _render_verify(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@store_app.command("verify")
+@store_app.command("verify", epilog=example("hubsnap store verify"))
 def verify_command(*, store: StoreOption = None, json_output: JsonOption = False) -> None:
-    """Re-hash every blob (BLAKE3 where recorded, else SHA-256); exit 6 naming damaged ones.
-
-    Example: hubsnap store verify
-    """
+    """Re-hash every blob (BLAKE3 where recorded, else SHA-256); exit 6 naming damaged ones."""
     from hubsnap.api.store import store_verify  # noqa: PLC0415
     from hubsnap.errors import IntegrityError  # noqa: PLC0415
     from hubsnap.progress import transfer_progress  # noqa: PLC0415
@@ -187,7 +184,10 @@ def verify_command(*, store: StoreOption = None, json_output: JsonOption = False
         )
 
 
-@store_app.command("tag")
+@store_app.command(
+    "tag",
+    epilog=example("hubsnap store tag sentence-transformers/all-minilm-l6-v2@main minilm:prod"),
+)
 def tag_command(
     reference: Annotated[str, typer.Argument(metavar="REF", help="sha256:…, a tag or REPO@REV.")],
     name: Annotated[str, typer.Argument(metavar="NAME", help="The new tag, e.g. org/model:prod.")],
@@ -195,10 +195,7 @@ def tag_command(
     store: StoreOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Tag an artifact of the store (a tag that named another artifact moves).
-
-    Example: hubsnap store tag sentence-transformers/all-minilm-l6-v2@main minilm:prod
-    """
+    """Tag an artifact of the store (a tag that named another artifact moves)."""
     from hubsnap.api.store import store_tag  # noqa: PLC0415
 
     with open_session(timeout=None, store=store) as session:

@@ -9,12 +9,11 @@ the first failure; ``audit``: failures on stderr, exit 0) is decided by
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hubsnap.api import signing
-from hubsnap.cli import app
+from hubsnap.cli import app, example
 from hubsnap.cli._output import (
     CaFileOption,
     JsonOption,
@@ -25,12 +24,15 @@ from hubsnap.cli._output import (
     open_session,
     warn,
 )
-from hubsnap.signing.kinds import CheckOutcome
-from hubsnap.signing.provenance import format_time
-from hubsnap.signing.verify import ArtifactCheck, SignatureCheck
+
+if TYPE_CHECKING:
+    from hubsnap.signing.verify import ArtifactCheck, SignatureCheck
 
 
 def _signature_line(check: SignatureCheck) -> str:
+    from hubsnap.signing.kinds import CheckOutcome  # noqa: PLC0415
+    from hubsnap.signing.provenance import format_time  # noqa: PLC0415
+
     if check.outcome is CheckOutcome.MALFORMED:
         return f"skip {check.label:<10}  {check.reason}"
     if not check.ok:
@@ -68,7 +70,13 @@ def render_tree(check: ArtifactCheck, indent: str = "") -> str:
     return "\n".join(line for line in lines if line)
 
 
-@app.command()
+@app.command(
+    "verify",
+    epilog=example(
+        "hubsnap verify registry.example.com/models/minilm@sha256:… --key key.pub --chain",
+        "hubsnap verify registry.example.com/models/minilm@sha256:… --policy policy.yaml",
+    ),
+)
 def verify(
     reference: Annotated[str, typer.Argument(metavar="REF", help="Artifact to verify.")],
     *,
@@ -90,6 +98,8 @@ def verify(
     json_output: JsonOption = False,
 ) -> None:
     """Verify REF's OMS signature and provenance; exit 6 when a requirement fails."""
+    from hubsnap.api import signing  # noqa: PLC0415
+
     with open_session(
         timeout=timeout, store=store, plain_http=plain_http, ca_file=ca_file
     ) as session:
