@@ -16,19 +16,20 @@ from typing import Protocol, TextIO
 
 __all__ = ["Progress", "configure", "transfer_progress"]
 
-#: Seconds between two progress lines when stderr is not a terminal.
-LINE_INTERVAL = 5.0
+#: Seconds between two progress lines when stderr is not a terminal (``-v``: one second).
+DEFAULT_INTERVAL = 5.0
 _enabled = True
+_interval = DEFAULT_INTERVAL
 
 
 class Progress(Protocol):
     def advance(self, nbytes: int) -> None: ...
 
 
-def configure(*, enabled: bool) -> None:
-    """Turn progress reporting on or off for the rest of the process (``-q``)."""
-    global _enabled  # noqa: PLW0603 - one process-wide switch, set by the command line
-    _enabled = enabled
+def configure(*, enabled: bool, interval: float = DEFAULT_INTERVAL) -> None:
+    """Turn progress reporting on or off (``-q``) and set the seconds between two lines."""
+    global _enabled, _interval  # process-wide, set by the command line
+    _enabled, _interval = enabled, interval
 
 
 class _Silent:
@@ -45,15 +46,17 @@ def _size(value: float) -> str:
 
 
 class _Lines:
-    """One line per :data:`LINE_INTERVAL` seconds: done, total, percent, rate, ETA."""
+    """A line every ``interval`` seconds: done, total, percent, rate, ETA."""
 
     def __init__(
         self,
         description: str,
         total: int | None,
         stream: TextIO,
+        interval: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._interval = interval
         self._description = description
         self._total = total
         self._stream = stream
@@ -65,7 +68,7 @@ class _Lines:
     def advance(self, nbytes: int) -> None:
         self._done += nbytes
         now = self._clock()
-        if now - self._last >= LINE_INTERVAL:
+        if now - self._last >= self._interval:
             self._last = now
             self._write(now)
 
@@ -102,7 +105,7 @@ def transfer_progress(description: str, total: int | None) -> Iterator[Progress]
         return
     stream = sys.stderr
     if not stream.isatty():
-        lines = _Lines(description, total, stream)
+        lines = _Lines(description, total, stream, _interval)
         yield lines
         lines.finish()
         return

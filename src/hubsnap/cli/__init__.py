@@ -97,9 +97,10 @@ def _root(
     _verbose = verbose
     _output.QUIET = quiet
     bars = os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS", "").strip().lower()
-    progress.configure(enabled=not quiet and bars not in ("1", "true", "yes", "on"))
-    if verbose:
-        progress.LINE_INTERVAL = 1.0
+    progress.configure(
+        enabled=not quiet and bars not in ("1", "true", "yes", "on"),
+        interval=1.0 if verbose else progress.DEFAULT_INTERVAL,
+    )
 
 
 # Command modules register themselves on ``app`` when imported, in workflow order.
