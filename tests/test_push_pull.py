@@ -19,6 +19,7 @@ from support.registry import (
     push_model,
     run_cli,
 )
+from support.schemas import validated
 
 pytestmark = pytest.mark.registry
 
@@ -310,7 +311,7 @@ def test_login_into_a_credential_helper_then_push_and_pull(
         stdin=auth_registry.password + "\n",
     )
     assert login.code == 0, login.err
-    assert json.loads(login.out) == {
+    assert validated(login.out, "login") == {
         "schema": "hubsnap.dev/login/v1",
         "registry": auth_registry.host,
         "stored_in": "docker-credential-test",

@@ -20,6 +20,7 @@ from hubsnap.digest import Digest
 from hubsnap.oci.layout import LayoutStore
 from hubsnap.progress import Progress, transfer_progress
 from support.hub import BASE, COMMITS, DISABLED, FINETUNED, GATED, PRIVATE, HfEnv
+from support.schemas import validated
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = json.loads((ROOT / "schemas" / "snapshot.schema.json").read_text())
@@ -153,11 +154,11 @@ def test_files_in_the_store_are_not_downloaded_again(home: Path, run: Run, hf_en
     hub = hf_env.hub
     code, first, err = run("snapshot", BASE, "--json")
     assert code == 0, err
-    assert json.loads(first)["reused"] == []
+    assert validated(first, "snapshot-result")["reused"] == []
     hub.reset_request_counts()
     code, second, err = run("snapshot", BASE, "--json")
     assert code == 0, err
-    result = json.loads(second)
+    result = validated(second, "snapshot-result")
     assert result["downloaded"] == []
     assert len(result["reused"]) == len(result["files"])
     assert result["artifact"]["digest"] == json.loads(first)["artifact"]["digest"]
@@ -216,7 +217,7 @@ def test_dry_run_writes_nothing(home: Path, run: Run, hf_env: HfEnv) -> None:
     assert hf_env.hub.request_count("/resolve/") == 0
     code, out, err = run("snapshot", BASE, "--dry-run", "--json")
     assert code == 0, err
-    assert json.loads(out)["reference"] is None
+    assert validated(out, "snapshot-result")["reference"] is None
 
 
 def test_each_download_reports_its_progress(

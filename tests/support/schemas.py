@@ -31,5 +31,7 @@ def validated(out: str, command: str) -> dict[str, Any]:
     document = json.loads(out)
     assert isinstance(document, dict), "a --json document is an object"
     assert document.get("schema") == f"hubsnap.dev/{command}/v1", document.get("schema")
-    jsonschema.validate(document, schemas_by_id()[document["schema"]])
+    validator = jsonschema.Draft202012Validator(schemas_by_id()[document["schema"]])
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(document)]
+    assert not errors, errors
     return document

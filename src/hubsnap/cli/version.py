@@ -7,7 +7,11 @@ from hubsnap.cli import app, example
 from hubsnap.cli._output import JsonOption, emit
 
 
+def print_version(json_output: bool) -> None:
+    emit({"version": __version__}, json_output, lambda data: data["version"], schema="version")
+
+
 @app.command("version", epilog=example("hubsnap version --json"))
 def version(json_output: JsonOption = False) -> None:
     """Print hubsnap's version."""
-    emit({"version": __version__}, json_output, lambda data: data["version"], schema="version")
+    print_version(json_output)
