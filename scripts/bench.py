@@ -1,6 +1,6 @@
 """hubsnap's speed and memory targets, measured against peers in the same run.
 
-    python scripts/bench.py [--sections startup,hash,push,pull,repush,sign] [--sizes 1,4]
+    python scripts/bench.py [--sections startup,hash,push,pull,repush,sign,lfs] [--sizes 1,4]
                             [--repeat 3]
                             [--workdir DIR] [--keep-files] [--json]
 
@@ -30,6 +30,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bench_lfs import section_lfs as _section_lfs
 from registry_server import RegistryServer, run_registry
 
 if TYPE_CHECKING:
@@ -829,8 +830,12 @@ def _tiny_signed_model(work: Path) -> tuple[str, Path]:
     for path, data in sorted(files.items()):
         store.put_bytes(data)
         layers.append(LayerFile(path, sha256_bytes(data), len(data)))
-    source = ModelSource(repo_id="org/tiny", commit="0" * 40,
-                         source_url="https://huggingface.co/org/tiny", created="2024-01-01T00:00:00Z")  # fmt: skip
+    source = ModelSource(
+        repo_id="org/tiny",
+        commit="0" * 40,
+        source_url="https://huggingface.co/org/tiny",
+        created="2024-01-01T00:00:00Z",
+    )
     artifact = build_model_artifact(layers, source)
     store.put_bytes(artifact.config_bytes)
     digest = store.put_manifest(artifact.manifest_bytes).digest
@@ -866,6 +871,19 @@ def section_startup(bench: Bench) -> None:
     shutil.rmtree(bench.work / "startup-keys", ignore_errors=True)
 
 
+def section_lfs(bench: Bench) -> None:
+    """``lfs commit`` against ``git fast-import``, and its disk cost (see ``bench_lfs``);
+    the shards are 256 MiB, or the smallest ``--sizes`` when that is less."""
+    shard_mib = max(1, min(256, int(min(bench.sizes) * 1024)))
+    _section_lfs(
+        bench.work,
+        max(bench.repeat, 3),
+        shard_mib,
+        lambda name, seconds, note: bench.report.add(Row("lfs", name, seconds, note=note)),
+        lambda label, value, target: bench.report.ratios.append((label, value, target)),
+    )
+
+
 SECTIONS: dict[str, Callable[[Bench], None]] = {
     "startup": section_startup,
     "hash": lambda bench: section_hash(bench.report, bench.work, bench.sizes, bench.repeat),
@@ -873,6 +891,7 @@ SECTIONS: dict[str, Callable[[Bench], None]] = {
     "pull": section_pull,
     "repush": section_repush,
     "sign": section_sign,
+    "lfs": section_lfs,
 }
 
 

@@ -6,9 +6,11 @@ Starts the Hub emulator on a free loopback port, then runs the real ``hubsnap`` 
 release engineer would: discover models, snapshot a base model and its fine-tune into the
 local store, generate a key, sign both (the fine-tune's provenance linked to the base's),
 verify the chain, pull by digest into a folder and check the exported signature with the
-OpenSSF reference verifier. When Debian's ``docker-registry`` is installed it also starts one
-on loopback and pushes, signs and pulls through it. Every command is echoed before it runs;
-the first failure stops the demo with its exit code.
+OpenSSF reference verifier. The signed fine-tune then becomes a Git LFS commit guarded by
+hubsnap's hooks: a weight committed raw is refused, the commit verifies against its signed
+artifact and imports back to the same digest. When Debian's ``docker-registry`` is installed
+it also starts one on loopback and pushes, signs and pulls through it. Every command is
+echoed before it runs; the first failure stops the demo with its exit code.
 """
 
 from __future__ import annotations
@@ -43,6 +45,41 @@ def hubsnap(*args: str, env: dict[str, str], capture: bool = False) -> str:
     if result.returncode != 0:
         raise SystemExit(result.returncode)
     return result.stdout.strip() if capture else ""
+
+
+def git(repo: Path, *args: str, env: dict[str, str], expect: int = 0) -> None:
+    """Run git (echoed); fail the demo unless it exits with ``expect``."""
+    print("$ git " + " ".join(shlex.quote(a) for a in args), flush=True)
+    result = subprocess.run(["git", "-C", str(repo), *args], env=env, check=False)
+    if result.returncode != expect:
+        raise SystemExit(f"git {args[0]} exited {result.returncode}, expected {expect}")
+    if expect:
+        print(f"(exit {result.returncode}: refused, as it should be)", flush=True)
+
+
+def lfs_steps(child_ref: str, out: Path, env: dict[str, str]) -> None:
+    say("Git LFS: the signed fine-tune as one commit, guarded by hubsnap's hooks")
+    repo = out / "minilm-finetuned"
+    public = str(out / "key.pub")
+    hubsnap("lfs", "commit", child_ref, "--repo", str(repo), env=env)
+    hubsnap("hooks", "install", "--repo", str(repo), "--key", public, env=env)
+    say("a weight committed raw (the LFS filter bypassed) is refused by the pre-commit hook")
+    raw = repo / "raw-weights.bin"
+    raw.write_bytes(b"weights that bypassed git-lfs\n" * 64)
+    blob = subprocess.run(
+        ["git", "-C", str(repo), "hash-object", "-w", "--no-filters", str(raw)],
+        env=env, capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    raw.unlink()
+    git(repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},model.safetensors", env=env)
+    identity = ["-c", "user.name=demo", "-c", "user.email=demo@example.invalid"]
+    git(repo, *identity, "commit", "-m", "raw weights", env=env, expect=1)
+    git(repo, "reset", "-q", "--hard", env=env)
+    say("lfs verify: the commit is exactly its signed artifact; lfs import gives it back")
+    hubsnap("lfs", "verify", str(repo), "--key", public, "--chain", env=env)
+    imported = hubsnap("lfs", "import", str(repo), env=env, capture=True)
+    if imported.rsplit("@", 1)[1] != child_ref.rsplit("@", 1)[1]:
+        raise SystemExit(f"lfs import gave {imported}, not {child_ref}")
 
 
 @contextlib.contextmanager
@@ -122,6 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "--public_key", str(out / "key.pub"), str(pulled)]  # fmt: skip
             print("$ " + " ".join(shlex.quote(c) for c in cmd), flush=True)
             subprocess.run(cmd, check=True)
+
+        lfs_steps(child_ref, out, env)
 
         with registry(Path(tmp)) as host:
             if host is None:

@@ -317,3 +317,87 @@ def test_pre_commit_framework_hooks(run: Run, tmp_path: Path) -> None:
         )
         assert done.returncode == 1, (hook_id, done.stderr)
         assert expected in done.stderr
+
+
+def test_pre_push_under_a_policy_refuses_missing_and_failing_signatures(
+    run: Run, tmp_path: Path, key_pair: tuple[Path, Path]
+) -> None:
+    from hubsnap.signing.keys import generate_key, save_key_pair
+
+    private, public = key_pair
+    stranger = save_key_pair(generate_key("p256"), tmp_path / "other" / "key.pem")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        json.dumps({"version": 1, "policies": [{"name": "ours", "scopes": ["*"],
+                                                 "keys": [str(public)]}]})
+    )  # fmt: skip
+    source = model(tmp_path)
+    repo = tmp_path / "repo"
+    sha = commit(run, source, repo)
+    installed(run, repo, "--policy", str(policy))
+    remote = remote_for(repo, tmp_path)
+    for signer in (None, stranger.private_path):
+        if signer is not None:
+            code, _, err = run("sign", source.ref, "--key", str(signer))
+            assert code == 0, err
+        done = push(repo, source.store)
+        assert done.returncode == 1, done.stderr
+        lines = done.stderr.splitlines()
+        assert lines[0].startswith(f"hubsnap pre-push: commit {sha[:12]}: ")
+        assert "Traceback" not in done.stderr
+        assert subprocess.run(["git", "-C", str(remote), "rev-parse", "main"],
+                              capture_output=True, check=False).returncode != 0  # fmt: skip
+    code, _, err = run("sign", source.ref, "--key", str(private))
+    assert code == 0, err
+    done = push(repo, source.store)
+    assert done.returncode == 0, done.stderr
+    assert git(remote, "rev-parse", "main") == sha
+
+
+def test_hostile_pointers_never_crash_a_hook(run: Run, tmp_path: Path) -> None:
+    source = model(tmp_path)
+    repo = tmp_path / "repo"
+    commit(run, source, repo)
+    installed(run, repo)
+    oid = hashlib.sha256(b"content").hexdigest()
+    zero = f"version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize 0\n".encode()
+    hostile = {
+        "zero.safetensors": zero,
+        "big.safetensors": pointer(b"content") + b" " * 1024,
+        "nul.safetensors": pointer(b"content").replace(b"\nsize", b"\0\nsize"),
+    }
+    for path, data in hostile.items():
+        stage(repo, path, data)
+    done = try_commit(repo, source.store)
+    assert done.returncode == 1
+    assert [line.split(" (")[0] for line in done.stderr.splitlines()] == [
+        "hubsnap pre-commit: big.safetensors: not a canonical Git LFS pointer",
+        "hubsnap pre-commit: nul.safetensors: not a canonical Git LFS pointer",
+        "hubsnap pre-commit: zero.safetensors: not a canonical Git LFS pointer",
+    ]
+    git(repo, "reset", "-q")
+
+    # git keeps '..' out of the index, but a pushed commit's tree can hold it.
+    def mktree(lines: str) -> str:
+        return subprocess.run(["git", "-C", str(repo), "mktree"], input=lines, text=True,
+                              capture_output=True, check=True).stdout.strip()  # fmt: skip
+
+    nul = subprocess.run(["git", "-C", str(repo), "hash-object", "-w", "--no-filters", "--stdin"],
+                         input=hostile["nul.safetensors"], capture_output=True,
+                         check=True).stdout.decode().strip()  # fmt: skip
+    inner = mktree(f"100644 blob {nul}\tescape.safetensors\n")
+    listing = git(repo, "ls-tree", "HEAD")
+    tree = mktree(listing + f"\n040000 tree {inner}\t..\n")
+    message = f"hostile\n\nHubsnap-Artifact: {source.digest}\n"
+    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
+               GIT_COMMITTER_EMAIL="t@t")  # fmt: skip
+    bad = subprocess.run(
+        ["git", "-C", str(repo), "commit-tree", tree, "-p", "HEAD", "-m", message],
+        env=env, capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    git(repo, "update-ref", "refs/heads/main", bad)
+    remote_for(repo, tmp_path)
+    done = push(repo, source.store)
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines()[0].startswith(f"hubsnap pre-push: commit {bad[:12]}: ")

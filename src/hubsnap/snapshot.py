@@ -35,6 +35,7 @@ __all__ = [
     "is_metadata_file",
     "parse_card",
     "read_artifact_reference",
+    "read_recorded_files",
     "read_snapshot_document",
     "select_files",
     "split_repo_revision",
@@ -42,6 +43,7 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = "hubsnap.dev/snapshot/v1"
+_HEX = frozenset("0123456789abcdef")
 #: A snapshot of 100,000 files is about 30 MiB of YAML.
 MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024
 #: Front matter is a few KiB; evaluation tables (``model-index``) make the largest ones.
@@ -245,3 +247,33 @@ def read_artifact_reference(path: Path) -> str:
     if not reference.startswith("oci:") or not reference.endswith(f"@{digest}"):
         raise UsageError(f"{path}: artifact reference and digest disagree")
     return reference
+
+
+def read_recorded_files(path: Path) -> tuple[SnapshotFile, ...]:
+    """Every file a ``snapshot.yaml`` records (downloaded or known only by hash)."""
+    entries = read_snapshot_document(path).get("files")
+    if not isinstance(entries, list):
+        raise UsageError(f"{path} is not a hubsnap snapshot document")
+    files = []
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+            raise UsageError(f"{path}: a file entry has no path")
+        sha256, size = entry.get("sha256"), entry.get("size")
+        if sha256 is not None and (
+            not isinstance(sha256, str) or len(sha256) != 64 or not _HEX.issuperset(sha256)
+        ):
+            raise UsageError(f"{path}: {entry['path']} has a malformed sha256")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise UsageError(f"{path}: {entry['path']} has no valid size")
+        files.append(
+            SnapshotFile(
+                path=entry["path"],
+                size=size,
+                lfs=bool(entry.get("lfs")),
+                git_blob_id=str(entry.get("git_blob_id") or ""),
+                sha256=sha256,
+                blake3=entry.get("blake3"),
+                downloaded=bool(entry.get("downloaded")),
+            )
+        )
+    return tuple(files)

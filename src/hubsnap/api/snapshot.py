@@ -16,18 +16,24 @@ only the downloaded files.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from hubsnap.api.session import Session
 from hubsnap.api.signing import Prompt, SignResult, sign_artifact
-from hubsnap.canonical import loads_object
 from hubsnap.config import Settings
 from hubsnap.digest import Digest
 from hubsnap.errors import UsageError
-from hubsnap.hub import HubClient, HubFile, RepoRevision
+from hubsnap.hub import HubClient, HubFile
 from hubsnap.hubfiles import FetchedFile, GitBlobMap, fetch_files
-from hubsnap.oci.artifact import LayerFile, ModelSource, build_model_artifact
+from hubsnap.modelcard import (
+    ANNOTATION_SELECTION,
+    CARD_PATH,
+    CONFIG_PATH,
+    SMALL_FILE_LIMIT,
+    describe_model,
+)
+from hubsnap.oci.artifact import LayerFile, build_model_artifact
 from hubsnap.oci.layout import LayoutStore
 from hubsnap.oci.reference import LayoutReference
 from hubsnap.oci.storeops import store_tag
@@ -43,15 +49,6 @@ from hubsnap.snapshot import (
 )
 
 __all__ = ["ANNOTATION_SELECTION", "SnapshotResult", "snapshot"]
-
-ANNOTATION_SELECTION = "dev.hubsnap.selection"
-
-_FORMATS = (
-    ("safetensors", (".safetensors",)),
-    ("gguf", (".gguf",)),
-    ("onnx", (".onnx",)),
-    ("pytorch", (".bin", ".pt", ".pth")),
-)
 
 
 @dataclass(frozen=True)
@@ -105,58 +102,9 @@ def _kept(fetched: FetchedFile) -> SnapshotFile:
 
 def _read_small(store: LayoutStore, fetched: list[FetchedFile], path: str) -> bytes | None:
     for item in fetched:
-        if item.file.path == path and item.file.size <= 4 * 1024 * 1024:
+        if item.file.path == path and item.file.size <= SMALL_FILE_LIMIT:
             return store.read_blob(item.digests.sha256, limit=item.file.size)
     return None
-
-
-def _architecture(config_json: bytes | None) -> str | None:
-    if config_json is None:
-        return None
-    try:
-        config = loads_object(config_json, "config.json")
-    except ValueError:
-        return None
-    archs = config.get("architectures")
-    if isinstance(archs, list) and archs and isinstance(archs[0], str):
-        return archs[0]
-    kind = config.get("model_type")
-    return kind if isinstance(kind, str) else None
-
-
-def _format(paths: list[str]) -> str | None:
-    for name, suffixes in _FORMATS:
-        if any(PurePosixPath(p).suffix in suffixes for p in paths):
-            return name
-    return None
-
-
-def _model_source(
-    client: HubClient, revision: RepoRevision, *, date: str, card: dict[str, Any],
-    config_json: bytes | None, paths: list[str], selection: Selection,
-) -> ModelSource:  # fmt: skip
-    licence = card.get("license")
-    licences = tuple(str(x) for x in licence) if isinstance(licence, list) else ()
-    if isinstance(licence, str):
-        licences = (licence,)
-    base = card.get("base_model")
-    if isinstance(base, list) and len(base) == 1:
-        base = base[0]
-    # The parent's Hub URL, so that it equals the parent artifact's image.source annotation.
-    # Both are on the canonical Hub URL, never on the endpoint the bytes came through.
-    base_name = client.repo_url(base) if isinstance(base, str) and base else None
-    extra = () if selection.mode == "full" else ((ANNOTATION_SELECTION, selection.mode),)
-    return ModelSource(
-        repo_id=revision.repo_id,
-        commit=revision.commit,
-        source_url=client.repo_url(revision.repo_id),
-        created=date,
-        licenses=licences,
-        base_name=base_name,
-        architecture=_architecture(config_json),
-        model_format=_format(paths),
-        extra_annotations=extra,
-    )
 
 
 def snapshot(
@@ -232,12 +180,12 @@ def _snapshot(
         client, repo_id, resolved.commit, download,
         store=store, blobs=GitBlobMap(settings.home / "gitblobs"),
     )  # fmt: skip
-    readme = _read_small(store, fetched, "README.md")
+    readme = _read_small(store, fetched, CARD_PATH)
     card = parse_card(readme) if readme is not None else dict(resolved.card_data)
-    source = _model_source(
-        client, resolved, date=date, card=card,
-        config_json=_read_small(store, fetched, "config.json"),
-        paths=[f.file.path for f in fetched], selection=selection,
+    source = describe_model(
+        repo_id=repo_id, commit=resolved.commit, hub_url=client.hub_url, created=date,
+        card=card, config_json=_read_small(store, fetched, CONFIG_PATH),
+        paths=[f.file.path for f in fetched], selection_mode=selection.mode,
     )  # fmt: skip
     layers = [
         LayerFile(f.file.path, f.digests.sha256, f.file.size, f.digests.blake3, f.file.lfs)

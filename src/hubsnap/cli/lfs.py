@@ -20,6 +20,7 @@ from hubsnap.cli._output import (
     emit,
     info,
     open_session,
+    warn,
 )
 
 lfs_app = group("lfs", "Artifacts as Git LFS commits: pointers whose oids are the layer digests.")
@@ -75,6 +76,44 @@ def commit_command(
     if not result.changed:
         info(f"unchanged: {result.branch} already holds {result.artifact}")
     emit(result.to_json(), json_output, lambda data: str(data["commit"]), schema="lfs-commit")
+
+
+@lfs_app.command(
+    "import",
+    epilog=example(
+        "hubsnap lfs import ./models@minilm",
+        "hubsnap lfs import ./all-MiniLM-L6-v2 --source https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2",
+    ),
+)
+def import_command(
+    target: Annotated[
+        str, typer.Argument(metavar="DIR[@REV]", help="Repository and revision (HEAD).")
+    ],
+    *,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--source",
+            help="The Hub repository URL, https://huggingface.co/REPO (default: the commit's "
+            "Hubsnap-Source trailer).",
+        ),
+    ] = None,
+    store: StoreOption = None,
+    json_output: JsonOption = False,
+    timeout: TimeoutOption = None,
+) -> None:
+    """Pack a commit of LFS pointers into its ModelPack artifact in the local store (missing
+    objects are fetched with git-lfs; each is hashed and must equal its oid); print
+    oci:STORE@sha256:…."""
+    from hubsnap.api.lfs_import import lfs_import  # noqa: PLC0415
+
+    with open_session(timeout=timeout, store=store) as session:
+        result = lfs_import(session, target, source=source)
+    if result.fetched:
+        info(f"fetched {result.fetched} Git LFS object(s) with git-lfs")
+    if result.named is not None and result.named != result.digest:
+        warn(f"the commit names {result.named}; its files import to {result.digest}")
+    emit(result.to_json(), json_output, lambda data: str(data["reference"]), schema="lfs-import")
 
 
 def _render_verify(data: dict[str, Any]) -> str:

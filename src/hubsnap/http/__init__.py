@@ -16,6 +16,8 @@ these few pieces, so that they fail, retry, time out and guard credentials the s
 - :func:`transport_failure` turns httpx's exceptions into exit-5 errors; TLS failures
   (:class:`TLSFailure`) are not retried and say what failed, with ``--ca-file`` or
   ``--plain-http`` as the hint.
+- :class:`JsonExchange`: one JSON request to a service (an inference endpoint) under that
+  same retry loop and deadline, its answer read with a cap.
 - :class:`Origin` and :func:`send_following`: ``Authorization`` goes only to the origin it
   belongs to; redirects and foreign ``Location`` URLs get no credentials.
 
@@ -42,6 +44,7 @@ from __future__ import annotations
 
 from hubsnap.http.body import DEFAULT_CHUNK, buffered, iter_body, read_capped, size_text
 from hubsnap.http.deadline import MIN_BYTES_PER_SECOND, Deadline, RateFloor
+from hubsnap.http.exchange import Answer, JsonExchange
 from hubsnap.http.failures import BodyInterrupted, TLSFailure, transport_failure
 from hubsnap.http.origin import (
     REDIRECT_STATUSES,
@@ -57,9 +60,11 @@ __all__ = [
     "DEFAULT_CHUNK",
     "MIN_BYTES_PER_SECOND",
     "REDIRECT_STATUSES",
+    "Answer",
     "BodyInterrupted",
     "Content",
     "Deadline",
+    "JsonExchange",
     "Origin",
     "RateFloor",
     "TLSFailure",

@@ -47,9 +47,9 @@ def _locked_files(digest: str) -> dict[str, LockedFile] | str:
 
 def pre_commit(root: Path, max_size: int) -> list[str]:
     files = staged_files(root, POINTER_SIZE_LIMIT)
-    locked = locked_branch(root)
+    locked = locked_branch(root) if any(f.lfs for f in files) else None
     layers = None
-    if locked is not None and any(f.lfs for f in files):
+    if locked is not None:
         branch, digest = locked
         found = _locked_files(digest)
         if isinstance(found, str):
@@ -139,6 +139,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             problems = pre_push(Path(top), sys.stdin.read(), args.key, args.policy)
     except (OSError, RuntimeError, subprocess.CalledProcessError) as e:
         print(f"hubsnap {args.hook}: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # a hook never shows a traceback, unless asked to
+        if os.environ.get("HUBSNAP_DEBUG") == "1":
+            raise
+        message = getattr(e, "message", None) or f"{type(e).__name__}: {e}"
+        print(f"hubsnap {args.hook}: {str(message).splitlines()[0]}", file=sys.stderr)
         return 2
     for line in problems:
         print(f"hubsnap {args.hook}: {line}", file=sys.stderr)

@@ -80,26 +80,59 @@ def _is_git_lfs_hook(text: str) -> bool:
     )
 
 
-def _script(name: str, command: str) -> str:
+_SHELLS = frozenset({"sh", "dash", "bash", "zsh", "ksh"})
+
+
+def _shell_of(text: str) -> str | None:
+    """The shell a hook script names in its ``#!`` line (directly or through ``env``)."""
+    first = text.split("\n", 1)[0]
+    if not first.startswith("#!"):
+        return None
+    words = first[2:].split()
+    if words and Path(words[0]).name == "env":
+        words = [w for w in words[1:] if not w.startswith("-")]
+    name = Path(words[0]).name if words else ""
+    return name if name in _SHELLS else None
+
+
+def _run_chained(name: str, shell: str | None, stdin: str) -> str:
+    """The line that runs the chained hook with the same arguments (and stdin).
+
+    A shell script is sourced by its own shell with ``$0`` set to the hook's own path, so
+    that a hook that finds its siblings or its name through ``$0`` (husky's runner, the
+    pre-commit framework's) behaves as if git had run it; anything else is executed."""
     chained = f'"$(dirname "$0")/{name}{CHAINED_SUFFIX}"'
+    run = "" if stdin else "exec "
+    if shell is None:
+        run += f'{chained} "$@"{stdin}'
+    else:
+        run = (
+            f"HUBSNAP_CHAINED_HOOK={chained} {run}{shell} -c "
+            f'\'. "$HUBSNAP_CHAINED_HOOK"\' "$0" "$@"{stdin}'
+        )
+    if not stdin:
+        return f"if [ -x {chained} ]; then {run}; fi\n"
+    return f"if [ -x {chained} ]; then {run}; exit $?; fi\n"
+
+
+def _script(name: str, command: str, shell: str | None) -> str:
     head = (
         "#!/bin/sh\n"
         f"{HOOK_MARKER} {name} (written by `hubsnap hooks install`; the hook it chains to runs"
         " after it)\n"
     )
     if name != "pre-push":
-        return (
-            head
-            + f"{command} || exit $?\n"
-            + f'if [ -x {chained} ]; then exec {chained} "$@"; fi\n'
-        )
+        return head + f"{command} || exit $?\n" + _run_chained(name, shell, "")
     # pre-push reads the pushed refs on stdin; the chained hook (git-lfs's) gets them too.
-    return head + (
-        'refs="$(mktemp)" || exit 2\n'
-        "trap 'rm -f \"$refs\"' EXIT\n"
-        'cat > "$refs"\n'
-        f'{command} "$@" < "$refs" || exit $?\n'
-        f'if [ -x {chained} ]; then {chained} "$@" < "$refs"; exit $?; fi\n'
+    return (
+        head
+        + (
+            'refs="$(mktemp)" || exit 2\n'
+            "trap 'rm -f \"$refs\"' EXIT\n"
+            'cat > "$refs"\n'
+            f'{command} "$@" < "$refs" || exit $?\n'
+        )
+        + _run_chained(name, shell, ' < "$refs"')
     )
 
 
@@ -117,16 +150,25 @@ def _write_executable(path: Path, text: str) -> None:
 
 
 def check_hook(hooks: Path, name: str, *, chain: bool) -> bool:
-    """Whether an existing ``name`` hook will be chained to; refuse what cannot be."""
+    """Whether an existing ``name`` hook will be chained to; refuse what cannot be.
+
+    A git-lfs hook found where hubsnap's was (``git lfs install --force`` puts its own back)
+    is chained again in place of the git-lfs hook kept before."""
     path = hooks / name
     chained = hooks / f"{name}{CHAINED_SUFFIX}"
     if path.is_symlink() or (path.exists() and not path.is_file()):
         raise UsageError(f"{path} is not a regular file", hint="remove it or point it elsewhere")
     if not path.exists() or HOOK_MARKER in path.read_text("utf-8", "replace"):
         return False
-    if chained.exists() or chained.is_symlink():
+    text = path.read_text("utf-8", "replace")
+    lfs = _is_git_lfs_hook(text)
+    if chained.is_symlink() or (chained.exists() and not chained.is_file()):
         raise UsageError(f"{chained} already exists", hint="remove it, then retry")
-    if not (chain or _is_git_lfs_hook(path.read_text("utf-8", "replace"))):
+    if chained.exists():
+        before = chained.read_text("utf-8", "replace")
+        if not (lfs and (before == text or _is_git_lfs_hook(before))):
+            raise UsageError(f"{chained} already exists", hint="remove it, then retry")
+    if not (chain or lfs):
         raise UsageError(
             f"{path} already exists", hint="pass --chain to run it after hubsnap's checks"
         )
@@ -140,6 +182,7 @@ def install_hook(hooks: Path, name: str, arguments: list[str], *, chain: bool) -
     chained = hooks / f"{name}{CHAINED_SUFFIX}"
     if check_hook(hooks, name, chain=chain):
         path.replace(chained)
+    shell = _shell_of(chained.read_text("utf-8", "replace")) if chained.is_file() else None
     command = shlex.join([sys.executable, "-m", "hubsnap.lfs.hookrun", name, *arguments])
-    _write_executable(path, _script(name, command))
+    _write_executable(path, _script(name, command, shell))
     return InstalledHook(name, path, chained if chained.exists() else None)

@@ -30,14 +30,19 @@ LFS_FILTER_CONFIG = (
 )
 
 
+_MODE_SUBMODULE = "160000"
+
+
 @dataclass(frozen=True)
 class CommitInfo:
-    """A commit: its id, tree id, parents and message trailers (last value of each key)."""
+    """A commit: its id, tree id, parents, message trailers (last value of each key) and
+    committer date (seconds since the epoch)."""
 
     sha: str
     tree: str
     parents: tuple[str, ...]
     trailers: Mapping[str, str]
+    committed: int = 0
 
 
 def _run(args: list[str], cwd: Path, what: str) -> str:
@@ -52,6 +57,14 @@ def _run(args: list[str], cwd: Path, what: str) -> str:
             (ln for ln in done.stderr.splitlines() if ln.strip()), f"exit {done.returncode}"
         )
         raise UsageError(f"cannot {what}: {first}")
+    return done.stdout
+
+
+def _run_bytes(args: list[str], cwd: Path, what: str) -> bytes:
+    done = subprocess.run(args, cwd=cwd, env=git_env(), capture_output=True, check=False)
+    if done.returncode != 0:
+        lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise UsageError(f"cannot {what}: {lines[0] if lines else done.returncode}")
     return done.stdout
 
 
@@ -131,15 +144,32 @@ class GitRepository:
             tree=str(commit.tree.hexsha),
             parents=tuple(str(p.hexsha) for p in commit.parents),
             trailers=message_trailers(text),
+            committed=int(commit.committed_date),
         )
+
+    def tree_listing(self, sha: str) -> list[tuple[str, str, str, int]]:
+        """``(path, mode, object id, size)`` of every entry below a commit's root tree, as
+        ``git ls-tree`` gives them (submodules included, size 0), whatever the names hold
+        (``..`` included: callers judge them)."""
+        out = _run_bytes(
+            ["git", "ls-tree", "-r", "-z", "-l", "--full-tree", sha], self.root, "list the commit"
+        )
+        entries = []
+        for record in out.split(b"\0"):
+            if not record:
+                continue
+            meta, _, raw = record.partition(b"\t")
+            mode, _kind, oid, size = meta.decode("ascii", "replace").split()
+            path = raw.decode("utf-8", "surrogateescape")
+            entries.append((path, mode, oid, int(size) if size.isdigit() else 0))
+        return entries
 
     def tree_entries(self, sha: str) -> dict[str, tuple[str, str]]:
         """Every file of a commit's tree: path → (mode as git writes it, blob id)."""
-        tree = self._repo.commit(sha).tree
         return {
-            str(item.path): (f"{item.mode:o}", str(item.hexsha))
-            for item in tree.traverse()
-            if isinstance(item, git.Blob)
+            path: (mode, oid)
+            for path, mode, oid, _ in self.tree_listing(sha)
+            if mode != _MODE_SUBMODULE
         }
 
     def is_dirty(self) -> bool:

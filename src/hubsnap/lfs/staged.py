@@ -19,6 +19,7 @@ from hubsnap.lfs.pointer import Verdict, check_pointer
 __all__ = ["LockedFile", "StagedFile", "locked_branch", "staged_files", "staged_problems"]
 
 _MODE_EXECUTABLE = "100755"
+_NO_BLOB = "0" * 40
 
 
 @dataclass(frozen=True)
@@ -51,9 +52,20 @@ def _git(root: Path, *args: str, stdin: bytes | None = None, check: bool = True)
     return done.stdout
 
 
-def _changed_paths(root: Path) -> list[str]:
-    out = _git(root, "diff", "--cached", "--name-only", "-z", "--no-renames", "--diff-filter=d")
-    return [p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p]
+def _changed_entries(root: Path) -> dict[str, tuple[str, str]]:
+    """Paths added or changed in the index relative to HEAD: path → (mode, blob id)."""
+    out = _git(
+        root, "diff", "--cached", "--raw", "-z", "--no-renames", "--no-abbrev", "--diff-filter=d"
+    )
+    fields = out.split(b"\0")
+    entries = {}
+    for i in range(0, len(fields) - 1, 2):
+        meta = fields[i].decode("ascii", "replace").lstrip(":").split(" ")
+        if len(meta) < 5 or meta[3] == _NO_BLOB:
+            continue  # an unmerged path: git itself refuses the commit
+        path = fields[i + 1].decode("utf-8", "surrogateescape")
+        entries[path] = (meta[1], meta[3])
+    return entries
 
 
 def _routes(root: Path, paths: Sequence[str]) -> dict[str, bool]:
@@ -84,19 +96,9 @@ def _read_blobs(root: Path, blobs: Sequence[str]) -> dict[str, bytes]:
 
 def staged_files(root: Path, pointer_limit: int) -> list[StagedFile]:
     """The files added or changed in the index relative to HEAD."""
-    changed = set(_changed_paths(root))
-    if not changed:
+    entries = _changed_entries(root)
+    if not entries:
         return []
-    listing = _git(root, "ls-files", "--stage", "-z")
-    entries: dict[str, tuple[str, str]] = {}
-    for record in listing.split(b"\0"):
-        if not record:
-            continue
-        meta, _, raw_path = record.partition(b"\t")
-        path = raw_path.decode("utf-8", "surrogateescape")
-        if path in changed:
-            mode, blob, _stage = meta.decode().split(" ")
-            entries[path] = (mode, blob)
     blobs = sorted({blob for mode, blob in entries.values() if mode != "160000"})
     sizes_out = _git(
         root, "cat-file", "--batch-check=%(objectname) %(objectsize)",

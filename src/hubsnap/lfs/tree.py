@@ -33,6 +33,10 @@ __all__ = ["ANNOTATION_LFS", "LFS_SIZE_THRESHOLD", "PlannedFile", "layer_executa
 LFS_SIZE_THRESHOLD = 10 * 1024 * 1024
 #: The most bytes of a ``.gitattributes`` file that are read.
 _MAX_ATTRIBUTES_BYTES = 1024 * 1024
+#: Plain files up to this size are read once and held (their blob id and the commit both
+#: need the bytes), up to :data:`_MAX_HELD_BYTES` in all; larger ones are streamed twice.
+_MAX_HELD_FILE = 256 * 1024
+_MAX_HELD_BYTES = 64 * 1024 * 1024
 _MAX_METADATA_BYTES = 64 * 1024
 
 
@@ -91,6 +95,7 @@ def plan_tree(
         for depth in range(1, len(parts))
     }
     planned = []
+    held = 0
     for path, layer in sorted(files, key=lambda f: f[0].encode()):
         if path in directories:
             raise IntegrityError(f"{path!r} is both a file and a folder in the artifact")
@@ -106,6 +111,9 @@ def plan_tree(
                 raise UsageError(f"{path}: a Git LFS object needs a sha256 digest")
             pointer = encode_pointer(layer.digest.hex, layer.size)
             tree_file = TreeFile(path, mode, data=pointer)
+        elif layer.size <= _MAX_HELD_FILE and held + layer.size <= _MAX_HELD_BYTES:
+            held += layer.size
+            tree_file = TreeFile(path, mode, data=read_small(layer.digest, layer.size))
         else:
             tree_file = TreeFile(path, mode, source=blob_path(layer.digest), size=layer.size)
         planned.append(PlannedFile(tree_file, layer, lfs))

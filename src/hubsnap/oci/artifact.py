@@ -84,13 +84,15 @@ def layer_media_type(path: str) -> str:
 @dataclass(frozen=True)
 class LayerFile:
     """One file of a model as it becomes a layer; ``blake3`` is ``None`` when unknown, and
-    ``lfs`` (whether the Hub stores the file in Git LFS) too."""
+    ``lfs`` (whether the Hub stores the file in Git LFS) too. ``executable`` files (only a git
+    tree can say so: the Hub records no file modes) get mode 0755 in their file metadata."""
 
     path: str
     digest: Digest
     size: int
     blake3: str | None = None
     lfs: bool | None = None
+    executable: bool = False
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,7 @@ class ModelArtifact:
 def _file_metadata(file: LayerFile) -> str:
     metadata = {
         "name": file.path,
-        "mode": 0o644,
+        "mode": 0o755 if file.executable else 0o644,
         "uid": 0,
         "gid": 0,
         "size": file.size,
