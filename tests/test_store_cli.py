@@ -224,3 +224,17 @@ def test_verify_names_a_damaged_blob_and_its_repair(
     assert len(lines) == 2
     assert lines[0].startswith("error: 1 damaged blob(s) in the store")
     assert lines[1].startswith(f"hint: delete {weights}, then re-create what used it")
+
+
+def test_an_in_place_edit_of_a_pulled_file_leaves_the_store_clean(
+    make_model: MakeModel, tmp_path: Path, capsys: Capsys
+) -> None:
+    model = make_model("org/model", tag="org/model:main")
+    out = tmp_path / "out"
+    run = run_cli(["pull", model.ref, "-o", str(out), "--store", str(_store(tmp_path))], capsys)
+    assert run.code == 0, run.err
+    with (out / "config.json").open("r+b") as stream:  # as a script editing it in place would
+        stream.write(b"[")
+    code, out_text, err = _run(["store", "verify", "--json"], tmp_path, capsys)
+    assert code == 0, err
+    assert validated(out_text, "store-verify")["damaged"] == []

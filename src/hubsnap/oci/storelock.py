@@ -85,6 +85,9 @@ class StoreLock:
         if fd is None:
             raise UsageError(f"cannot lock the store {self._path.parent}: it is read-only")
         previous = self._mode
+        # Converting a shared flock may drop it before the exclusive one is refused: until
+        # that succeeds, this object holds nothing.
+        self._mode = 0
         deadline = time.monotonic() + wait
         while True:
             try:
