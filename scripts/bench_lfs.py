@@ -161,7 +161,7 @@ def section_lfs(work: Path, rounds: int, shard_mib: int, add: Add, ratio: Ratio)
     (repo / ".gitattributes").write_text("*.safetensors filter=lfs diff=lfs merge=lfs -text\n")
     (repo / "notes.txt").write_text("plain\n")
     _git(repo, "add", ".gitattributes", "notes.txt")
-    hook = _best(rounds, lambda: None, [sys.executable, "-m", "hubsnap.lfs.hookrun", "pre-commit"],
+    hook = _best(rounds, lambda: None, [sys.executable, "-m", "hubsnap.hookrun", "pre-commit"],
                  cwd=repo, env=env)  # fmt: skip
     base = _best(rounds, lambda: None, [sys.executable, "-c", "pass"]) + _best(
         rounds, lambda: None, ["git", "-C", str(repo), "diff", "--cached", "--name-only"]

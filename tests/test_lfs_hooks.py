@@ -271,7 +271,7 @@ def test_the_hook_entry_point_loads_no_heavy_dependency() -> None:
     # Hooks run on every commit: they must start in well under 0.2 s, so none of the CLI's
     # or the network's dependencies may load (timing itself is too noisy to assert).
     probe = (
-        "import sys, hubsnap.lfs.hookrun\n"
+        "import sys, hubsnap.hookrun\n"
         "heavy = ('typer', 'git', 'httpx', 'huggingface_hub', 'cryptography', 'yaml', 'oras')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
@@ -305,7 +305,7 @@ def test_pre_commit_framework_hooks(run: Run, tmp_path: Path) -> None:
         ("hubsnap-verify-push", {"PRE_COMMIT_TO_REF": tampered}, f"commit {tampered[:12]}: "),
     ):
         entry = entries[hook_id]["entry"].split()
-        assert entry[:3] == ["python", "-m", "hubsnap.lfs.hookrun"]
+        assert entry[:3] == ["python", "-m", "hubsnap.hookrun"]
         done = subprocess.run(
             [sys.executable, *entry[1:]],
             cwd=repo,

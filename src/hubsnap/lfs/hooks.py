@@ -1,6 +1,6 @@
 """Installing hubsnap's git hooks without replacing anyone else's.
 
-A hook hubsnap writes is a small shell script that runs :mod:`hubsnap.lfs.hookrun` and then,
+A hook hubsnap writes is a small shell script that runs :mod:`hubsnap.hookrun` and then,
 if there was a hook before, the one it chains to (kept beside it as ``HOOK.hubsnap-chained``,
 run with the same arguments). git-lfs's own hooks are chained to always; any other existing
 hook (husky's, the pre-commit framework's, a hand-written one) only when asked, so that no
@@ -183,6 +183,6 @@ def install_hook(hooks: Path, name: str, arguments: list[str], *, chain: bool) -
     if check_hook(hooks, name, chain=chain):
         path.replace(chained)
     shell = _shell_of(chained.read_text("utf-8", "replace")) if chained.is_file() else None
-    command = shlex.join([sys.executable, "-m", "hubsnap.lfs.hookrun", name, *arguments])
+    command = shlex.join([sys.executable, "-m", "hubsnap.hookrun", name, *arguments])
     _write_executable(path, _script(name, command, shell))
     return InstalledHook(name, path, chained if chained.exists() else None)

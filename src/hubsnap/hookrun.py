@@ -1,5 +1,5 @@
-"""Git hook entry points: ``python -m hubsnap.lfs.hookrun pre-commit [--max-size N]`` and
-``python -m hubsnap.lfs.hookrun pre-push [--key K]... [--policy P] REMOTE URL`` (refs on stdin).
+"""Git hook entry points: ``python -m hubsnap.hookrun pre-commit [--max-size N]`` and
+``python -m hubsnap.hookrun pre-push [--key K]... [--policy P] REMOTE URL`` (refs on stdin).
 
 Kept apart from the Typer CLI so that a hook starts fast: it imports git plumbing and the
 pointer reader, the store only on a branch locked to an artifact, and the verifier only when
