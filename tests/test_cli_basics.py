@@ -15,7 +15,7 @@ import pytest
 
 from hubsnap import __version__, progress
 from hubsnap.cli import app
-from support.keys import Model
+from support.keys import FIXED_KEY, FIXED_PUB, Model
 from support.registry import fake_credential_helper, run_cli
 from support.schemas import validated
 
@@ -182,3 +182,23 @@ def test_completion_script_is_typers(capsys: Capsys) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "_hubsnap_completion" in done.stdout
+
+
+def test_verify_of_a_local_artifact_loads_no_http_stack(
+    make_model: MakeModel, capsys: Capsys
+) -> None:
+    model = make_model("org/model")
+    assert run_cli(["sign", model.ref, "--key", str(FIXED_KEY)], capsys).code == 0
+    probe = (
+        "import sys\n"
+        "from hubsnap.cli import main\n"
+        "try:\n    main(sys.argv[1:])\n"
+        "except SystemExit as e:\n    code = e.code\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'httpx', 'huggingface_hub'})\n"
+        "print(code, ','.join(heavy), file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "verify", model.ref, "--key", str(FIXED_PUB)],
+        check=False, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.stderr.splitlines()[-1] == "0 ", done.stderr
