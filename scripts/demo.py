@@ -26,6 +26,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import demo_serve
 from registry_server import find_registry_binary, run_registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -180,6 +181,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 hubsnap("verify", pushed, "--key", str(out / "key.pub"), "--chain", env=env)
                 hubsnap("inspect", pushed, env=env)
                 hubsnap("pull", pushed, "-o", str(out / "pulled-from-registry"), env=env)
+
+                say("serve: a commit published on the Hub is mirrored, signed and verified")
+                demo_serve.run(endpoint, host, key, BASE, env=env, out=out)
     say(f"done; outputs in {out}")
     return 0
 

@@ -1,3 +1,9 @@
 """Shared fixtures live in tests/support/, one plugin module per real component."""
 
-pytest_plugins: list[str] = ["support.hub", "support.registry", "support.keys"]
+pytest_plugins: list[str] = [
+    "support.hub",
+    "support.registry",
+    "support.keys",
+    "support.redis",
+    "support.serve",
+]

@@ -66,8 +66,9 @@ def _relative(path: Path) -> str:
 
 def _layer(relative: str) -> str:
     top = relative.split("/", 1)[0].removesuffix(".py")
-    # Entry points: the CLI, ``python -m hubsnap`` and the git hooks' fast entry point.
-    if top in ("cli", "__main__", "hookrun"):
+    # Entry points: the CLI, ``python -m hubsnap``, the git hooks' fast entry point and the
+    # server (``hubsnap serve``/``worker``, which runs the api's mirror job).
+    if top in ("cli", "__main__", "hookrun", "serve"):
         return "cli"
     if top == "api":
         return "api"

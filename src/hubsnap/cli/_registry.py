@@ -19,6 +19,7 @@ from hubsnap.cli import (  # noqa: F401  (isort: skip: the order is the help's)
     keygen,
     login,
     serve_model,
+    serve,
     lfs,
     hooks,
     version,
