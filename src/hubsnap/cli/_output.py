@@ -22,10 +22,13 @@ if TYPE_CHECKING:
 __all__ = [
     "SCHEMA_PREFIX",
     "CaFileOption",
+    "ChainOption",
     "JsonOption",
     "PlainHttpOption",
+    "PolicyOption",
     "StoreOption",
     "TimeoutOption",
+    "TrustedKeysOption",
     "emit",
     "envelope",
     "human_size",
@@ -61,6 +64,18 @@ PlainHttpOption = Annotated[
 CaFileOption = Annotated[
     Path | None,
     typer.Option("--ca-file", help="CA bundle to trust for the registry's TLS certificate."),
+]
+# What ``verify`` and ``lfs verify`` trust, declared once.
+TrustedKeysOption = Annotated[
+    list[Path] | None,
+    typer.Option("--key", help="Trusted public key (repeatable).", envvar="HUBSNAP_VERIFY_KEY"),
+]
+PolicyOption = Annotated[
+    Path | None,
+    typer.Option("--policy", help="Trust policy file.", envvar="HUBSNAP_POLICY"),
+]
+ChainOption = Annotated[
+    bool, typer.Option("--chain", help="Walk provenance parents to a trusted root.")
 ]
 
 

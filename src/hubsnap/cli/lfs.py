@@ -13,10 +13,13 @@ import typer
 from hubsnap.cli import app, example, group
 from hubsnap.cli._output import (
     CaFileOption,
+    ChainOption,
     JsonOption,
     PlainHttpOption,
+    PolicyOption,
     StoreOption,
     TimeoutOption,
+    TrustedKeysOption,
     emit,
     info,
     open_session,
@@ -133,17 +136,9 @@ def verify_command(
         str, typer.Argument(metavar="DIR[@REV]", help="Repository and revision (HEAD).")
     ],
     *,
-    key: Annotated[
-        list[Path] | None,
-        typer.Option("--key", help="Trusted public key (repeatable).", envvar="HUBSNAP_VERIFY_KEY"),
-    ] = None,
-    policy: Annotated[
-        Path | None,
-        typer.Option("--policy", help="Trust policy file.", envvar="HUBSNAP_POLICY"),
-    ] = None,
-    chain: Annotated[
-        bool, typer.Option("--chain", help="Walk provenance parents to a trusted root.")
-    ] = False,
+    key: TrustedKeysOption = None,
+    policy: PolicyOption = None,
+    chain: ChainOption = False,
     plain_http: PlainHttpOption = None,
     ca_file: CaFileOption = None,
     store: StoreOption = None,

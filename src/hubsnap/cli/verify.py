@@ -8,7 +8,6 @@ the first failure; ``audit``: failures on stderr, exit 0) is decided by
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -16,10 +15,13 @@ import typer
 from hubsnap.cli import app, example
 from hubsnap.cli._output import (
     CaFileOption,
+    ChainOption,
     JsonOption,
     PlainHttpOption,
+    PolicyOption,
     StoreOption,
     TimeoutOption,
+    TrustedKeysOption,
     emit,
     open_session,
     warn,
@@ -80,17 +82,9 @@ def render_tree(check: ArtifactCheck, indent: str = "") -> str:
 def verify(
     reference: Annotated[str, typer.Argument(metavar="REF", help="Artifact to verify.")],
     *,
-    key: Annotated[
-        list[Path] | None,
-        typer.Option("--key", help="Trusted public key (repeatable).", envvar="HUBSNAP_VERIFY_KEY"),
-    ] = None,
-    policy: Annotated[
-        Path | None,
-        typer.Option("--policy", help="Trust policy file.", envvar="HUBSNAP_POLICY"),
-    ] = None,
-    chain: Annotated[
-        bool, typer.Option("--chain", help="Walk provenance parents to a trusted root.")
-    ] = False,
+    key: TrustedKeysOption = None,
+    policy: PolicyOption = None,
+    chain: ChainOption = False,
     plain_http: PlainHttpOption = None,
     ca_file: CaFileOption = None,
     store: StoreOption = None,
