@@ -1,6 +1,7 @@
 """hubsnap's speed and memory targets, measured against peers in the same run.
 
-    python scripts/bench.py [--sections hash,push,pull,repush,sign,lfs] [--sizes 1,4] [--repeat 3]
+    python scripts/bench.py [--sections startup,hash,push,pull,repush,sign,lfs] [--sizes 1,4]
+                            [--repeat 3]
                             [--workdir DIR] [--keep-files] [--json]
 
 Every section times hubsnap and the peer tools on the same files, on this machine, in this
@@ -795,6 +796,81 @@ def section_sign(bench: Bench) -> None:
     report.ratios.append(("verify: milliseconds", checked.seconds * 1000, "report"))
 
 
+def _median_run(argv: list[str], runs: int, env: dict[str, str]) -> float:
+    """The median wall time of ``argv`` over ``runs`` runs (hyperfine's when installed)."""
+    if shutil.which("hyperfine"):
+        with tempfile.NamedTemporaryFile(suffix=".json") as out:
+            subprocess.run(
+                ["hyperfine", "--warmup", "3", "--runs", str(runs), "--style", "none",
+                 "--export-json", out.name, subprocess.list2cmdline(argv)],
+                check=True, env=env, stdout=subprocess.DEVNULL,
+            )  # fmt: skip
+            return float(json.loads(Path(out.name).read_text())["results"][0]["median"])
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(argv, check=True, env=env, stdout=subprocess.DEVNULL)
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+def _tiny_signed_model(work: Path) -> tuple[str, Path]:
+    """A three-file model in a store of its own, signed; returns its reference and key.pub."""
+    from hubsnap.api.signing import sign_artifact
+    from hubsnap.digest import sha256_bytes
+    from hubsnap.oci.artifact import LayerFile, ModelSource, build_model_artifact
+    from hubsnap.oci.layout import LayoutStore
+    from hubsnap.oci.repository import LayoutRepository
+    from hubsnap.signing.keys import generate_key, save_key_pair
+
+    store = LayoutStore(_scratch(work / "startup-store")).ensure()
+    files = {"config.json": b'{"model_type": "bert"}', "model.safetensors": b"\0" * 4096,
+             "README.md": b"# tiny\n"}  # fmt: skip
+    layers = []
+    for path, data in sorted(files.items()):
+        store.put_bytes(data)
+        layers.append(LayerFile(path, sha256_bytes(data), len(data)))
+    source = ModelSource(
+        repo_id="org/tiny",
+        commit="0" * 40,
+        source_url="https://huggingface.co/org/tiny",
+        created="2024-01-01T00:00:00Z",
+    )
+    artifact = build_model_artifact(layers, source)
+    store.put_bytes(artifact.config_bytes)
+    digest = store.put_manifest(artifact.manifest_bytes).digest
+    key = generate_key("p256")
+    public = save_key_pair(key, _scratch(work / "startup-keys") / "key.pem").public_path
+    sign_artifact(LayoutRepository(store), digest, key)
+    store.lock.release()
+    return f"oci:{store.root}@{digest}", public
+
+
+def section_startup(bench: Bench) -> None:
+    """Start-up of the command line, median of many runs: ``--help``, ``version`` (nothing of
+    any command's dependencies is loaded) and a verify of a small local artifact."""
+    report = bench.report
+    runs = max(bench.repeat, 20)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HUBSNAP_HOME": str(bench.work / "home")}
+    hubsnap = [sys.executable, "-m", "hubsnap"]
+    ref, public = _tiny_signed_model(bench.work)
+    for label, argv, target in (
+        ("hubsnap --help", [*hubsnap, "--help"], "<= 0.15"),
+        ("hubsnap version", [*hubsnap, "version"], "<= 0.15"),
+        (
+            "hubsnap verify (local, 3 files)",
+            [*hubsnap, "verify", ref, "--key", str(public)],
+            "<= 0.3",
+        ),
+    ):
+        row = report.add(
+            Row("start", label, _median_run(argv, runs, env), note=f"median of {runs}")
+        )
+        report.ratios.append((f"start-up: {label}, seconds", row.seconds, target))
+    shutil.rmtree(bench.work / "startup-store", ignore_errors=True)
+    shutil.rmtree(bench.work / "startup-keys", ignore_errors=True)
+
+
 def section_lfs(bench: Bench) -> None:
     """``lfs commit`` against ``git fast-import``, and its disk cost (see ``bench_lfs``);
     the shards are 256 MiB, or the smallest ``--sizes`` when that is less."""
@@ -809,6 +885,7 @@ def section_lfs(bench: Bench) -> None:
 
 
 SECTIONS: dict[str, Callable[[Bench], None]] = {
+    "startup": section_startup,
     "hash": lambda bench: section_hash(bench.report, bench.work, bench.sizes, bench.repeat),
     "push": section_push,
     "pull": section_pull,

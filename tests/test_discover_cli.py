@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from support.hub import BASE, BULK_AUTHOR, GATED, PRIVATE, SENTIMENT, HfEnv
+from support.schemas import validated
 from test_snapshot_cli import Run, home, run
 
 __all__ = ["home", "run"]  # fixtures shared with test_snapshot_cli
@@ -21,7 +22,7 @@ __all__ = ["home", "run"]  # fixtures shared with test_snapshot_cli
 def listed(run: Run, *args: str) -> list[dict[str, object]]:
     code, out, err = run("discover", *args, "--json")
     assert code == 0, err
-    return list(json.loads(out))
+    return list(validated(out, "discover")["models"])
 
 
 def test_task_listing_newest_first_as_table_and_json(home: Path, run: Run) -> None:

@@ -163,7 +163,7 @@ def test_a_next_link_cycle_across_pages_is_refused(hostile: _Server, tmp_path: P
 def test_an_empty_page_ends_the_listing(hostile: _Server, tmp_path: Path) -> None:
     hostile.script = lambda h: h.answer(b"[]", {"Link": f'<{h.path}&more=1>; rel="next"'})
     done = _hubsnap(tmp_path, hostile.url, "discover", "--json")
-    assert (done.returncode, json.loads(done.stdout)) == (0, []), done.stderr
+    assert (done.returncode, json.loads(done.stdout)["models"]) == (0, []), done.stderr
     assert len(hostile.seen) == 1
 
 
@@ -176,7 +176,7 @@ def test_the_token_never_follows_a_next_link_to_another_origin(
     elsewhere.script = lambda h: h.answer(json.dumps([_model(2)]).encode())
     done = _hubsnap(tmp_path, hostile.url, "discover", "--json", "--limit", "5")
     assert done.returncode == 0, done.stderr
-    assert [m["model_id"] for m in json.loads(done.stdout)] == ["org/m1", "org/m2"]
+    assert [m["model_id"] for m in json.loads(done.stdout)["models"]] == ["org/m1", "org/m2"]
     assert hostile.seen[0][1] == f"Bearer {TOKEN}"  # the Hub's own origin gets it
     assert elsewhere.seen == [("/api/models?p=2", None)]
 
@@ -194,7 +194,7 @@ def test_a_redirect_to_another_origin_drops_the_token(
     elsewhere.script = lambda h: h.answer(json.dumps([_model(3)]).encode())
     done = _hubsnap(tmp_path, hostile.url, "discover", "--json")
     assert done.returncode == 0, done.stderr
-    assert [m["model_id"] for m in json.loads(done.stdout)] == ["org/m3"]
+    assert [m["model_id"] for m in json.loads(done.stdout)["models"]] == ["org/m3"]
     assert [auth for _, auth in elsewhere.seen] == [None]
 
 
@@ -259,7 +259,7 @@ def test_odd_dates_and_entries_without_dates_are_tolerated(
     hostile.script = lambda h: h.answer(json.dumps(entries).encode())
     done = _hubsnap(tmp_path, hostile.url, "discover", "--json")
     assert done.returncode == 0, done.stderr
-    shown = {m["model_id"]: m["last_modified"] for m in json.loads(done.stdout)}
+    shown = {m["model_id"]: m["last_modified"] for m in json.loads(done.stdout)["models"]}
     assert shown == {
         "org/m1": "2025-03-01T00:00:00Z", "org/m2": None, "org/m3": None, "org/m4": None,
         "org/m5": "2024-01-01T00:00:00Z",
@@ -268,7 +268,7 @@ def test_odd_dates_and_entries_without_dates_are_tolerated(
         done = _hubsnap(tmp_path, hostile.url, "discover", "--json", *args)
         assert done.returncode == 0, done.stderr
     # The first incremental run remembered 2025-03-01; nothing is newer on the second.
-    assert json.loads(done.stdout) == []
+    assert json.loads(done.stdout)["models"] == []
 
 
 def test_an_early_year_with_an_offset_in_since_is_a_usage_error(
@@ -289,7 +289,7 @@ def test_a_corrupt_discover_cache_is_rebuilt(hostile: _Server, tmp_path: Path) -
     cache.write_bytes(b"this is not a database" * 100)
     done = _hubsnap(tmp_path, hostile.url, "discover", "--json")
     assert done.returncode == 0, done.stderr
-    assert [m["model_id"] for m in json.loads(done.stdout)] == ["org/m1"]
+    assert [m["model_id"] for m in json.loads(done.stdout)["models"]] == ["org/m1"]
     with contextlib.closing(sqlite3.connect(cache)) as db:
         assert db.execute("SELECT count(*) FROM pages").fetchone() == (1,)
 

@@ -35,7 +35,7 @@ def test_a_commit_written_by_lfs_commit_verifies(run: Run, tmp_path: Path) -> No
         "schema": "hubsnap.dev/lfs-verify/v1",
         "commit": sha,
         "artifact": str(source.digest),
-        "treeMatches": True,
+        "tree_matches": True,
         "differences": [],
         "signatures": None,
     }

@@ -150,7 +150,7 @@ def test_files_are_independent_copies_by_default(
     out = tmp_path / "out"
     run = run_cli(["pull", digest, "-o", str(out), "--json"], capsys)
     assert run.code == 0, run.err
-    assert '"bytesFetched": 0' in run.out
+    assert '"bytes_fetched": 0' in run.out
     store = LayoutStore(transfer_env / "store")
     for name, data in FILES.items():
         file = out / name

@@ -19,6 +19,7 @@ from support.registry import (
     push_model,
     run_cli,
 )
+from support.schemas import validated
 
 pytestmark = pytest.mark.registry
 
@@ -52,7 +53,7 @@ def test_round_trip_by_digest_is_byte_identical(
     assert again.code == 0
     report = json.loads(again.out)
     assert report["digest"] == digest
-    assert report["blobsSent"] == 0  # everything was already there
+    assert report["blobs_sent"] == 0  # everything was already there
 
     out_dir = tmp_path / "out"
     pulled = run_cli(["pull", f"{registry.host}/{repo_name}@{digest}", "-o", str(out_dir)], capsys)
@@ -100,12 +101,12 @@ def test_pull_without_output_fills_the_store_once(
     assert first.code == 0, first.err
     report = json.loads(first.out)
     assert report["directory"] is None
-    assert report["blobsFetched"] == len(FILES) + 1  # the layers and the config
+    assert report["blobs_fetched"] == len(FILES) + 1  # the layers and the config
 
     # Writing the files out later fetches nothing: the store already has every blob.
     second = run_cli(["pull", ref, "-o", str(tmp_path / "out"), "--json"], capsys)
     assert second.code == 0, second.err
-    assert json.loads(second.out)["bytesFetched"] == 0
+    assert json.loads(second.out)["bytes_fetched"] == 0
     assert _tree(tmp_path / "out") == FILES
 
     # ...and the stored artifact can be pushed on without the source registry.
@@ -126,8 +127,8 @@ def test_dry_run_pushes_nothing(
     run = run_cli(["push", f"oci:{tmp_path / 'src'}@{digest}", dest, "--dry-run", "--json"], capsys)
     assert run.code == 0, run.err
     report = json.loads(run.out)
-    assert report["dryRun"] is True
-    assert report["blobsSent"] == len(FILES) + 1
+    assert report["dry_run"] is True
+    assert report["blobs_sent"] == len(FILES) + 1
     missing = run_cli(["inspect", dest], capsys)
     assert missing.code == 3
     assert missing.err.startswith("error: manifest ")
@@ -310,9 +311,10 @@ def test_login_into_a_credential_helper_then_push_and_pull(
         stdin=auth_registry.password + "\n",
     )
     assert login.code == 0, login.err
-    assert json.loads(login.out) == {
+    assert validated(login.out, "login") == {
+        "schema": "hubsnap.dev/login/v1",
         "registry": auth_registry.host,
-        "storedIn": "docker-credential-test",
+        "stored_in": "docker-credential-test",
     }
     assert auth_registry.password not in login.out + login.err
     assert json.loads((config / "config.json").read_text()) == {"credsStore": "test"}

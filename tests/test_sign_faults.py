@@ -128,8 +128,8 @@ def test_max_age_uses_only_the_signed_time(
         " (an OMS signature records no time)"
     )
     (oms,) = json.loads(result.out)["signatures"]
-    assert "signedAt" not in oms
-    assert oms["attachedAt"] == "2025-01-02T03:04:05Z"
+    assert "signed_at" not in oms
+    assert oms["attached_at"] == "2025-01-02T03:04:05Z"
     tree = run_cli(["verify", model.ref, "--key", str(FIXED_PUB)], capsys)
     assert "attached 2025-01-02T03:04:05Z (unsigned time)" in tree.out
 

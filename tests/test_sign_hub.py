@@ -81,8 +81,8 @@ def test_push_sign_on_registry(
     pushed = run_cli(argv, capsys)
     assert pushed.code == 0, pushed.err
     data = json.loads(pushed.out)
-    assert data["signed"]["subject"] == data["destination"]
-    verified = run_cli(["verify", data["destination"], "--key", str(public)], capsys)
+    assert data["signed"]["reference"] == data["reference"]
+    verified = run_cli(["verify", data["reference"], "--key", str(public)], capsys)
     assert verified.code == 0, verified.err
 
 

@@ -53,7 +53,7 @@ def test_sign_verify_export_on_registry(
         ["sign", f"{registry.host}/{repo_name}:v1", "--key", str(private), "--json"], capsys
     )
     assert signed.code == 0, signed.err
-    assert json.loads(signed.out)["subject"] == ref
+    assert json.loads(signed.out)["reference"] == ref
 
     # distribution 2.8 has no referrers API: the repository keeps the sha256-<hex> index.
     tags = run_cli(["verify", ref, "--key", str(public), "--json"], capsys)

@@ -21,6 +21,7 @@ from hubsnap.digest import Digest
 from hubsnap.oci.layout import LayoutStore
 from hubsnap.progress import Progress, transfer_progress
 from support.hub import BASE, COMMITS, DISABLED, FINETUNED, GATED, PRIVATE, HfEnv
+from support.schemas import validated
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = json.loads((ROOT / "schemas" / "snapshot.schema.json").read_text())
@@ -88,7 +89,10 @@ def test_snapshot_pins_commit_and_packs_verified_artifact(home: Path, run: Run) 
     assert document["model_id"] == BASE
     store = LayoutStore(home / "store")
     _, manifest = store.read_manifest(digest)
-    assert store.tags()[BASE_MAIN] == digest
+    tags = store.tags()
+    # Readable store tags: the requested revision, and the commit that stays when it moves.
+    assert tags["sentence-transformers/all-minilm-l6-v2:main"] == digest
+    assert tags[f"sentence-transformers/all-minilm-l6-v2:{BASE_MAIN}"] == digest
     annotations = manifest.annotations
     assert annotations["org.opencontainers.image.revision"] == BASE_MAIN
     assert annotations["org.opencontainers.image.created"] == document["commit_date"]
@@ -116,7 +120,7 @@ def test_snapshot_pins_commit_and_packs_verified_artifact(home: Path, run: Run) 
     assert document["artifact"] == {
         "digest": str(digest),
         "reference": out.strip(),
-        "tag": BASE_MAIN,
+        "tag": "sentence-transformers/all-minilm-l6-v2:main",
         "complete": True,
         "files": len(files),
     }
@@ -152,11 +156,11 @@ def test_files_in_the_store_are_not_downloaded_again(home: Path, run: Run, hf_en
     hub = hf_env.hub
     code, first, err = run("snapshot", BASE, "--json")
     assert code == 0, err
-    assert json.loads(first)["reused"] == []
+    assert validated(first, "snapshot-result")["reused"] == []
     hub.reset_request_counts()
     code, second, err = run("snapshot", BASE, "--json")
     assert code == 0, err
-    result = json.loads(second)
+    result = validated(second, "snapshot-result")
     assert result["downloaded"] == []
     assert len(result["reused"]) == len(result["files"])
     assert result["artifact"]["digest"] == json.loads(first)["artifact"]["digest"]
@@ -187,7 +191,7 @@ def test_metadata_only_downloads_no_weights_and_says_so(
     assert not store.has_blob(Digest.sha256(str(weights["sha256"])))
     assert document["artifact"]["complete"] is False
     assert document["artifact"]["tag"] is None
-    assert BASE_MAIN not in store.tags()
+    assert store.tags() == {}
 
 
 def test_include_and_exclude_globs(home: Path, run: Run) -> None:
@@ -215,7 +219,7 @@ def test_dry_run_writes_nothing(home: Path, run: Run, hf_env: HfEnv) -> None:
     assert hf_env.hub.request_count("/resolve/") == 0
     code, out, err = run("snapshot", BASE, "--dry-run", "--json")
     assert code == 0, err
-    assert json.loads(out)["reference"] is None
+    assert validated(out, "snapshot-result")["reference"] is None
 
 
 def test_each_download_reports_its_progress(

@@ -208,3 +208,20 @@ def check_digest(expected: Digest, actual: Digest, what: str) -> None:
     """Raise :class:`IntegrityError` unless the two digests are equal."""
     if expected != actual:
         raise IntegrityError(f"{what}: digest mismatch (expected {expected}, got {actual})")
+
+
+def file_sha256(stream: BinaryIO) -> Digest:
+    """The SHA-256 of an open file's remaining bytes, read in chunks."""
+    hasher = hashlib.sha256()
+    while chunk := stream.read(CHUNK_SIZE):
+        hasher.update(chunk)
+    return Digest.sha256(hasher.hexdigest())
+
+
+def file_blake3(stream: BinaryIO) -> str:
+    """The BLAKE3 (hex) of an open file's remaining bytes: a cheap re-check of a stored blob
+    whose BLAKE3 was recorded when it was first hashed (multi-threaded)."""
+    hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+    while chunk := stream.read(CHUNK_SIZE * 4):
+        hasher.update(chunk)
+    return str(hasher.hexdigest())

@@ -23,7 +23,7 @@ from typing import Any
 from hubsnap.documents import InvalidDocument, dump_yaml, load_yaml
 from hubsnap.errors import UsageError
 from hubsnap.fsutil import atomic_write_bytes
-from hubsnap.hub import HubFile
+from hubsnap.hubtypes import HubFile
 from hubsnap.localfile import read_regular_file
 
 __all__ = [

@@ -285,6 +285,13 @@ elif action == "get":
         print("credentials not found in native keychain")
         sys.exit(1)
     print(json.dumps({{"Username": data[server]["Username"], "Secret": data[server]["Secret"]}}))
+elif action == "erase":
+    server = sys.stdin.read().strip()
+    if server not in data:
+        print("credentials not found in native keychain")
+        sys.exit(1)
+    del data[server]
+    json.dump(data, open(path, "w"))
 """
 
 

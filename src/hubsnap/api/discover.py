@@ -71,8 +71,8 @@ class DiscoverResult:
     models: tuple[ListedModel, ...]
     since: str | None
 
-    def to_json(self) -> list[dict[str, Any]]:
-        return [
+    def to_json(self) -> dict[str, Any]:
+        models = [
             {
                 "model_id": m.repo_id,
                 "last_modified": m.last_modified,
@@ -86,6 +86,7 @@ class DiscoverResult:
             }
             for m in self.models
         ]
+        return {"models": models, "since": self.since}
 
 
 def _check(query: DiscoverQuery) -> str | None:

@@ -45,7 +45,7 @@ class LfsVerifyResult:
             "schema": LFS_VERIFY_SCHEMA,
             "commit": self.commit,
             "artifact": str(self.artifact),
-            "treeMatches": self.tree_matches,
+            "tree_matches": self.tree_matches,
             "differences": list(self.differences),
             "signatures": self.signatures,
         }

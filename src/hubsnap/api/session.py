@@ -12,17 +12,20 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from hubsnap.config import Settings
 from hubsnap.digest import Digest
 from hubsnap.errors import UsageError
-from hubsnap.oci.auth import load_credentials
-from hubsnap.oci.client import RegistryClient, TransportOptions
 from hubsnap.oci.layout import LayoutStore, check_store_path
+from hubsnap.oci.options import TransportOptions
 from hubsnap.oci.reference import LayoutReference, Reference, RegistryReference, parse_reference
-from hubsnap.oci.registry import RegistryRepository
 from hubsnap.oci.repository import LayoutRepository, ManifestCache, Repository, VerifiedManifest
 from hubsnap.oci.sightings import BlobSightings
+
+if TYPE_CHECKING:
+    from hubsnap.oci.client import RegistryClient
+    from hubsnap.oci.registry import RegistryRepository
 
 __all__ = ["Session", "TransportOptions", "blob_sightings", "transport_options"]
 
@@ -76,9 +79,11 @@ class Session:
         self.close()
 
     def close(self) -> None:
-        """Close every registry connection pool this session opened."""
+        """Close every registry connection pool this session opened and release its stores."""
         clients, self._clients = self._clients, {}
-        self._layouts, self._remotes = {}, {}
+        layouts, self._layouts, self._remotes = self._layouts, {}, {}
+        for layout in layouts.values():
+            layout.store.lock.release()  # a store gc may now delete from
         for client in clients.values():
             client.close()
 
@@ -133,6 +138,9 @@ class Session:
         return found
 
     def _registry(self, ref: RegistryReference) -> Repository:
+        # The HTTP stack loads with the first registry a command names, not for local layouts.
+        from hubsnap.oci.registry import RegistryRepository  # noqa: PLC0415
+
         key = (ref.registry, ref.repository)
         found = self._remotes.get(key)
         if found is None:
@@ -143,6 +151,9 @@ class Session:
 
     def client(self, registry: str, *, loopback: bool) -> RegistryClient:
         """The one client (connection pool, credentials, tokens) for ``registry``."""
+        from hubsnap.oci.auth import load_credentials  # noqa: PLC0415
+        from hubsnap.oci.client import RegistryClient  # noqa: PLC0415
+
         client = self._clients.get(registry)
         if client is None:
             options = self.transport

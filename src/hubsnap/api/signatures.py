@@ -116,7 +116,8 @@ def export_signature(
         by = f" by {public.fingerprint}" if public is not None else ""
         raise IntegrityError(
             f"no signature{by} found for {repository.describe()}@{digest}",
-            hint="sign it with hubsnap sign",
+            hint="sign it with hubsnap sign; a copy made with skopeo or docker has none: "
+            "copy with hubsnap cp SRC DEST, which keeps the referrers",
         )
     chosen, _ = max(candidates, key=lambda pair: _attached_order(pair[0]))
     assert chosen.bundle is not None
@@ -148,10 +149,10 @@ class SignatureDescription:
         return {
             "referrer": str(self.referrer),
             "kind": str(self.kind) if self.kind is not None else None,
-            "keyHint": self.key_hint,
+            "key_hint": self.key_hint,
             "signer": self.signer,
             "verified": self.verified,
-            "attachedAt": format_time(self.attached_at) if self.attached_at else None,
+            "attached_at": format_time(self.attached_at) if self.attached_at else None,
             "problem": self.problem,
         }
 

@@ -137,7 +137,7 @@ class SignResult:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "subject": self.subject,
+            "reference": self.subject,
             "digest": str(self.digest),
             "signer": self.signer,
             "signature": str(self.signature),
@@ -349,4 +349,13 @@ def verdict(report: ArtifactCheck) -> Verdict:
         return Verdict(notes + tuple(f"audit: {failure}" for failure in failures), None)
     more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
     # The error's one line names the first failure, which already gives every reason.
-    return Verdict((), IntegrityError(f"verification failed: {failures[0]}{more}"))
+    hint = COPY_HINT if not report.signatures and "no signature found" in failures[0] else None
+    return Verdict((), IntegrityError(f"verification failed: {failures[0]}{more}", hint=hint))
+
+
+#: Why a copy may have no signature: skopeo, docker and ``oras cp`` without ``-r`` copy the
+#: artifact by digest but leave its referrers behind.
+COPY_HINT = (
+    "signatures travel as referrers, which skopeo or docker copies leave behind: copy with "
+    "hubsnap cp SRC DEST (artifact and referrers), or sign this copy"
+)

@@ -5,10 +5,12 @@ are downloaded once, hashed while they arrive and verified against the Hub befor
 is kept (see :mod:`hubsnap.hubfiles`); the artifact is then built from those digests, its
 config and manifest put into the store, and ``snapshot.yaml`` written last.
 
-Store tags: a full snapshot is tagged with its commit sha (a valid OCI tag, unique to the
-commit, so ``oci:STORE:<sha>`` finds it); filtered and metadata-only snapshots are indexed
-untagged, so they can never take the tag of the complete artifact. Their manifests carry
-``dev.hubsnap.selection`` naming the selection, and contain only the downloaded files.
+Store tags: a full snapshot is tagged readably, ``org/name:revision`` and ``org/name:commit``
+(:func:`~hubsnap.oci.storeops.store_tag`; ``hubsnap store`` selects it as ``REPO@REV``, as it
+does an artifact of an older store tagged with the bare commit sha); filtered and
+metadata-only snapshots are indexed untagged, so they can never take the tag of the complete
+artifact. Their manifests carry ``dev.hubsnap.selection`` naming the selection, and contain
+only the downloaded files.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from hubsnap.modelcard import (
 from hubsnap.oci.artifact import LayerFile, build_model_artifact
 from hubsnap.oci.layout import LayoutStore
 from hubsnap.oci.reference import LayoutReference
+from hubsnap.oci.storeops import store_tag
 from hubsnap.retry import RetryPolicy
 from hubsnap.signing.keys import DEFAULT_PASSWORD_ENV, load_private_key
 from hubsnap.snapshot import (
@@ -189,8 +192,11 @@ def _snapshot(
         for f in fetched
     ]
     artifact = build_model_artifact(layers, source)
-    tag = resolved.commit if selection.mode == "full" else None
+    tag = store_tag(repo_id, revision) if selection.mode == "full" else None
     store.put_bytes(artifact.config_bytes)
+    if tag is not None and revision != resolved.commit:
+        # The commit's own tag keeps this artifact named when the branch tag moves on.
+        store.put_manifest(artifact.manifest_bytes, tag=store_tag(repo_id, resolved.commit))
     descriptor = store.put_manifest(artifact.manifest_bytes, tag=tag)
     reference = str(LayoutReference(store.root.resolve(), None, descriptor.digest))
     files = sorted([*map(_kept, fetched), *map(_recorded, record_only)], key=lambda f: f.path)

@@ -54,14 +54,14 @@ class PushResult:
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "source": self.source,
-            "destination": self.destination,
+            "reference": self.destination,
             "digest": str(self.digest),
             "blobs": self.blobs_total,
-            "blobsSent": self.blobs_sent,
-            "blobsMounted": self.blobs_mounted,
-            "bytesSent": self.bytes_sent,
+            "blobs_sent": self.blobs_sent,
+            "blobs_mounted": self.blobs_mounted,
+            "bytes_sent": self.bytes_sent,
             "referrers": [str(d) for d in self.referrers],
-            "dryRun": self.dry_run,
+            "dry_run": self.dry_run,
         }
         if self.signed is not None:
             out["signed"] = self.signed.to_json()
@@ -164,8 +164,8 @@ class PullResult:
             "files": [
                 {"path": f.path, "digest": str(f.digest), "size": f.size} for f in self.files
             ],
-            "blobsFetched": self.blobs_fetched,
-            "bytesFetched": self.bytes_fetched,
+            "blobs_fetched": self.blobs_fetched,
+            "bytes_fetched": self.bytes_fetched,
         }
 
 

@@ -11,34 +11,104 @@ import errno
 import os
 import sys
 import traceback
+from typing import Annotated, Any
 
 import typer
 
-from hubsnap.errors import ExitCode, HubsnapError, from_os_error
+from hubsnap.errors import ExitCode, HubsnapError, UsageError, from_os_error
 
-__all__ = ["app", "main"]
+__all__ = ["app", "example", "group", "main"]
+
+#: Plain help and one-line errors: rich's boxes cost start-up time and read badly in logs.
+_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def group(name: str, help: str) -> typer.Typer:
+    """A command group (``hubsnap store``, ``hubsnap lfs``) formatted like the root."""
+    return typer.Typer(
+        name=name,
+        help=help,
+        no_args_is_help=True,
+        rich_markup_mode=None,
+        context_settings=_SETTINGS,
+        pretty_exceptions_enable=False,
+        pretty_exceptions_show_locals=False,
+    )
+
+
+def example(*lines: str) -> str:
+    """A command's help epilog: its examples, shown verbatim."""
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
+
 
 app = typer.Typer(
     name="hubsnap",
     help="Hugging Face Hub revisions as signed, content-addressed OCI artifacts.",
+    epilog=example(
+        "hubsnap snapshot sentence-transformers/all-MiniLM-L6-v2@main",
+        "hubsnap push snapshot.yaml registry.example.com/models/minilm --sign key.pem",
+        "hubsnap verify registry.example.com/models/minilm@sha256:… --key key.pub",
+    ),
     no_args_is_help=True,
+    rich_markup_mode=None,
+    context_settings=_SETTINGS,
     pretty_exceptions_enable=False,
     pretty_exceptions_show_locals=False,
-    add_completion=False,
+    add_completion=True,
 )
+
+_verbose = False
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from hubsnap import __version__  # noqa: PLC0415
+
+        sys.stdout.write(f"hubsnap {__version__}\n")
+        raise typer.Exit()
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    *,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_show_version, is_eager=True
+        ),
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("-q", "--quiet", help="Print only results, warnings and errors.")
+    ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "-v", "--verbose", help="Print more: progress lines every second, error tracebacks."
+        ),
+    ] = False,
+) -> None:
     """Hugging Face Hub revisions as signed, content-addressed OCI artifacts."""
+    global _verbose  # noqa: PLW0603 - the process's one verbosity, set once here
+    from hubsnap import progress  # noqa: PLC0415
+    from hubsnap.cli import _output  # noqa: PLC0415
+
+    if quiet and verbose:
+        raise UsageError("-q and -v contradict each other")
+    _verbose = verbose
+    _output.QUIET = quiet
+    bars = os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS", "").strip().lower()
+    progress.configure(
+        enabled=not quiet and bars not in ("1", "true", "yes", "on"),
+        interval=1.0 if verbose else progress.DEFAULT_INTERVAL,
+    )
 
 
-# Command modules register themselves on ``app`` when imported.
+# Command modules register themselves on ``app`` when imported, in workflow order.
 from hubsnap.cli import _registry  # noqa: E402,F401
 
 
 def _debug() -> bool:
-    return os.environ.get("HUBSNAP_DEBUG", "") not in ("", "0")
+    return _verbose or os.environ.get("HUBSNAP_DEBUG", "") not in ("", "0")
 
 
 # A local file operation that failed on one of these is the user's to fix (a full disk, a
@@ -68,18 +138,57 @@ def _report(error: HubsnapError) -> None:
         print(f"hint: {error.hint}", file=sys.stderr)
 
 
+def _usage_error(error: Exception) -> tuple[str, int] | None:
+    """The one line and exit code of a command-line parsing error, else ``None``.
+
+    Typer raises its parser's exceptions, which carry ``format_message()`` and ``exit_code``
+    (2 for usage) but have no public base class to catch; ``TyperException`` has the same
+    shape.
+    """
+    message = getattr(error, "format_message", None)
+    code = getattr(error, "exit_code", None)
+    if not callable(message) or not isinstance(code, int) or isinstance(error, HubsnapError):
+        return None
+    if type(error).__name__ == "NoArgsIsHelpError":
+        return str(message()), -1
+    return " ".join(str(message()).split()), code
+
+
+#: Answered before the command line is built: Typer's parameter coercion loads pydantic
+#: (~80 ms) for any command that runs, which a version query should not pay.
+_FAST = {("version",): False, ("version", "--json"): True}
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI and exit with the documented exit code."""
+    args = tuple(sys.argv[1:] if argv is None else argv)
+    if args in _FAST:
+        from hubsnap.cli.version import print_version  # noqa: PLC0415
+
+        print_version(_FAST[args])
+        sys.exit(0)
     try:
-        # Typer handles usage errors itself (exit 2); everything else comes here.
-        app(args=argv, prog_name="hubsnap")
+        code = app(args=argv, prog_name="hubsnap", standalone_mode=False)
     except HubsnapError as e:
         _report(e)
         sys.exit(int(e.exit_code))
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         sys.exit(130)
+    except typer.Abort:
+        print("error: aborted", file=sys.stderr)
+        sys.exit(int(ExitCode.CHECK_FAILED))
     except Exception as e:
+        usage = _usage_error(e)
+        if usage is not None:
+            text, status = usage
+            if status == -1:  # bare ``hubsnap`` or ``hubsnap store``: the help, as asked
+                sys.stdout.write(text.rstrip("\n") + "\n")
+                sys.exit(0)
+            print(f"error: {text}", file=sys.stderr)
+            if status == ExitCode.USAGE:
+                print("hint: see hubsnap -h, or COMMAND -h", file=sys.stderr)
+            sys.exit(status)
         local = _local_os_error(e)
         if local is not None:
             _report(local)
@@ -96,4 +205,4 @@ def main(argv: list[str] | None = None) -> None:
                 file=sys.stderr,
             )
         sys.exit(int(ExitCode.INTERNAL))
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)

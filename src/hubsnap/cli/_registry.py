@@ -1,20 +1,26 @@
-"""Imports every command module so that each registers itself on the app."""
+"""Imports every command module so that each registers itself on the app.
 
-from hubsnap.cli import (  # noqa: F401
-    diff,
+The order is the order of ``hubsnap -h``: the workflow, from finding a model to checking
+what was deployed and what changed, then keys and credentials, serving, Git LFS, the version.
+"""
+
+from hubsnap.cli import (  # noqa: F401  (isort: skip: the order is the help's)
     discover,
-    export_signature,
-    hooks,
-    inspect,
-    keygen,
-    lfs,
-    login,
-    pull,
-    push,
-    serve,
-    serve_model,
-    sign,
     snapshot,
+    push,
+    pull,
+    cp,
+    inspect,
+    store,
+    sign,
     verify,
+    export_signature,
+    diff,
+    keygen,
+    login,
+    serve_model,
+    serve,
+    lfs,
+    hooks,
     version,
 )

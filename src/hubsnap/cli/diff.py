@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from hubsnap.cli import app
+from hubsnap.cli import app, example
 from hubsnap.cli._output import (
     CaFileOption,
     JsonOption,
@@ -33,7 +33,13 @@ def _side(positional: str | None, alias: str | None, name: str, flag: str) -> st
     return value
 
 
-@app.command("diff")
+@app.command(
+    "diff",
+    epilog=example(
+        "hubsnap diff sha256:… sha256:… --levels files,config,tokenizer",
+        "hubsnap diff snapshot-v1.yaml snapshot-v2.yaml --fail-on 'max_abs_diff>1e-3'",
+    ),
+)
 def diff_command(
     base: Annotated[
         str | None,

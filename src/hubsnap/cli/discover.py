@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hubsnap.api.discover import DiscoverQuery, DiscoverResult, discover
-from hubsnap.cli import app
+from hubsnap.cli import app, example
 from hubsnap.cli._output import JsonOption, TimeoutOption, emit, print_table, settings
+
+if TYPE_CHECKING:
+    from hubsnap.api.discover import DiscoverResult
 
 
 def _render(result: DiscoverResult) -> str:
@@ -21,7 +23,13 @@ def _render(result: DiscoverResult) -> str:
     return print_table(["model", "last modified", "downloads", "pipeline tag"], rows)
 
 
-@app.command("discover")
+@app.command(
+    "discover",
+    epilog=example(
+        "hubsnap discover --task text-classification --limit 5",
+        "hubsnap discover --author sentence-transformers --incremental --json",
+    ),
+)
 def discover_command(
     *,
     task: Annotated[str | None, typer.Option("--task", help="Pipeline tag to list.")] = None,
@@ -44,6 +52,8 @@ def discover_command(
     timeout: TimeoutOption = None,
 ) -> None:
     """List Hub models: id, last modified, downloads, pipeline tag; newest first."""
+    from hubsnap.api.discover import DiscoverQuery, discover  # noqa: PLC0415
+
     query = DiscoverQuery(
         task=task,
         author=author,
@@ -57,4 +67,4 @@ def discover_command(
         include_disabled=include_disabled,
     )
     result = discover(settings(timeout=timeout), query)
-    emit(result.to_json(), json_output, lambda _: _render(result))
+    emit(result.to_json(), json_output, lambda _: _render(result), schema="discover")

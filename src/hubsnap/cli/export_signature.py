@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from hubsnap.api import signatures
-from hubsnap.cli import app
+from hubsnap.cli import app, example
 from hubsnap.cli._output import (
     CaFileOption,
     JsonOption,
@@ -20,7 +19,12 @@ from hubsnap.cli._output import (
 )
 
 
-@app.command("export-signature")
+@app.command(
+    "export-signature",
+    epilog=example(
+        "hubsnap export-signature localhost:5000/models/minilm@sha256:… -o model.sig --key key.pub"
+    ),
+)
 def export_signature(
     reference: Annotated[str, typer.Argument(metavar="REF", help="Signed artifact.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Bundle file to write.")],
@@ -35,7 +39,9 @@ def export_signature(
     timeout: TimeoutOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Write REF's OMS signature bundle (e.g. model.sig) for model_signing."""
+    """Write REF's OMS signature bundle to a file (model.sig) for model_signing."""
+    from hubsnap.api import signatures  # noqa: PLC0415
+
     with open_session(
         timeout=timeout, store=store, plain_http=plain_http, ca_file=ca_file
     ) as session:
@@ -44,4 +50,5 @@ def export_signature(
         result.to_json(),
         json_output,
         lambda d: f"wrote {d['output']} (signature {d['referrer']})",
+        schema="export-signature",
     )

@@ -7,12 +7,10 @@ from typing import Annotated, Any
 
 import typer
 
-from hubsnap.cli import app
+from hubsnap.cli import app, example, group
 from hubsnap.cli._output import JsonOption, emit
 
-hooks_app = typer.Typer(
-    name="hooks", help="Git hooks that refuse what does not match.", no_args_is_help=True
-)
+hooks_app = group("hooks", "Git hooks that refuse what does not match.")
 app.add_typer(hooks_app)
 
 
@@ -24,7 +22,7 @@ def _render(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@hooks_app.command("install")
+@hooks_app.command("install", epilog=example("hubsnap hooks install --repo ./models --key key.pub"))
 def install_command(
     *,
     repo: Annotated[Path, typer.Option("--repo", help="The git repository.")] = Path(),
@@ -55,4 +53,4 @@ def install_command(
     result = install_hooks(
         repo, max_size=parse_size(max_size), keys=key or (), policy=policy, chain=chain
     )
-    emit(result.to_json(), json_output, _render)
+    emit(result.to_json(), json_output, _render, schema="hooks-install")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hubsnap.api.inspect import InspectResult, ReferrerNode, inspect
-from hubsnap.cli import app
+from hubsnap.cli import app, example
 from hubsnap.cli._output import (
     CaFileOption,
     JsonOption,
@@ -19,13 +18,17 @@ from hubsnap.cli._output import (
     print_table,
     warn,
 )
-from hubsnap.oci.directory import BIDI_CONTROLS
+
+if TYPE_CHECKING:
+    from hubsnap.api.inspect import InspectResult, ReferrerNode
 
 
 def _safe(text: str) -> str:
     """Remote text made safe for a terminal and a table: control characters, line breaks and
     bidirectional overrides are shown as Python escapes (a backslash as two), never
     interpreted."""
+    from hubsnap.oci.directory import BIDI_CONTROLS  # noqa: PLC0415
+
     if all(c.isprintable() and c not in BIDI_CONTROLS and c != "\\" for c in text):
         return text
     return "".join(
@@ -69,7 +72,13 @@ def _render(result: InspectResult) -> str:
     return "\n".join(lines)
 
 
-@app.command("inspect")
+@app.command(
+    "inspect",
+    epilog=example(
+        "hubsnap inspect registry.example.com/models/minilm@sha256:…",
+        "hubsnap inspect oci:~/.cache/hubsnap/store@sha256:… --json",
+    ),
+)
 def inspect_command(
     reference: Annotated[
         str, typer.Argument(metavar="REF", help="A registry ref or oci:PATH, by tag or digest.")
@@ -82,6 +91,8 @@ def inspect_command(
     timeout: TimeoutOption = None,
 ) -> None:
     """Show an artifact's manifest, annotations, layers and referrers."""
+    from hubsnap.api.inspect import inspect  # noqa: PLC0415
+
     with open_session(
         timeout=timeout, store=store, plain_http=plain_http, ca_file=ca_file
     ) as session:
@@ -92,4 +103,4 @@ def inspect_command(
     def render(_: dict[str, Any]) -> str:
         return _render(result)
 
-    emit(result.to_json(), json_output, render)
+    emit(result.to_json(), json_output, render, schema="inspect")

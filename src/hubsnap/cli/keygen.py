@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hubsnap.api import signing
-from hubsnap.cli import app
+from hubsnap.cli import app, example
 from hubsnap.cli._output import JsonOption, emit
-from hubsnap.signing.keys import KeyPair
+
+if TYPE_CHECKING:
+    from hubsnap.signing.keys import KeyPair
 
 
 def _prompt(message: str) -> str:
@@ -29,7 +30,7 @@ def _render(pair: KeyPair) -> str:
     )
 
 
-@app.command()
+@app.command("keygen", epilog=example("hubsnap keygen -o key.pem"))
 def keygen(
     output: Annotated[Path, typer.Option("-o", "--output", help="Private key file to write.")],
     curve: Annotated[str, typer.Option("--curve", help="p256 (default) or p384.")] = "p256",
@@ -43,7 +44,9 @@ def keygen(
     json_output: JsonOption = False,
 ) -> None:
     """Generate an ECDSA signing key (PEM) and its public key beside it (.pub)."""
+    from hubsnap.api import signing  # noqa: PLC0415
+
     pair = signing.keygen(
         output, curve=curve, password_env=password_env, encrypt=encrypt, prompt=_prompt
     )
-    emit(pair.to_json(), json_output, lambda _: _render(pair))
+    emit(pair.to_json(), json_output, lambda _: _render(pair), schema="keygen")

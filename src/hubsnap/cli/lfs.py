@@ -10,28 +10,29 @@ from typing import Annotated, Any
 
 import typer
 
-from hubsnap.cli import app
+from hubsnap.cli import app, example, group
 from hubsnap.cli._output import (
     CaFileOption,
+    ChainOption,
     JsonOption,
     PlainHttpOption,
+    PolicyOption,
     StoreOption,
     TimeoutOption,
+    TrustedKeysOption,
     emit,
+    info,
     open_session,
     warn,
 )
-from hubsnap.errors import IntegrityError
 
-lfs_app = typer.Typer(
-    name="lfs",
-    help="Artifacts as Git LFS commits: pointers whose oids are the layer digests.",
-    no_args_is_help=True,
-)
+lfs_app = group("lfs", "Artifacts as Git LFS commits: pointers whose oids are the layer digests.")
 app.add_typer(lfs_app)
 
 
-@lfs_app.command("commit")
+@lfs_app.command(
+    "commit", epilog=example("hubsnap lfs commit sha256:… --repo ./models --branch minilm")
+)
 def commit_command(
     reference: Annotated[
         str, typer.Argument(metavar="REF", help="The artifact: sha256:…, oci:PATH@… or a registry.")
@@ -76,11 +77,17 @@ def commit_command(
             lock=not no_lock,
         )
     if not result.changed:
-        warn(f"unchanged: {result.branch} already holds {result.artifact}")
-    emit(result.to_json(), json_output, lambda data: str(data["commit"]))
+        info(f"unchanged: {result.branch} already holds {result.artifact}")
+    emit(result.to_json(), json_output, lambda data: str(data["commit"]), schema="lfs-commit")
 
 
-@lfs_app.command("import")
+@lfs_app.command(
+    "import",
+    epilog=example(
+        "hubsnap lfs import ./models@minilm",
+        "hubsnap lfs import ./all-MiniLM-L6-v2 --source https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2",
+    ),
+)
 def import_command(
     target: Annotated[
         str, typer.Argument(metavar="DIR[@REV]", help="Repository and revision (HEAD).")
@@ -106,15 +113,15 @@ def import_command(
     with open_session(timeout=timeout, store=store) as session:
         result = lfs_import(session, target, source=source)
     if result.fetched:
-        warn(f"fetched {result.fetched} Git LFS object(s) with git-lfs")
+        info(f"fetched {result.fetched} Git LFS object(s) with git-lfs")
     if result.named is not None and result.named != result.digest:
         warn(f"the commit names {result.named}; its files import to {result.digest}")
-    emit(result.to_json(), json_output, lambda data: str(data["reference"]))
+    emit(result.to_json(), json_output, lambda data: str(data["reference"]), schema="lfs-import")
 
 
 def _render_verify(data: dict[str, Any]) -> str:
     lines = [f"commit {data['commit']}", f"artifact {data['artifact']}"]
-    lines.append("tree matches the artifact" if data["treeMatches"] else "tree differs:")
+    lines.append("tree matches the artifact" if data["tree_matches"] else "tree differs:")
     lines += [f"  {line}" for line in data["differences"]]
     if data["signatures"] is None:
         lines.append("signatures not checked (no --key or --policy)")
@@ -123,23 +130,15 @@ def _render_verify(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@lfs_app.command("verify")
+@lfs_app.command("verify", epilog=example("hubsnap lfs verify ./models@minilm --key key.pub"))
 def verify_command(
     target: Annotated[
         str, typer.Argument(metavar="DIR[@REV]", help="Repository and revision (HEAD).")
     ],
     *,
-    key: Annotated[
-        list[Path] | None,
-        typer.Option("--key", help="Trusted public key (repeatable).", envvar="HUBSNAP_VERIFY_KEY"),
-    ] = None,
-    policy: Annotated[
-        Path | None,
-        typer.Option("--policy", help="Trust policy file.", envvar="HUBSNAP_POLICY"),
-    ] = None,
-    chain: Annotated[
-        bool, typer.Option("--chain", help="Walk provenance parents to a trusted root.")
-    ] = False,
+    key: TrustedKeysOption = None,
+    policy: PolicyOption = None,
+    chain: ChainOption = False,
     plain_http: PlainHttpOption = None,
     ca_file: CaFileOption = None,
     store: StoreOption = None,
@@ -149,12 +148,13 @@ def verify_command(
     """Check that a commit's tree is exactly the artifact its trailer names (exit 6 if not),
     and with --key or --policy that the artifact's signatures verify."""
     from hubsnap.api.lfs_verify import lfs_verify  # noqa: PLC0415
+    from hubsnap.errors import IntegrityError  # noqa: PLC0415
 
     with open_session(
         timeout=timeout, store=store, plain_http=plain_http, ca_file=ca_file
     ) as session:
         result = lfs_verify(session, target, keys=key or (), policy=policy, chain=chain)
-    emit(result.to_json(), json_output, _render_verify)
+    emit(result.to_json(), json_output, _render_verify, schema="lfs-verify")
     if not result.tree_matches:
         raise IntegrityError(
             f"commit {result.commit} differs from {result.artifact} in "

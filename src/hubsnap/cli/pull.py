@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from hubsnap.api.transfer import pull
-from hubsnap.cli import app
+from hubsnap.cli import app, example
 from hubsnap.cli._output import (
     CaFileOption,
     JsonOption,
@@ -16,13 +15,16 @@ from hubsnap.cli._output import (
     StoreOption,
     TimeoutOption,
     emit,
+    info,
     open_session,
     warn,
 )
 from hubsnap.errors import UsageError
 
 
-@app.command("pull")
+@app.command(
+    "pull", epilog=example("hubsnap pull registry.example.com/models/minilm@sha256:… -o ./minilm")
+)
 def pull_command(
     reference: Annotated[
         str, typer.Argument(metavar="REF", help="HOST[:PORT]/REPO@sha256:… or oci:PATH@sha256:…")
@@ -70,6 +72,8 @@ def pull_command(
     timeout: TimeoutOption = None,
 ) -> None:
     """Pull an artifact; every byte is checked against its digest before it is kept."""
+    from hubsnap.api.transfer import pull  # noqa: PLC0415
+
     if link and copy:
         raise UsageError("--link and --copy contradict each other", hint="copies are the default")
     with open_session(
@@ -87,7 +91,7 @@ def pull_command(
     for message in result.warnings:
         warn(f"warning: {message}")
     if result.tag is not None:
-        warn(f"resolved tag {result.tag} to {result.digest}")
+        info(f"resolved tag {result.tag} to {result.digest}")
     where = f" into {result.directory}" if result.directory else ""
-    warn(f"fetched {result.blobs_fetched} blobs ({result.bytes_fetched} bytes){where}")
-    emit(result.to_json(), json_output, lambda data: str(data["reference"]))
+    info(f"fetched {result.blobs_fetched} blobs ({result.bytes_fetched} bytes){where}")
+    emit(result.to_json(), json_output, lambda data: str(data["reference"]), schema="pull")

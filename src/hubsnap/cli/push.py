@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hubsnap.api.transfer import PushResult, push
-from hubsnap.cli import app
+from hubsnap.cli import app, example
 from hubsnap.cli._output import (
     CaFileOption,
     JsonOption,
@@ -16,13 +15,16 @@ from hubsnap.cli._output import (
     StoreOption,
     TimeoutOption,
     emit,
+    info,
     open_session,
     warn,
 )
-from hubsnap.cli.sign import render_sign_result
+
+if TYPE_CHECKING:
+    from hubsnap.api.transfer import PushResult
 
 
-def _summary(result: PushResult) -> str:
+def summary(result: PushResult) -> str:
     present = result.blobs_total - result.blobs_sent - result.blobs_mounted
     verb = "would send" if result.dry_run else "sent"
     text = (
@@ -34,7 +36,10 @@ def _summary(result: PushResult) -> str:
     return text
 
 
-@app.command("push")
+@app.command(
+    "push",
+    epilog=example("hubsnap push snapshot.yaml registry.example.com/models/minilm --sign key.pem"),
+)
 def push_command(
     source: Annotated[
         str, typer.Argument(help="snapshot.yaml, oci:PATH[:TAG|@DIGEST] or a registry ref.")
@@ -57,13 +62,16 @@ def push_command(
     ] = None,
 ) -> None:
     """Push an artifact by digest; prints DEST@sha256:…."""
+    from hubsnap.api.transfer import push  # noqa: PLC0415
+    from hubsnap.cli.sign import render_sign_result  # noqa: PLC0415
+
     with open_session(
         timeout=timeout, store=store, plain_http=plain_http, ca_file=ca_file
     ) as session:
         result = push(session, source, destination, dry_run=dry_run, sign_key=sign_key)
     for message in result.warnings:
         warn(f"warning: {message}")
-    warn(_summary(result))
+    info(summary(result))
     if result.signed is not None:
-        warn(render_sign_result(result.signed))
-    emit(result.to_json(), json_output, lambda data: str(data["destination"]))
+        info(render_sign_result(result.signed))
+    emit(result.to_json(), json_output, lambda data: str(data["reference"]), schema="push")

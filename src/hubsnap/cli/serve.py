@@ -12,12 +12,9 @@ from typing import Annotated
 
 import typer
 
-from hubsnap.api.session import transport_options
-from hubsnap.cli import app
+from hubsnap.cli import app, example
 from hubsnap.cli._output import settings
-from hubsnap.config import parse_duration
 from hubsnap.errors import UsageError
-from hubsnap.snapshot import Selection
 
 SECRET_ENV = "HUBSNAP_WEBHOOK_SECRET"  # noqa: S105 - the variable's name, not a secret
 
@@ -42,7 +39,13 @@ def _key(key: Path | None) -> Path:
     return key
 
 
-@app.command("serve")
+@app.command(
+    "serve",
+    epilog=example(
+        "HUBSNAP_WEBHOOK_SECRET=… hubsnap serve --registry localhost:5000/mirror "
+        "--key key.pem --watch 'sentence-transformers/*'",
+    ),
+)
 def serve_command(
     registry: Annotated[
         str, typer.Option("--registry", metavar="REG/PREFIX", help="Where mirrors go.")
@@ -88,8 +91,12 @@ def serve_command(
         raise UsageError("--concurrency must be at least 1 and --port a TCP port")
     if not watch:
         raise UsageError("nothing to watch", hint="pass --watch OWNER/NAME or a glob")
-    config_settings = settings()
+    from hubsnap.api.session import transport_options  # noqa: PLC0415
+    from hubsnap.config import parse_duration  # noqa: PLC0415
     from hubsnap.serve.service import MirrorConfig  # noqa: PLC0415
+    from hubsnap.snapshot import Selection  # noqa: PLC0415
+
+    config_settings = settings()
 
     mirror_config = MirrorConfig(
         prefix=registry.rstrip("/"),
@@ -113,7 +120,9 @@ def serve_command(
     )
 
 
-@app.command("worker")
+@app.command(
+    "worker", epilog=example("hubsnap worker --queue redis://localhost:6379/0 --key key.pem")
+)
 def worker_command(
     queue: Annotated[
         str, typer.Option("--queue", metavar="redis://HOST:PORT/DB", help="The RQ queue.")

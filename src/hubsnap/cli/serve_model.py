@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import signal
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hubsnap.api.serve_model import ServedModel, serve_model
-from hubsnap.cli import app
+from hubsnap.cli import app, example
 from hubsnap.cli._output import (
     CaFileOption,
     PlainHttpOption,
@@ -19,12 +18,18 @@ from hubsnap.cli._output import (
     warn,
 )
 
+if TYPE_CHECKING:
+    from hubsnap.api.serve_model import ServedModel
+
 
 def _stop(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-@app.command("serve-model")
+@app.command(
+    "serve-model",
+    epilog=example("hubsnap serve-model localhost:5000/models/minilm@sha256:… --port 8081"),
+)
 def serve_model_command(
     reference: Annotated[
         str, typer.Argument(metavar="REF", help="HOST[:PORT]/REPO@sha256:…, oci:PATH@… or sha256:…")
@@ -48,6 +53,7 @@ def serve_model_command(
     timeout: TimeoutOption = None,
 ) -> None:
     """Serve a model with a CPU transformers pipeline (POST / {"inputs": [...]}) until stopped."""
+    from hubsnap.api.serve_model import serve_model  # noqa: PLC0415
 
     def ready(served: ServedModel) -> None:
         warn(f"serving {served.reference} ({served.task.value}) at {served.url}")

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hubsnap.api import signing
-from hubsnap.api.signing import SignResult
-from hubsnap.cli import app
+from hubsnap.cli import app, example
 from hubsnap.cli._output import (
     CaFileOption,
     JsonOption,
@@ -21,8 +19,13 @@ from hubsnap.cli._output import (
     open_session,
     warn,
 )
-from hubsnap.signing.keys import DEFAULT_PASSWORD_ENV
-from hubsnap.signing.kinds import SignatureKind
+
+if TYPE_CHECKING:
+    from hubsnap.api.signing import SignResult
+
+#: As :data:`hubsnap.signing.keys.DEFAULT_PASSWORD_ENV` (a test keeps them equal): named here
+#: so that building the command line does not load the cryptography stack.
+DEFAULT_PASSWORD_ENV = "HUBSNAP_KEY_PASSWORD"  # noqa: S105 (a variable name, not a secret)
 
 KeyOption = Annotated[
     Path, typer.Option("--key", help="ECDSA private key (PEM).", envvar="HUBSNAP_KEY")
@@ -41,6 +44,8 @@ def _prompt(message: str) -> str:
 
 
 def render_sign_result(result: SignResult) -> str:
+    from hubsnap.signing.kinds import SignatureKind  # noqa: PLC0415
+
     kinds = set(result.attached)
     lines = [
         f"signed {result.subject}" if kinds else f"already signed {result.subject}",
@@ -55,7 +60,14 @@ def render_sign_result(result: SignResult) -> str:
     return "\n".join(lines)
 
 
-@app.command()
+@app.command(
+    "sign",
+    epilog=example(
+        "hubsnap sign registry.example.com/models/minilm@sha256:… --key key.pem",
+        "hubsnap sign localhost:5000/minilm-int8@sha256:… --key key.pem "
+        "--parent localhost:5000/minilm@sha256:…",
+    ),
+)
 def sign(
     reference: Annotated[str, typer.Argument(metavar="REF", help="Artifact to sign.")],
     *,
@@ -93,6 +105,8 @@ def sign(
 
     Attaches nothing when this key's valid signature and provenance are already there.
     """
+    from hubsnap.api import signing  # noqa: PLC0415
+
     with open_session(
         timeout=timeout, store=store, plain_http=plain_http, ca_file=ca_file
     ) as session:
@@ -110,4 +124,4 @@ def sign(
         )
     for note in result.notes:
         warn(f"note: {note}")
-    emit(result.to_json(), json_output, lambda _: render_sign_result(result))
+    emit(result.to_json(), json_output, lambda _: render_sign_result(result), schema="sign")

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hubsnap.api.snapshot import SnapshotResult, snapshot
-from hubsnap.cli import app
-from hubsnap.cli._output import JsonOption, StoreOption, TimeoutOption, emit, open_session, warn
-from hubsnap.cli.sign import render_sign_result
-from hubsnap.snapshot import Selection, split_repo_revision
+from hubsnap.cli import app, example
+from hubsnap.cli._output import (
+    JsonOption,
+    StoreOption,
+    TimeoutOption,
+    emit,
+    info,
+    open_session,
+)
+
+if TYPE_CHECKING:
+    from hubsnap.api.snapshot import SnapshotResult
 
 
 def _render(result: SnapshotResult) -> str:
@@ -26,7 +33,13 @@ def _render(result: SnapshotResult) -> str:
     return "\n".join(lines)
 
 
-@app.command("snapshot")
+@app.command(
+    "snapshot",
+    epilog=example(
+        "hubsnap snapshot sentence-transformers/all-MiniLM-L6-v2@main",
+        "hubsnap snapshot org/model@v1.0 --include '*.json' --metadata-only --dry-run",
+    ),
+)
 def snapshot_command(
     model: Annotated[str, typer.Argument(metavar="REPO_ID[@REVISION]", help="Hub model.")],
     *,
@@ -61,6 +74,10 @@ def snapshot_command(
 
     Prints oci:STORE@sha256:… (the artifact in the local store).
     """
+    from hubsnap.api.snapshot import snapshot  # noqa: PLC0415
+    from hubsnap.cli.sign import render_sign_result  # noqa: PLC0415
+    from hubsnap.snapshot import Selection, split_repo_revision  # noqa: PLC0415
+
     repo_id, revision = split_repo_revision(model)
     selection = Selection(tuple(include or ()), tuple(exclude or ()), metadata_only)
     with open_session(timeout=timeout, store=store) as session:
@@ -74,10 +91,10 @@ def snapshot_command(
             sign_key=sign_key,
         )
     if not result.dry_run:
-        warn(
+        info(
             f"{repo_id}@{result.document.commit[:12]}: {len(result.downloaded)} downloaded, "
             f"{len(result.reused)} already in the store; wrote {output}"
         )
     if result.signed is not None:
-        warn(render_sign_result(result.signed))
-    emit(result.to_json(), json_output, lambda _: _render(result))
+        info(render_sign_result(result.signed))
+    emit(result.to_json(), json_output, lambda _: _render(result), schema="snapshot-result")

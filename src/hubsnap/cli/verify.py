@@ -8,29 +8,33 @@ the first failure; ``audit``: failures on stderr, exit 0) is decided by
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hubsnap.api import signing
-from hubsnap.cli import app
+from hubsnap.cli import app, example
 from hubsnap.cli._output import (
     CaFileOption,
+    ChainOption,
     JsonOption,
     PlainHttpOption,
+    PolicyOption,
     StoreOption,
     TimeoutOption,
+    TrustedKeysOption,
     emit,
     open_session,
     warn,
 )
-from hubsnap.signing.kinds import CheckOutcome
-from hubsnap.signing.provenance import format_time
-from hubsnap.signing.verify import ArtifactCheck, SignatureCheck
+
+if TYPE_CHECKING:
+    from hubsnap.signing.verify import ArtifactCheck, SignatureCheck
 
 
 def _signature_line(check: SignatureCheck) -> str:
+    from hubsnap.signing.kinds import CheckOutcome  # noqa: PLC0415
+    from hubsnap.signing.provenance import format_time  # noqa: PLC0415
+
     if check.outcome is CheckOutcome.MALFORMED:
         return f"skip {check.label:<10}  {check.reason}"
     if not check.ok:
@@ -68,21 +72,19 @@ def render_tree(check: ArtifactCheck, indent: str = "") -> str:
     return "\n".join(line for line in lines if line)
 
 
-@app.command()
+@app.command(
+    "verify",
+    epilog=example(
+        "hubsnap verify registry.example.com/models/minilm@sha256:… --key key.pub --chain",
+        "hubsnap verify registry.example.com/models/minilm@sha256:… --policy policy.yaml",
+    ),
+)
 def verify(
     reference: Annotated[str, typer.Argument(metavar="REF", help="Artifact to verify.")],
     *,
-    key: Annotated[
-        list[Path] | None,
-        typer.Option("--key", help="Trusted public key (repeatable).", envvar="HUBSNAP_VERIFY_KEY"),
-    ] = None,
-    policy: Annotated[
-        Path | None,
-        typer.Option("--policy", help="Trust policy file.", envvar="HUBSNAP_POLICY"),
-    ] = None,
-    chain: Annotated[
-        bool, typer.Option("--chain", help="Walk provenance parents to a trusted root.")
-    ] = False,
+    key: TrustedKeysOption = None,
+    policy: PolicyOption = None,
+    chain: ChainOption = False,
     plain_http: PlainHttpOption = None,
     ca_file: CaFileOption = None,
     store: StoreOption = None,
@@ -90,11 +92,13 @@ def verify(
     json_output: JsonOption = False,
 ) -> None:
     """Verify REF's OMS signature and provenance; exit 6 when a requirement fails."""
+    from hubsnap.api import signing  # noqa: PLC0415
+
     with open_session(
         timeout=timeout, store=store, plain_http=plain_http, ca_file=ca_file
     ) as session:
         report = signing.verify(session, reference, keys=key or (), policy=policy, chain=chain)
-    emit(report.to_json(), json_output, lambda _: render_tree(report))
+    emit(report.to_json(), json_output, lambda _: render_tree(report), schema="verify")
     outcome = signing.verdict(report)
     for line in outcome.warnings:
         warn(line)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from hubsnap import __version__
-from hubsnap.cli import app
+from hubsnap.cli import app, example
 from hubsnap.cli._output import JsonOption, emit
 
 
-@app.command()
+def print_version(json_output: bool) -> None:
+    emit({"version": __version__}, json_output, lambda data: data["version"], schema="version")
+
+
+@app.command("version", epilog=example("hubsnap version --json"))
 def version(json_output: JsonOption = False) -> None:
     """Print hubsnap's version."""
-    emit({"version": __version__}, json_output, lambda data: data["version"])
+    print_version(json_output)

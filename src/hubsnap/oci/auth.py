@@ -34,6 +34,7 @@ __all__ = [
     "basic_authorization",
     "load_credentials",
     "parse_token_response",
+    "remove_credentials",
     "repository_scope",
     "store_credentials",
 ]
@@ -248,6 +249,29 @@ def load_credentials(
         if isinstance(user, str) and isinstance(password, str):
             return Credentials(user, password)
     return None
+
+
+def remove_credentials(config_dir: Path, registry: str) -> str | None:
+    """Forget ``registry``'s credentials where :func:`store_credentials` (or docker) saved
+    them: the credential helper the config names for it, and every ``auths`` spelling of it
+    in ``config.json``. Returns where they were removed from; ``None`` when nothing was."""
+    config = _read_config(config_dir)
+    removed: str | None = None
+    helper = _helper_for(config, registry)
+    if helper is not None:
+        erased = _run_helper(helper, "erase", registry)
+        if erased.returncode == 0:
+            removed = f"docker-credential-{helper}"
+        elif b"not found" not in erased.stdout.lower() + erased.stderr.lower():
+            raise AuthError(f"credential helper docker-credential-{helper} could not erase")
+    auths = config.get("auths")
+    if isinstance(auths, dict) and any(key in auths for key in _keys_for(registry)):
+        for key in _keys_for(registry):
+            auths.pop(key, None)
+        path = _config_file(config_dir)
+        atomic_write_bytes(path, json.dumps(config, indent="\t").encode() + b"\n", mode=0o600)
+        removed = removed or str(path)
+    return removed
 
 
 def store_credentials(config_dir: Path, registry: str, credentials: Credentials) -> str:

@@ -18,8 +18,6 @@ import re
 import ssl
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from hubsnap.canonical import loads_object
 from hubsnap.errors import AuthError, HubsnapError, NotFoundError, RemoteError
@@ -34,8 +32,9 @@ from hubsnap.http import (
     retrying,
     send_following,
 )
-from hubsnap.http.types import URL, BaseTransport, Client, InvalidURL, Request, Response, Timeout
+from hubsnap.http.types import URL, Client, InvalidURL, Request, Response, Timeout
 from hubsnap.oci.auth import Challenge, Credentials, basic_authorization, parse_token_response
+from hubsnap.oci.options import TransportOptions
 from hubsnap.retry import RetryPolicy
 
 __all__ = ["BodyFactory", "RegistryClient", "TransportOptions", "check_status"]
@@ -49,26 +48,6 @@ MAX_ERROR_BYTES = 16 * 1024
 #: Any other answer hubsnap does not stream (upload sessions, stored manifests, HEAD).
 MAX_ANSWER_BYTES = 64 * 1024
 _PRINTABLE = re.compile(r"[^\x20-\x7e]")
-
-
-@dataclass(frozen=True)
-class TransportOptions:
-    """How to reach a registry.
-
-    ``plain_http`` is ``None`` for the default (plain HTTP only for loopback hosts);
-    ``ca_file`` adds a CA bundle for HTTPS; ``timeout`` bounds each exchange (a request,
-    its retries and its answer) and is the window in which a blob body must move at least
-    :data:`hubsnap.http.MIN_BYTES_PER_SECOND`; ``chunk_size`` forces chunked uploads of that
-    many bytes per ``PATCH`` (``None``: monolithic first). ``transport`` replaces httpx's
-    network transport (a seam for tests and proxies).
-    """
-
-    plain_http: bool | None = None
-    ca_file: Path | None = None
-    timeout: float = 60.0
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    chunk_size: int | None = None
-    transport: BaseTransport | None = field(default=None, repr=False, compare=False)
 
 
 def _login_hint(registry: str) -> str:

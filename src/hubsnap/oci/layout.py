@@ -23,15 +23,13 @@ import fcntl
 import json
 import os
 import stat
-import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 from hubsnap.canonical import loads_object
-from hubsnap.digest import CHUNK_SIZE, Digest, FileDigests, StreamHasher, sha256_bytes
+from hubsnap.digest import CHUNK_SIZE, Digest, sha256_bytes
 from hubsnap.errors import IntegrityError, NotFoundError, UsageError
 from hubsnap.fsutil import atomic_write_bytes
 from hubsnap.localfile import read_regular_file
@@ -42,6 +40,8 @@ from hubsnap.models import (
     Index,
     Manifest,
 )
+from hubsnap.oci.ingest import STALE_INGEST_SECONDS, BlobWriter, real_dir, writer_alive
+from hubsnap.oci.storelock import LOCK_NAME, StoreLock
 
 __all__ = [
     "ANNOTATION_REF_NAME",
@@ -54,10 +54,6 @@ __all__ = [
 
 ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
 _LAYOUT_FILE = b'{"imageLayoutVersion":"1.0.0"}'
-# An ingest temp file untouched this long, whose writer is gone, was left by a crash. A live
-# writer may keep a finished temp file for long (a snapshot commits its files together, after
-# the last download), hence the liveness check on the pid its name carries.
-STALE_INGEST_SECONDS = 3600
 #: ``index.json`` lists every manifest of the store (~300 bytes each): room for ~100,000.
 _MAX_INDEX_BYTES = 32 * 1024 * 1024
 
@@ -99,95 +95,19 @@ def damaged_blob(store: LayoutStore, digest: Digest) -> str:
     )
 
 
-def _real_dir(path: Path) -> Path:
-    """Create ``path`` (one level) as a real directory; a symlink there is refused."""
-    if path.is_symlink():
-        raise IntegrityError(f"refusing to write through symlink {path}")
-    path.mkdir(exist_ok=True)
-    if path.is_symlink() or not path.is_dir():
-        raise IntegrityError(f"refusing to write through {path}: it is not a directory")
-    return path
+_LISTED_TAGS = 8
 
 
-def _writer_alive(name: str) -> bool:
-    """Whether the process named in an ingest temp file (``blob-PID-….tmp``) still runs."""
-    pid = name.split("-")[1] if name.count("-") >= 2 else ""
-    if not pid.isdigit():
-        return False  # no pid in the name: only the age speaks
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # it exists, under another user
-    return True
-
-
-class BlobWriter:
-    """A blob being ingested: write chunks, then :meth:`commit` with what it must hash to.
-
-    Used as a context manager; leaving it without a commit discards the temp file.
-    """
-
-    def __init__(self, store: LayoutStore, *, git_blob_size: int | None = None) -> None:
-        self._store = store
-        fd, name = tempfile.mkstemp(
-            dir=store.ingest_dir, prefix=f"blob-{os.getpid()}-", suffix=".tmp"
-        )
-        self._tmp = Path(name)
-        self._file = os.fdopen(fd, "wb")
-        self._hasher = StreamHasher(git_blob_size=git_blob_size)
-        self.digests: FileDigests | None = None
-
-    def write(self, chunk: bytes) -> None:
-        self._file.write(chunk)
-        self._hasher.update(chunk)
-
-    def finish(self) -> FileDigests:
-        """Close the temp file and compute its digests (idempotent)."""
-        if self.digests is None:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
-            self.digests = self._hasher.finish()
-        return self.digests
-
-    def commit(
-        self, expected: Digest | None = None, expected_size: int | None = None
-    ) -> FileDigests:
-        """Verify and move the blob into place; raise :class:`IntegrityError` on mismatch."""
-        digests = self.finish()
-        if expected is not None and digests.sha256 != expected:
-            self.discard()
-            raise IntegrityError(f"blob digest mismatch: expected {expected}, got {digests.sha256}")
-        if expected_size is not None and digests.size != expected_size:
-            self.discard()
-            raise IntegrityError(
-                f"blob size mismatch for {digests.sha256}: "
-                f"expected {expected_size}, got {digests.size}"
-            )
-        final = self._store.blob_path(digests.sha256)
-        _real_dir(final.parent.parent)
-        _real_dir(final.parent)
-        self._tmp.chmod(0o444)
-        self._tmp.replace(final)
-        return digests
-
-    def discard(self) -> None:
-        if not self._file.closed:
-            self._file.close()
-            self._hasher.close()
-        with contextlib.suppress(FileNotFoundError):
-            self._tmp.unlink()
-
-    def __enter__(self) -> BlobWriter:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._tmp.exists():
-            self.discard()
+def _holdings(entries: list[IndexEntry]) -> str:
+    """What a layout holds, for a "not found" message: its tags, or that it is empty."""
+    tags = sorted({e.tag for e in entries if e.tag})
+    if not entries:
+        return "the layout is empty"
+    if not tags:
+        return f"it holds {len(entries)} untagged manifest(s); name one by digest (@sha256:…)"
+    shown = ", ".join(tags[:_LISTED_TAGS])
+    more = f" and {len(tags) - _LISTED_TAGS} more" if len(tags) > _LISTED_TAGS else ""
+    return f"its tags: {shown}{more} (hubsnap store ls lists the local store)"
 
 
 @dataclass(frozen=True)
@@ -206,13 +126,15 @@ class LayoutStore:
         self.root = root
         self._swept = False
         self._validated = False
+        #: Held shared from the first blob this object touches: see :mod:`hubsnap.oci.storelock`.
+        self.lock = StoreLock(root)
 
     # -- layout -----------------------------------------------------------------------------
 
     @property
     def ingest_dir(self) -> Path:
         self.root.mkdir(parents=True, exist_ok=True)
-        return _real_dir(self.root / "ingest")
+        return real_dir(self.root / "ingest")
 
     def exists(self) -> bool:
         return (self.root / "oci-layout").is_file()
@@ -223,8 +145,8 @@ class LayoutStore:
             raise UsageError(f"{self.root} exists and is not a directory")
         check_store_path(self.root)
         self.root.mkdir(parents=True, exist_ok=True)
-        _real_dir(_real_dir(self.root / "blobs") / "sha256")
-        _real_dir(self.root / "ingest")
+        real_dir(real_dir(self.root / "blobs") / "sha256")
+        real_dir(self.root / "ingest")
         if not (self.root / "oci-layout").exists():
             atomic_write_bytes(self.root / "oci-layout", _LAYOUT_FILE)
         if not (self.root / "index.json").exists():
@@ -240,7 +162,7 @@ class LayoutStore:
                 return
         except (OSError, IntegrityError):
             return
-        for name in ("oci-layout", "index.json", ".index.lock"):
+        for name in ("oci-layout", "index.json", ".index.lock", LOCK_NAME):
             with contextlib.suppress(OSError):
                 (self.root / name).unlink()
         for directory in ("blobs/sha256", "blobs", "ingest", ""):
@@ -274,6 +196,7 @@ class LayoutStore:
         return self.root / "blobs" / digest.algorithm / digest.hex
 
     def has_blob(self, digest: Digest, size: int | None = None) -> bool:
+        self.lock.share()
         path = self.blob_path(digest)
         try:
             stat = path.lstat()
@@ -283,10 +206,11 @@ class LayoutStore:
 
     def writer(self, *, git_blob_size: int | None = None) -> BlobWriter:
         self.ensure()
+        self.lock.share()
         if not self._swept:
             self._swept = True
             self.sweep_ingest()
-        return BlobWriter(self, git_blob_size=git_blob_size)
+        return BlobWriter(self.ingest_dir, self.blob_path, git_blob_size=git_blob_size)
 
     def sweep_ingest(self, *, older_than: float = STALE_INGEST_SECONDS) -> list[Path]:
         """Remove ingest temp files left by dead writers; return what was removed."""
@@ -294,7 +218,7 @@ class LayoutStore:
         removed = []
         for path in self.ingest_dir.glob("blob-*.tmp"):
             try:
-                if path.lstat().st_mtime >= cutoff or _writer_alive(path.name):
+                if path.lstat().st_mtime >= cutoff or writer_alive(path.name):
                     continue
                 path.unlink()
             except OSError:
@@ -312,6 +236,7 @@ class LayoutStore:
 
     def read_blob(self, digest: Digest, *, limit: int = MAX_MANIFEST_BYTES) -> bytes:
         """Read a small blob whole, verifying its digest (manifests, configs, bundles)."""
+        self.lock.share()
         path = self.blob_path(digest)
         if path.is_symlink():
             raise IntegrityError(f"blob {digest} in {self.root} is a symlink")
@@ -328,6 +253,7 @@ class LayoutStore:
 
     def iter_blob(self, digest: Digest) -> Iterator[bytes]:
         """Stream a blob's bytes (the caller verifies if it needs to)."""
+        self.lock.share()
         path = self.blob_path(digest)
         if path.is_symlink():
             raise IntegrityError(f"blob {digest} in {self.root} is a symlink")
@@ -340,6 +266,10 @@ class LayoutStore:
                 yield chunk
 
     # -- index ------------------------------------------------------------------------------
+
+    def locked(self) -> contextlib.AbstractContextManager[None]:
+        """Hold the index lock (writers of ``index.json`` wait) for a block."""
+        return self._locked()
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -375,6 +305,12 @@ class LayoutStore:
             raise IntegrityError(f"malformed {path}: {e}") from e
         return [IndexEntry(m) for m in index.manifests]
 
+    def update_index(self, change: Callable[[list[IndexEntry]], list[IndexEntry]]) -> None:
+        """Rewrite ``index.json`` as ``change`` makes it from its current entries, under the
+        index lock (so that concurrent writers lose nothing)."""
+        with self._locked():
+            self._write_index(change(self.entries()))
+
     def _write_index(self, entries: list[IndexEntry]) -> None:
         index = {
             "schemaVersion": 2,
@@ -385,6 +321,8 @@ class LayoutStore:
 
     def put_manifest(self, data: bytes, *, tag: str | None = None) -> Descriptor:
         """Store manifest bytes as given and index them (replacing the tag's old target)."""
+        self.ensure()
+        self.lock.share()
         manifest = Manifest.from_bytes(data)
         for layer in (manifest.config, *manifest.layers):
             if not self.has_blob(layer.digest, layer.size):
@@ -430,7 +368,7 @@ class LayoutStore:
         for entry in reversed(entries):
             if entry.tag == wanted:
                 return entry.descriptor
-        raise NotFoundError(f"tag {wanted!r} not found in {self.root}")
+        raise NotFoundError(f"tag {wanted!r} not found in {self.root}", hint=_holdings(entries))
 
     def read_manifest(self, digest: Digest) -> tuple[bytes, Manifest]:
         data = self.read_blob(digest)

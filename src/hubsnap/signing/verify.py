@@ -82,9 +82,9 @@ class SignatureCheck:
         if self.signer:
             out["signer"] = self.signer
         if self.signed_at:
-            out["signedAt"] = format_time(self.signed_at)
+            out["signed_at"] = format_time(self.signed_at)
         if self.attached_at:
-            out["attachedAt"] = format_time(self.attached_at)
+            out["attached_at"] = format_time(self.attached_at)
         if self.files is not None:
             out["files"] = self.files
         if self.envelope is not None:
