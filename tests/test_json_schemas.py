@@ -44,12 +44,13 @@ def _check(out: str, command: str) -> dict[str, object]:
 
 
 def test_every_command_names_its_schema_and_each_schema_exists() -> None:
-    names = set()
+    names: set[str] = set()
     for path in sorted(CLI.glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "emit":
                 schema = {k.arg: k.value for k in node.keywords}.get("schema")
                 assert isinstance(schema, ast.Constant), f"{path.name}: emit() without schema="
+                assert isinstance(schema.value, str), f"{path.name}: schema= is not a name"
                 names.add(schema.value)
     known = schemas_by_id()
     for name in names:
