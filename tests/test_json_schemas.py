@@ -7,6 +7,7 @@ import ast
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,7 +37,7 @@ def _keys(value: object, path: str = "") -> list[str]:
     return found
 
 
-def _check(out: str, command: str) -> dict[str, object]:
+def _check(out: str, command: str) -> dict[str, Any]:
     document = validated(out, command)
     bad = [k for k in _keys(document) if not _SNAKE.match(k.rsplit(".", 1)[-1])]
     assert not bad, f"{command}: keys not in snake_case: {bad}"
@@ -64,7 +65,7 @@ def test_local_commands_print_valid_documents(
     model = make_model("org/model", tag="org/model:main")
     store = str(tmp_path / "store")
 
-    def ok(argv: list[str], command: str) -> dict[str, object]:
+    def ok(argv: list[str], command: str) -> dict[str, Any]:
         run = run_cli([*argv, "--json"], capsys)
         assert run.code == 0, (argv, run.err)
         return _check(run.out, command)
@@ -77,7 +78,7 @@ def test_local_commands_print_valid_documents(
     assert signed["reference"] == model.ref.replace(store, str(Path(store).resolve()))
     ok(["verify", model.ref, "--key", str(FIXED_PUB)], "verify")
     inspected = ok(["inspect", model.ref], "inspect")
-    assert len(inspected["referrers"]) == 2  # type: ignore[arg-type]
+    assert len(inspected["referrers"]) == 2
     pushed = ok(["push", model.ref, f"oci:{tmp_path / 'copy'}:v1"], "push")
     assert pushed["referrers"] and pushed["blobs_sent"] == pushed["blobs"]
     copied = ok(["cp", str(pushed["reference"]), f"oci:{tmp_path / 'copy2'}"], "cp")
