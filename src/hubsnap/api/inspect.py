@@ -7,10 +7,11 @@ another subject, and stops at :data:`~hubsnap.oci.transfer.MAX_REFERRERS`, sayin
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hubsnap.api.session import Session
+from hubsnap.api.signatures import SignatureDescription, describe_signatures
 from hubsnap.digest import Digest
 from hubsnap.models import MEDIA_TYPE_IMAGE_MANIFEST, Descriptor, Manifest
 from hubsnap.oci.directory import name_warnings
@@ -24,14 +25,27 @@ _REFERRER_DEPTH = 4
 
 @dataclass(frozen=True)
 class ReferrerNode:
-    """A referrer and, recursively, its own referrers (signatures of attestations...)."""
+    """A referrer and, recursively, its own referrers (signatures of attestations...).
+
+    ``signature`` says, for a signature bundle of the inspected artifact, whether it is the
+    OMS signature or the provenance and which key signed it (the bundle's key hint); it is
+    the payload's own claim, not a verification (that is ``verify``'s), and ``None`` for
+    other referrers.
+    """
 
     descriptor: Descriptor
     referrers: tuple[ReferrerNode, ...] = ()
+    signature: SignatureDescription | None = None
 
     def to_json(self) -> dict[str, Any]:
         out = self.descriptor.to_json()
         out["referrers"] = [r.to_json() for r in self.referrers]
+        if self.signature is not None:
+            out["signature"] = {
+                "kind": str(self.signature.kind) if self.signature.kind else None,
+                "key_hint": self.signature.key_hint,
+                "problem": self.signature.problem,
+            }
         return out
 
 
@@ -73,6 +87,16 @@ def _referrer_tree(
     return tuple(nodes)
 
 
+def _label_signatures(
+    nodes: tuple[ReferrerNode, ...], repo: Repository, subject: Digest
+) -> tuple[ReferrerNode, ...]:
+    """The subject's direct referrers, each signature bundle labelled with what it is."""
+    if not nodes:
+        return nodes
+    described = {d.referrer: d for d in describe_signatures(repo, subject)}
+    return tuple(replace(node, signature=described.get(node.descriptor.digest)) for node in nodes)
+
+
 def inspect(session: Session, reference: str) -> InspectResult:
     """Read a manifest (by digest or tag) and the referrers that point at it.
 
@@ -85,7 +109,7 @@ def inspect(session: Session, reference: str) -> InspectResult:
     found = session.manifest(repo, digest)
     manifest = found.manifest
     walk = ReferrerWalk(digest)
-    tree = _referrer_tree(repo, digest, 0, walk)
+    tree = _label_signatures(_referrer_tree(repo, digest, 0, walk), repo, digest)
     paths = [layer.filepath for layer in manifest.layers if layer.filepath is not None]
     warnings = (*name_warnings(paths), *walk.warnings)
     shown = str(ref.with_digest(digest))

@@ -37,13 +37,25 @@ def _safe(text: str) -> str:
     )
 
 
+def _signature_label(node: ReferrerNode) -> str:
+    signature = node.signature
+    if signature is None:
+        return ""
+    if signature.kind is None:
+        return f"  (unreadable signature: {_safe(signature.problem or 'unknown payload')})"
+    what = "OMS signature" if signature.kind.value == "oms" else "provenance"
+    key = f", key {_safe(signature.key_hint)}" if signature.key_hint else ""
+    return f"  ({what}{key})"
+
+
 def _tree(nodes: tuple[ReferrerNode, ...], indent: str) -> list[str]:
     lines = []
     for position, node in enumerate(nodes):
         last = position == len(nodes) - 1
         d = node.descriptor
         kind = _safe(d.artifact_type or d.media_type)
-        lines.append(f"{indent}{'└── ' if last else '├── '}{d.digest}  {kind}")
+        label = _signature_label(node)
+        lines.append(f"{indent}{'└── ' if last else '├── '}{d.digest}  {kind}{label}")
         lines += _tree(node.referrers, indent + ("    " if last else "│   "))
     return lines
 
