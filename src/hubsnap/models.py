@@ -149,6 +149,23 @@ class Descriptor:
         return None
 
 
+def _with_optional_fields(
+    out: dict[str, Any],
+    artifact_type: str | None,
+    subject: Descriptor | None,
+    annotations: Mapping[str, str],
+) -> dict[str, Any]:
+    """Add the fields a manifest and an index share, each only when it has a value (the
+    image-spec's encoding omits empty ones, so a re-encoded document keeps its bytes)."""
+    if artifact_type:
+        out["artifactType"] = artifact_type
+    if subject is not None:
+        out["subject"] = subject.to_json()
+    if annotations:
+        out["annotations"] = dict(annotations)
+    return out
+
+
 @dataclass(frozen=True)
 class Manifest:
     """An OCI image manifest (image-spec 1.1), possibly an artifact with a ``subject``."""
@@ -167,13 +184,7 @@ class Manifest:
             "config": self.config.to_json(),
             "layers": [layer.to_json() for layer in self.layers],
         }
-        if self.artifact_type:
-            out["artifactType"] = self.artifact_type
-        if self.subject is not None:
-            out["subject"] = self.subject.to_json()
-        if self.annotations:
-            out["annotations"] = dict(self.annotations)
-        return out
+        return _with_optional_fields(out, self.artifact_type, self.subject, self.annotations)
 
     def to_bytes(self) -> bytes:
         """Canonical JSON for a manifest hubsnap builds (an artifact, a signature referrer).
@@ -250,13 +261,7 @@ class Index:
             "mediaType": self.media_type,
             "manifests": [m.to_json() for m in self.manifests],
         }
-        if self.artifact_type:
-            out["artifactType"] = self.artifact_type
-        if self.subject is not None:
-            out["subject"] = self.subject.to_json()
-        if self.annotations:
-            out["annotations"] = dict(self.annotations)
-        return out
+        return _with_optional_fields(out, self.artifact_type, self.subject, self.annotations)
 
     def to_bytes(self) -> bytes:
         return canonical_json(self.to_json())
