@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from hubsnap.errors import NotFoundError, UsageError
 from hubsnap.serve.jobs import JobSpec, JobState, selection_from_key, selection_key
 from hubsnap.serve.sqlite_queue import MAX_ATTEMPTS, SqliteQueue, backoff
 from hubsnap.snapshot import Selection
+from support.serve import most_holders_at_once
 
 SHA = "c" * 40
 
@@ -114,25 +114,7 @@ def test_one_server_per_queue(queue: SqliteQueue, tmp_path: Path) -> None:
 
 
 def test_a_lease_is_exclusive(queue: SqliteQueue) -> None:
-    inside = 0
-    most = 0
-    lock = threading.Lock()
-
-    def work() -> None:
-        nonlocal inside, most
-        with queue.hold("sha256:" + "1" * 64):
-            with lock:
-                inside += 1
-                most = max(most, inside)
-            time.sleep(0.02)
-            with lock:
-                inside -= 1
-
-    threads = [threading.Thread(target=work) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    most = most_holders_at_once(queue.hold, "sha256:" + "1" * 64, threads=6, join_timeout=30)
     assert most == 1
 
 

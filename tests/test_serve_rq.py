@@ -15,7 +15,7 @@ import pytest
 from hubsnap.serve.jobs import JobSpec
 from support.hub import HubEmulator
 from support.registry import RegistryServer
-from support.serve import Served, ServeEnv, wait_for
+from support.serve import Served, ServeEnv, most_holders_at_once, wait_for
 from test_serve_webhook import OWNER, files, new_repo, payload, registry_json, signature_count
 from test_serve_webhook import verify as verify_cli
 
@@ -63,29 +63,10 @@ def test_worker_settings_are_hubsnaps() -> None:
 
 
 def test_a_redis_lease_is_exclusive(redis_url: str) -> None:
-    import time
-
     from hubsnap.serve.rq_queue import connect, redis_lease
 
     hold = redis_lease(connect(redis_url))
-    inside, most = 0, 0
-    lock = threading.Lock()
-
-    def work() -> None:
-        nonlocal inside, most
-        with hold("sha256:" + "2" * 64):
-            with lock:
-                inside += 1
-                most = max(most, inside)
-            time.sleep(0.02)
-            with lock:
-                inside -= 1
-
-    threads = [threading.Thread(target=work) for _ in range(5)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    most = most_holders_at_once(hold, "sha256:" + "2" * 64, threads=5, join_timeout=60)
     assert most == 1
 
 

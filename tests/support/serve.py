@@ -16,10 +16,12 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -201,3 +203,33 @@ def serve(serve_env: ServeEnv) -> Iterator[Callable[..., Served]]:
     yield start
     for served in started:
         served.stop(signal.SIGKILL)
+
+
+def most_holders_at_once(
+    hold: Callable[[str], AbstractContextManager[object]],
+    key: str,
+    *,
+    threads: int,
+    join_timeout: float,
+) -> int:
+    """How many of ``threads`` workers were ever inside ``hold(key)`` at the same time (each
+    stays 20 ms): 1 for a lease that is exclusive, whatever its backend."""
+    inside = most = 0
+    lock = threading.Lock()
+
+    def work() -> None:
+        nonlocal inside, most
+        with hold(key):
+            with lock:
+                inside += 1
+                most = max(most, inside)
+            time.sleep(0.02)
+            with lock:
+                inside -= 1
+
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(join_timeout)
+    return most
