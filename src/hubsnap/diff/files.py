@@ -92,12 +92,23 @@ class Side:
         file = self.files.get(path)
         if file is None or file.local is not None or self.remote is None or file.digest is None:
             return None
-        head = self.remote.read_span(file, 0, min(8, file.size))
+        remote = self.remote
+        try:
+            head = remote.read_span(file, 0, min(8, file.size))
+        except IntegrityError as e:
+            raise self._fault(path, e) from e
         try:
             length = header_length(head, file.size, path)
         except IntegrityError as e:
             raise IntegrityError(e.message, hint=f"in {self.reference}") from e
-        return head + self.remote.read_span(file, 8, length)
+        try:
+            return head + remote.read_span(file, 8, length)
+        except IntegrityError as e:
+            raise self._fault(path, e) from e
+
+    def _fault(self, path: str, error: IntegrityError) -> IntegrityError:
+        """A registry's bad answer for one file, naming the file."""
+        return IntegrityError(f"{path} of {self.reference}: {error.message}", hint=error.hint)
 
     def read_small(self, path: str) -> bytes | None:
         """A small file's bytes (read and checked once), ``None`` when the side lacks it or
@@ -114,7 +125,10 @@ class Side:
             raise IntegrityError(f"{path} in {self.reference} is {file.size} bytes, too large")
         if file.local is None:
             assert self.remote is not None
-            data = self.remote.read_whole(file, MAX_SMALL_FILE)
+            try:
+                data = self.remote.read_whole(file, MAX_SMALL_FILE)
+            except IntegrityError as e:
+                raise self._fault(path, e) from e
         else:
             try:
                 with file.local.open("rb") as stream:
