@@ -31,9 +31,7 @@ def _slices(repository: Repository) -> None:
     digest = sha256_bytes(BLOB)
     counter = Counter()
     for start, length in ((0, 8), (8, 1000), (len(BLOB) - 5, 5), (17, 0)):
-        got = repository.read_blob_range(
-            digest, start, length, size=len(BLOB), progress=counter
-        )
+        got = repository.read_blob_range(digest, start, length, size=len(BLOB), progress=counter)
         assert got == BLOB[start : start + length]
     assert counter.total == 8 + 1000 + 5
     with pytest.raises(ValueError, match="not within"):
