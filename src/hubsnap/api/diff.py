@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hubsnap.api.diff_sides import Found, Resolved, find, pull_into, resolve, side_of
+from hubsnap.api.diff_sign import ReportSigning, attach_report, load_report_key
 from hubsnap.api.session import Session
 from hubsnap.diff.card import CARD_FILE, diff_card
 from hubsnap.diff.checks import Threshold, parse_threshold
@@ -35,7 +36,7 @@ from hubsnap.snapshot import parse_card
 if TYPE_CHECKING:
     from hubsnap.diff.behaviour import BehaviourReport, TestSet
 
-__all__ = ["DEFAULT_LEVELS", "BehaviourRequest", "diff", "parse_levels"]
+__all__ = ["DEFAULT_LEVELS", "BehaviourRequest", "ReportSigning", "diff", "parse_levels"]
 
 #: Every level but behaviour, which needs a test set.
 DEFAULT_LEVELS = tuple(level for level in LEVELS if level != "behaviour")
@@ -98,13 +99,17 @@ def diff(
     levels: Sequence[str] = DEFAULT_LEVELS,
     fail_on: Sequence[str] = (),
     behaviour: BehaviourRequest | None = None,
+    sign: ReportSigning | None = None,
 ) -> DiffReport:
-    """Compare ``base`` and ``target`` at ``levels``, judging every ``fail_on`` threshold.
+    """Compare ``base`` and ``target`` at ``levels``, judging every ``fail_on`` threshold;
+    with ``sign``, attach the report, signed, to the target (its referrer is the report's
+    ``signature``).
 
-    Raises :class:`~hubsnap.errors.UsageError` for a bad threshold or level (before any
-    fetch) and :class:`~hubsnap.errors.IntegrityError` (exit 6) for a malformed file inside
-    either artifact, naming it. Breached thresholds are in the report's ``checks``: the
-    caller decides what they mean (the CLI exits 1).
+    Raises :class:`~hubsnap.errors.UsageError` for a bad threshold or level, and the key's
+    error for a missing (3) or unusable (2) key, before any fetch; and
+    :class:`~hubsnap.errors.IntegrityError` (exit 6) for a malformed file inside either
+    artifact, naming it. Breached thresholds are in the report's ``checks``: the caller
+    decides what they mean (the CLI exits 1); a signed report is attached either way.
     """
     thresholds: tuple[Threshold, ...] = tuple(parse_threshold(t) for t in fail_on)
     chosen = tuple(levels)
@@ -113,12 +118,28 @@ def diff(
         chosen = tuple(level for level in LEVELS if level in (*chosen, "behaviour"))
     elif "behaviour" in chosen:
         raise UsageError("the behaviour level needs --testset", hint="a JSON array or JSONL file")
+    key = load_report_key(sign) if sign is not None else None
     testset = _load_testset(behaviour)  # checked before anything is fetched
     found = (find(session, base), find(session, target))
+    report = _compare(session, found, chosen, behaviour, testset).judged(thresholds)
+    if sign is None or key is None:  # both or neither
+        return report
+    referrer = attach_report(session, found[1], report, key, sign)
+    return replace(report, signature=str(referrer))
+
+
+def _compare(
+    session: Session,
+    found: tuple[Found, Found],
+    chosen: tuple[str, ...],
+    behaviour: BehaviourRequest | None,
+    testset: TestSet | None,
+) -> DiffReport:
+    base, target = found[0].reference, found[1].reference
     if behaviour is None:
         twins = _registry_twins(session, found, chosen)
         if twins is not None:
-            return twins.judged(thresholds)
+            return twins
     # A registry artifact's weights are pulled only for what reads them: tensor values and
     # a local runner. Every other level reads it remote-first.
     weights = "tensors" in chosen or (behaviour is not None and behaviour.runner is not None)
@@ -131,7 +152,7 @@ def diff(
             same = replace(
                 same, behaviour=_behaviour(session, behaviour, testset, (before, a), (after, a))
             )
-        return replace(same, bytes_received=_received(before, after)).judged(thresholds)
+        return replace(same, bytes_received=_received(before, after))
     b = side_of(after)
     report = DiffReport(
         base=info[0],
@@ -152,7 +173,7 @@ def diff(
         ),
     )
     # Counted once every level has read what it needed.
-    return replace(report, bytes_received=_received(before, after)).judged(thresholds)
+    return replace(report, bytes_received=_received(before, after))
 
 
 def _registry_twins(
