@@ -64,13 +64,15 @@ class RegistryFiles:
 @dataclass(frozen=True)
 class Found:
     """An input located, nothing of its files read yet: a snapshot document, a local
-    artifact (``store``) or a registry one (``repository``, its manifest read)."""
+    artifact (``store``) or a registry one (``repository``, its manifest read; ``pinned``
+    names it by that digest, so a tag moved since is not followed)."""
 
     reference: str
     digest: Digest
     store: LayoutStore | None = None
     repository: Repository | None = None
     document: Path | None = None
+    pinned: str | None = None
 
     @property
     def remote(self) -> bool:
@@ -122,7 +124,7 @@ def find(session: Session, text: str) -> Found:
     ref = parse_reference(text, store=session.settings.store)
     if isinstance(ref, RegistryReference):
         repository, digest, _ = session.resolve(ref)
-        return Found(text, digest, repository=repository)
+        return Found(text, digest, repository=repository, pinned=str(ref.with_digest(digest)))
     store = LayoutStore(check_store_path(ref.path)).require()
     digest = ref.digest if ref.digest is not None else store.resolve(tag=ref.tag).digest
     return Found(text, digest, store)
@@ -151,7 +153,7 @@ def resolve(session: Session, found: Found, *, weights: bool) -> Resolved:
         recorded = read_recorded_files(found.document) if found.document else ()
         return Resolved(found.reference, found.digest, manifest, store, recorded=recorded)
     if weights:
-        digest, received = pull_into(session, found.reference)
+        digest, received = pull_into(session, found.pinned or found.reference)
         store = session.local_store().store
         _, manifest = store.read_manifest(digest)
         return Resolved(found.reference, digest, manifest, store, pulled=received)
