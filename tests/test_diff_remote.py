@@ -288,3 +288,42 @@ def test_blobs_the_local_store_holds_are_read_from_it(
     assert blob_reads == [str(sha256_bytes(b'{"eos": 2}'))]  # the one blob not held locally
     manifests = sum(len(honest.manifests[d]) for d in (one, two))
     assert report["bytes_received"] == manifests + len(b'{"eos": 2}')
+
+
+def test_behaviour_through_endpoints_reads_registry_artifacts_remote_first(
+    transfer_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from support.inference import InferenceRoutes, ToyModel
+
+    card = b"---\npipeline_tag: text-classification\n---\n# toy\n"  # the task comes from here
+    weights = save({"w": np.ones(4, dtype=np.float32)})
+    honest = HonestRoutes()
+    one = honest.add_model({"README.md": card, "model.safetensors": weights})
+    two = honest.add_model({"README.md": card, "config.json": b"{}", "model.safetensors": weights})
+    gets: list[str] = []
+
+    def route(seen: Seen) -> Reply:
+        if "/blobs/" in seen.path and seen.method == "GET":
+            gets.append(seen.path.rsplit("/", 1)[-1])
+        return honest(seen)
+
+    testset = tmp_path / "set.jsonl"
+    testset.write_text("\n".join(json.dumps({"text": t}) for t in ("a good film", "it was fine")))
+    with (
+        hostile_server(route) as server,
+        hostile_server(InferenceRoutes(ToyModel(1))) as b,
+        hostile_server(InferenceRoutes(ToyModel(2))) as t,
+    ):
+        run = run_cli([
+            "diff", f"{server.host}/m@{one}", f"{server.host}/m@{two}", "--levels", "files",
+            "--testset", str(testset), "--json",
+            "--baseline-endpoint", f"{b.url}/hf/text-classification",
+            "--target-endpoint", f"{t.url}/hf/text-classification",
+        ], capsys)  # fmt: skip
+    assert run.code == 0, run.err
+    report = json.loads(run.out)
+    jsonschema.validate(report, SCHEMA)
+    assert report["files"]["added"] == ["config.json"]
+    assert [r["consistent"] for r in report["behaviour"]["rows"]] == [True, False]
+    assert str(sha256_bytes(weights)) not in gets  # only the card was read, whole
+    assert gets == [str(sha256_bytes(card))]
