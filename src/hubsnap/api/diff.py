@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hubsnap.api.diff_sides import Found, Resolved, find, pull_into, resolve, side_of
-from hubsnap.api.diff_sign import ReportSigning, attach_report, load_report_key
 from hubsnap.api.session import Session
 from hubsnap.diff.card import CARD_FILE, diff_card
 from hubsnap.diff.checks import Threshold, parse_threshold
@@ -34,9 +33,11 @@ from hubsnap.oci.reference import LayoutReference
 from hubsnap.snapshot import parse_card
 
 if TYPE_CHECKING:
+    from hubsnap.api.diff_sign import ReportSigning
     from hubsnap.diff.behaviour import BehaviourReport, TestSet
+    from hubsnap.signing.keys import PrivateKey
 
-__all__ = ["DEFAULT_LEVELS", "BehaviourRequest", "ReportSigning", "diff", "parse_levels"]
+__all__ = ["DEFAULT_LEVELS", "BehaviourRequest", "diff", "parse_levels"]
 
 #: Every level but behaviour, which needs a test set.
 DEFAULT_LEVELS = tuple(level for level in LEVELS if level != "behaviour")
@@ -118,14 +119,25 @@ def diff(
         chosen = tuple(level for level in LEVELS if level in (*chosen, "behaviour"))
     elif "behaviour" in chosen:
         raise UsageError("the behaviour level needs --testset", hint="a JSON array or JSONL file")
-    key = load_report_key(sign) if sign is not None else None
+    key = _signing_key(sign)  # before anything is read
     testset = _load_testset(behaviour)  # checked before anything is fetched
     found = (find(session, base), find(session, target))
     report = _compare(session, found, chosen, behaviour, testset).judged(thresholds)
     if sign is None or key is None:  # both or neither
         return report
+    from hubsnap.api.diff_sign import attach_report  # noqa: PLC0415
+
     referrer = attach_report(session, found[1], report, key, sign)
     return replace(report, signature=str(referrer))
+
+
+def _signing_key(sign: ReportSigning | None) -> PrivateKey | None:
+    if sign is None:
+        return None
+    # The signing stack (cryptography) loads only for --sign.
+    from hubsnap.api.diff_sign import load_report_key  # noqa: PLC0415
+
+    return load_report_key(sign)
 
 
 def _compare(

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hubsnap.api.session import Session
-from hubsnap.api.transfer import pull
 from hubsnap.diff.files import ArtifactFile, Side
 from hubsnap.digest import Digest
 from hubsnap.errors import IntegrityError, NotFoundError
@@ -134,6 +133,8 @@ def pull_into(session: Session, reference: str, output: Path | None = None) -> t
     """The one call to the pull verb: a registry artifact into the local store, or an
     artifact's files into ``output`` (verified either way); its digest and the bytes that
     came over the wire."""
+    from hubsnap.api.transfer import pull  # noqa: PLC0415 (only registry sides need it)
+
     result = pull(session, reference, output=output, allow_tag=True)
     return result.digest, result.bytes_fetched
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -22,6 +22,9 @@ from hubsnap.cli._output import (
 )
 from hubsnap.errors import CheckFailed, UsageError, from_os_error
 
+if TYPE_CHECKING:
+    from hubsnap.api.diff_sign import ReportSigning
+
 _FORMATS = ("table", "json", "markdown")
 
 
@@ -32,6 +35,14 @@ def _side(positional: str | None, alias: str | None, name: str, flag: str) -> st
     if value is None:
         raise UsageError(f"missing {name}", hint="hubsnap diff BASE TARGET")
     return value
+
+
+def _signing(key: Path | None) -> ReportSigning | None:
+    if key is None:
+        return None
+    from hubsnap.api.diff_sign import ReportSigning  # noqa: PLC0415 (cryptography: --sign only)
+
+    return ReportSigning(key)
 
 
 @app.command(
@@ -131,12 +142,7 @@ def diff_command(
 ) -> None:
     """Show what changed between two artifacts: files, config, tokenizer, card, tensors, and
     behaviour on a test set."""
-    from hubsnap.api.diff import (  # noqa: PLC0415
-        BehaviourRequest,
-        ReportSigning,
-        diff,
-        parse_levels,
-    )
+    from hubsnap.api.diff import BehaviourRequest, diff, parse_levels  # noqa: PLC0415
     from hubsnap.diff.render import render_markdown, render_table  # noqa: PLC0415
     from hubsnap.fsutil import atomic_write_bytes  # noqa: PLC0415
 
@@ -165,7 +171,7 @@ def diff_command(
             levels=parse_levels(levels),
             fail_on=tuple(fail_on or ()),
             behaviour=behaviour,
-            sign=ReportSigning(sign_key) if sign_key is not None else None,
+            sign=_signing(sign_key),
         )
     if fmt == "json":
         text = json.dumps(report.to_json(), indent=2, sort_keys=True) + "\n"
