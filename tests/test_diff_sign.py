@@ -199,3 +199,17 @@ def test_reports_cannot_push_the_signatures_out_of_a_bounded_scan(
     assert run_cli(["sign", model.ref, "--key", str(FIXED_KEY)], capsys).code == 0
     scan = scan_signature_referrers(repository, model.digest, limit=2)
     assert {r.kind for r in scan.referrers} == {SignatureKind.OMS, SignatureKind.PROVENANCE}
+
+
+def test_a_report_too_large_for_a_bundle_is_refused_unattached(
+    make_model: MakeModel, capsys: Capsys
+) -> None:
+    base = make_model(files=_files("org/model"))
+    files = _files("org/model-v2")
+    files["config.json"] = json.dumps({f"key_{i}": i for i in range(30_000)}).encode()
+    target = make_model(files=files, commit="2" * 40)
+    run = run_cli(["diff", base.ref, target.ref, "--levels", "config", "--sign", str(FIXED_KEY)],
+                  capsys)  # fmt: skip
+    assert run.code == 2, run.err
+    assert "over the 1 MiB a signature bundle holds" in run.err.splitlines()[0]
+    assert json.loads(run_cli(["inspect", target.ref, "--json"], capsys).out)["referrers"] == []

@@ -33,7 +33,6 @@ from hubsnap.oci.reference import LayoutReference
 from hubsnap.snapshot import parse_card
 
 if TYPE_CHECKING:
-    from hubsnap.api.diff_sign import ReportSigning
     from hubsnap.diff.behaviour import BehaviourReport, TestSet
     from hubsnap.signing.keys import PrivateKey
 
@@ -100,11 +99,11 @@ def diff(
     levels: Sequence[str] = DEFAULT_LEVELS,
     fail_on: Sequence[str] = (),
     behaviour: BehaviourRequest | None = None,
-    sign: ReportSigning | None = None,
+    sign_key: Path | None = None,
 ) -> DiffReport:
     """Compare ``base`` and ``target`` at ``levels``, judging every ``fail_on`` threshold;
-    with ``sign``, attach the report, signed, to the target (its referrer is the report's
-    ``signature``).
+    with ``sign_key``, attach the report, signed, to the target (its referrer is the
+    report's ``signature``; an encrypted key's password comes from ``HUBSNAP_KEY_PASSWORD``).
 
     Raises :class:`~hubsnap.errors.UsageError` for a bad threshold or level, and the key's
     error for a missing (3) or unusable (2) key, before any fetch; and
@@ -119,25 +118,25 @@ def diff(
         chosen = tuple(level for level in LEVELS if level in (*chosen, "behaviour"))
     elif "behaviour" in chosen:
         raise UsageError("the behaviour level needs --testset", hint="a JSON array or JSONL file")
-    key = _signing_key(sign)  # before anything is read
+    key = _signing_key(sign_key)  # before anything is read
     testset = _load_testset(behaviour)  # checked before anything is fetched
     found = (find(session, base), find(session, target))
     report = _compare(session, found, chosen, behaviour, testset).judged(thresholds)
-    if sign is None or key is None:  # both or neither
+    if key is None:
         return report
     from hubsnap.api.diff_sign import attach_report  # noqa: PLC0415
 
-    referrer = attach_report(session, found[1], report, key, sign)
+    referrer = attach_report(session, found[1], report, key)
     return replace(report, signature=str(referrer))
 
 
-def _signing_key(sign: ReportSigning | None) -> PrivateKey | None:
-    if sign is None:
+def _signing_key(path: Path | None) -> PrivateKey | None:
+    if path is None:
         return None
     # The signing stack (cryptography) loads only for --sign.
     from hubsnap.api.diff_sign import load_report_key  # noqa: PLC0415
 
-    return load_report_key(sign)
+    return load_report_key(path)
 
 
 def _compare(

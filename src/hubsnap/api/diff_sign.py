@@ -2,16 +2,15 @@
 
 The key is loaded before the diff fetches or reads anything (:func:`load_report_key`), so a
 missing or wrong key file costs nothing and attaches nothing. The report is signed as an
-in-toto statement about the target manifest (:class:`~hubsnap.signing.diffreport.
-DiffStatement`, predicate = the report's JSON document exactly as ``--format json`` prints
-it) and attached the way ``sign`` attaches its bundles, labelled ``diff``: to the registry
-repository, ``oci:`` layout or local store the target was found in.
+in-toto statement about the target manifest
+(:class:`~hubsnap.signing.diffreport.DiffStatement`, predicate = the report's JSON document
+exactly as ``--format json`` prints it) and attached the way ``sign`` attaches its bundles,
+labelled ``diff``: to the registry repository, ``oci:`` layout or local store the target was
+found in. A report whose bundle would pass the 1 MiB readers accept is refused unattached.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,23 +27,13 @@ from hubsnap.signing.dsse import MAX_BUNDLE_BYTES, sign_statement
 from hubsnap.signing.keys import DEFAULT_PASSWORD_ENV, PrivateKey, load_private_key
 from hubsnap.signing.kinds import SignatureKind
 
-__all__ = ["ReportSigning", "attach_report", "load_report_key"]
+__all__ = ["attach_report", "load_report_key"]
 
 
-@dataclass(frozen=True)
-class ReportSigning:
-    """``--sign KEY``: the private key file, where an encrypted one's password comes from
-    (the variable ``password_env``, else ``prompt``), and the signing time (default: now)."""
-
-    key: Path
-    password_env: str = DEFAULT_PASSWORD_ENV
-    prompt: Callable[[str], str] | None = None
-    signed_at: datetime | None = None
-
-
-def load_report_key(request: ReportSigning) -> PrivateKey:
-    """The signing key: a missing file is exit 3, one that is no usable private key exit 2."""
-    return load_private_key(request.key, password_env=request.password_env, prompt=request.prompt)
+def load_report_key(path: Path, *, password_env: str = DEFAULT_PASSWORD_ENV) -> PrivateKey:
+    """The signing key (an encrypted one's password from ``password_env``): a missing file is
+    exit 3, one that is no usable private key exit 2."""
+    return load_private_key(path, password_env=password_env)
 
 
 def _target_repository(session: Session, target: Found) -> Repository:
@@ -55,9 +44,15 @@ def _target_repository(session: Session, target: Found) -> Repository:
 
 
 def attach_report(
-    session: Session, target: Found, report: DiffReport, key: PrivateKey, request: ReportSigning
+    session: Session,
+    target: Found,
+    report: DiffReport,
+    key: PrivateKey,
+    *,
+    signed_at: datetime | None = None,
 ) -> Digest:
-    """Sign ``report`` about ``target`` and attach it there; the referrer's digest."""
+    """Sign ``report`` about ``target`` and attach it there (labelled as signed at
+    ``signed_at``, default now); the referrer's digest."""
     repository = _target_repository(session, target)
     subject = session.manifest(repository, target.digest).descriptor
     statement = DiffStatement(target.digest, target.reference, report.to_json())
@@ -68,8 +63,8 @@ def attach_report(
             f"the signed report would be {size} bytes, over the 1 MiB a signature bundle holds",
             hint="sign a report of fewer levels or a smaller test set",
         )
-    signed_at = request.signed_at or datetime.now(UTC)
-    prepared = prepare_referrer(subject, bundle, SignatureKind.DIFF, signed_at)
+    when = signed_at or datetime.now(UTC)
+    prepared = prepare_referrer(subject, bundle, SignatureKind.DIFF, when)
     with repository.writing():
         (digest,) = attach_bundles(repository, [prepared])
     return digest

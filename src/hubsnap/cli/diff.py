@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -22,9 +22,6 @@ from hubsnap.cli._output import (
 )
 from hubsnap.errors import CheckFailed, UsageError, from_os_error
 
-if TYPE_CHECKING:
-    from hubsnap.api.diff_sign import ReportSigning
-
 _FORMATS = ("table", "json", "markdown")
 
 
@@ -35,14 +32,6 @@ def _side(positional: str | None, alias: str | None, name: str, flag: str) -> st
     if value is None:
         raise UsageError(f"missing {name}", hint="hubsnap diff BASE TARGET")
     return value
-
-
-def _signing(key: Path | None) -> ReportSigning | None:
-    if key is None:
-        return None
-    from hubsnap.api.diff_sign import ReportSigning  # noqa: PLC0415 (cryptography: --sign only)
-
-    return ReportSigning(key)
 
 
 @app.command(
@@ -171,7 +160,7 @@ def diff_command(
             levels=parse_levels(levels),
             fail_on=tuple(fail_on or ()),
             behaviour=behaviour,
-            sign=_signing(sign_key),
+            sign_key=sign_key,
         )
     if fmt == "json":
         text = json.dumps(report.to_json(), indent=2, sort_keys=True) + "\n"
