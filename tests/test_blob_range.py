@@ -68,3 +68,16 @@ def test_a_registry_answers_a_range_with_just_its_bytes(
             repository.read_blob_range(sha256_bytes(BLOB), 0, 8, size=len(BLOB) + 1)
     finally:
         repository.close()
+
+
+def test_a_registry_that_has_no_such_bytes_is_refused() -> None:
+    from support.hostile_registry import Reply, hostile_server
+
+    with hostile_server(lambda seen: Reply(416, body=b"")) as server:
+        client = RegistryClient(server.host, options=TransportOptions(), plain_http=True)
+        repository = RegistryRepository(client, "m")
+        try:
+            with pytest.raises(IntegrityError, match="the blob is not the 300000 bytes"):
+                repository.read_blob_range(sha256_bytes(BLOB), 8, 100, size=len(BLOB))
+        finally:
+            repository.close()
