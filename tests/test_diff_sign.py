@@ -84,10 +84,14 @@ def test_a_signed_report_is_attached_labelled_and_verifies(
     assert kinds == ["oms", "provenance"]  # the report is set aside, not a failed signature
 
 
-def test_a_report_is_no_signature_of_the_artifact(make_model: MakeModel, capsys: Capsys) -> None:
+def test_a_report_is_no_signature_of_the_artifact(
+    make_model: MakeModel, monkeypatch: pytest.MonkeyPatch, capsys: Capsys
+) -> None:
     base, target = _pair(make_model)
-    run = run_cli(["diff", base.ref, target.ref, "--sign", str(FIXED_KEY)], capsys)
+    monkeypatch.setenv("HUBSNAP_STORE", str(target.store))  # the local store, by digest
+    run = run_cli(["diff", str(base.digest), str(target.digest), "--sign", str(FIXED_KEY)], capsys)
     assert run.code == 0, run.err
+    assert "referrer sha256:" in run.err
     verified = run_cli(["verify", target.ref, "--key", str(FIXED_PUB)], capsys)
     assert verified.code == 6
     assert verified.err.splitlines()[0] == (
