@@ -178,13 +178,17 @@ class HubEmulator:
         retry_after: int | None = None,
         truncate_at: int | None = None,
         delay: float | None = None,
+        rate: int | None = None,
     ) -> int:
         """Arm a fault on request paths matching the regex ``pattern``; returns its id.
 
         ``kind``: an HTTP status (``"429"``, ``"500"``, ``"503"``...), ``"truncate"`` (full
         Content-Length announced, fewer bytes sent, connection closed), ``"corrupt"`` (right
-        size, flipped bytes) or ``"delay"`` (``delay`` seconds before answering). Body faults
-        fire only on GET responses that have a body (not on HEAD or redirects).
+        size, flipped bytes), ``"delay"`` (``delay`` seconds before answering), ``"throttle"``
+        (the body at ``rate`` bytes a second) or ``"ignore_range"`` (a ``Range`` request
+        answered ``200`` with the whole body). Body faults fire only on GET responses that
+        have a body (not on HEAD or redirects); ``ignore_range`` only on requests with a
+        ``Range``.
         """
         spec: dict[str, Any] = {"pattern": pattern, "kind": kind, "count": count}
         spec |= {
@@ -194,6 +198,7 @@ class HubEmulator:
                 ("retry_after", retry_after),
                 ("truncate_at", truncate_at),
                 ("delay", delay),
+                ("rate", rate),
             )
             if v is not None
         }
@@ -208,8 +213,14 @@ class HubEmulator:
 
     def request_count(self, path_substring: str, method: str | None = "GET") -> int:
         """Hub/CDN requests whose path contains ``path_substring`` (``method=None``: any)."""
+        return self.request_stats(path_substring, method)["count"]
+
+    def request_stats(self, path_substring: str, method: str | None = "GET") -> dict[str, int]:
+        """``count``, ``ranged`` (requests with a ``Range`` header) and ``bytes`` (body bytes
+        sent) of the Hub/CDN requests whose path contains ``path_substring``."""
         query = {"contains": path_substring} | ({"method": method} if method else {})
-        return int(self._call("GET", f"requests?{urlencode(query)}")["count"])
+        answer = self._call("GET", f"requests?{urlencode(query)}")
+        return {name: int(answer[name]) for name in ("count", "ranged", "bytes")}
 
     def reset_request_counts(self) -> None:
         self._call("DELETE", "requests")

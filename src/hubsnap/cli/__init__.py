@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import sys
+import threading
 import traceback
 from typing import Annotated, Any
 
 import typer
 
-from hubsnap.errors import ExitCode, HubsnapError, UsageError, from_os_error
+from hubsnap.errors import ExitCode, HubsnapError, Terminated, UsageError, from_os_error
 
 __all__ = ["app", "example", "group", "main"]
 
@@ -159,22 +161,43 @@ def _usage_error(error: Exception) -> tuple[str, int] | None:
 _FAST = {("version",): False, ("version", "--json"): True}
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+def _on_sigterm(handler: Any) -> Any:
+    """Install ``handler`` for SIGTERM and return the one it replaces (only the main thread
+    may; elsewhere nothing changes)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous = signal.signal(signal.SIGTERM, handler)
+    return signal.SIG_DFL if previous is None else previous
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI and exit with the documented exit code."""
+    """Run the CLI and exit with the documented exit code.
+
+    Ctrl-C and SIGTERM unwind the command like an error does (so temp files go and finished
+    work stays), then exit 130 and 143, as shells report a process a signal stopped.
+    """
     args = tuple(sys.argv[1:] if argv is None else argv)
     if args in _FAST:
         from hubsnap.cli.version import print_version  # noqa: PLC0415
 
         print_version(_FAST[args])
         sys.exit(0)
+    previous = _on_sigterm(_terminate)
     try:
         code = app(args=argv, prog_name="hubsnap", standalone_mode=False)
     except HubsnapError as e:
         _report(e)
         sys.exit(int(e.exit_code))
+    except Terminated:
+        print("error: terminated", file=sys.stderr)
+        sys.exit(int(ExitCode.TERMINATED))
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(int(ExitCode.INTERRUPTED))
     except typer.Abort:
         print("error: aborted", file=sys.stderr)
         sys.exit(int(ExitCode.CHECK_FAILED))
@@ -205,4 +228,7 @@ def main(argv: list[str] | None = None) -> None:
                 file=sys.stderr,
             )
         sys.exit(int(ExitCode.INTERNAL))
+    finally:
+        if previous is not None:
+            _on_sigterm(previous)
     sys.exit(code if isinstance(code, int) else 0)
