@@ -225,6 +225,8 @@ class Handler(BaseHTTPRequestHandler):
             )
         try:
             self._send(response, body_fault)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client hung up mid-body (a killed download)
         finally:  # a client that hung up mid-body still received what was sent before
             if not control:
                 self.server.faults.record_bytes(method, req.path, self._sent)

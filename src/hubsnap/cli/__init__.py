@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 import traceback
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -161,8 +161,22 @@ def _usage_error(error: Exception) -> tuple[str, int] | None:
 _FAST = {("version",): False, ("version", "--json"): True}
 
 
+_terminated = False
+
+
 def _terminate(signum: int, frame: object) -> None:
+    global _terminated  # noqa: PLW0603 - the process's one SIGTERM, noted where it lands
+    _terminated = True
     raise Terminated
+
+
+def _stopped() -> NoReturn:
+    """Exit as a signal-stopped command does: one line, 130 (Ctrl-C) or 143 (SIGTERM)."""
+    if _terminated:
+        print("error: terminated", file=sys.stderr)
+        sys.exit(int(ExitCode.TERMINATED))
+    print("error: interrupted", file=sys.stderr)
+    sys.exit(int(ExitCode.INTERRUPTED))
 
 
 def _on_sigterm(handler: Any) -> Any:
@@ -192,12 +206,8 @@ def main(argv: list[str] | None = None) -> None:
     except HubsnapError as e:
         _report(e)
         sys.exit(int(e.exit_code))
-    except Terminated:
-        print("error: terminated", file=sys.stderr)
-        sys.exit(int(ExitCode.TERMINATED))
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        sys.exit(int(ExitCode.INTERRUPTED))
+    except KeyboardInterrupt:  # Terminated too
+        _stopped()
     except typer.Abort:
         print("error: aborted", file=sys.stderr)
         sys.exit(int(ExitCode.CHECK_FAILED))
@@ -231,4 +241,6 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         if previous is not None:
             _on_sigterm(previous)
+    if code == ExitCode.INTERRUPTED:  # Typer turns the KeyboardInterrupt into exit 130
+        _stopped()
     sys.exit(code if isinstance(code, int) else 0)
