@@ -12,7 +12,6 @@ import os
 import signal
 import sys
 import threading
-import traceback
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -113,6 +112,12 @@ def _debug() -> bool:
     return _verbose or os.environ.get("HUBSNAP_DEBUG", "") not in ("", "0")
 
 
+def _print_traceback() -> None:
+    import traceback  # noqa: PLC0415 - only an error path with debugging on needs it
+
+    traceback.print_exc()
+
+
 # A local file operation that failed on one of these is the user's to fix (a full disk, a
 # read-only or missing directory, a path under a regular file), whichever command met it.
 _LOCAL_ERRNOS = frozenset(
@@ -134,7 +139,7 @@ def _local_os_error(error: BaseException) -> HubsnapError | None:
 
 def _report(error: HubsnapError) -> None:
     if _debug():
-        traceback.print_exc()
+        _print_traceback()
     print(f"error: {error.message}", file=sys.stderr)
     if error.hint:
         print(f"hint: {error.hint}", file=sys.stderr)
@@ -229,7 +234,7 @@ def main(argv: list[str] | None = None) -> None:
         # A bug: still one line unless debugging, and an exit code no script can mistake for
         # a network failure or a failed check.
         if _debug():
-            traceback.print_exc()
+            _print_traceback()
         else:
             print(f"error: internal error: {type(e).__name__}", file=sys.stderr)
             print(

@@ -12,9 +12,7 @@ atomically under an exclusive lock so concurrent writers do not lose each other'
 Referrers of a manifest are the indexed manifests whose ``subject`` names it.
 
 A layout hubsnap did not create (``oci:PATH`` written by skopeo or oras, say) is checked
-against the image-layout spec by oras-py's validator before it is read: that part of oras-py
-only inspects files and is sound. Reading and writing blobs stays here, because oras-py
-neither verifies what it reads nor writes through temp files.
+against the image-layout spec before it is read (:mod:`hubsnap.oci.layoutspec`).
 """
 
 from __future__ import annotations
@@ -46,6 +44,7 @@ from hubsnap.oci.ingest import (
     real_dir,
     sweep,
 )
+from hubsnap.oci.layoutspec import check_layout_spec
 from hubsnap.oci.storelock import LOCK_NAME, StoreLock
 
 __all__ = [
@@ -150,18 +149,13 @@ class LayoutStore:
         if not self.exists():
             raise NotFoundError(f"no OCI image layout at {self.root}")
         if not self._validated:
-            # Our bounded reader sees index.json first: oras-py's reads it whole and recurses.
             try:
                 self.entries()
             except IntegrityError as e:
                 raise IntegrityError(f"{self.root} is not a valid OCI image layout: {e}") from e
-            # Imported here: oras-py's package pulls in requests and its registry client,
-            # 0.13 s that commands which never read a layout (help, discover) should not pay.
-            from oras.layout.layout import Layout as OrasLayout  # noqa: PLC0415
-
             try:
-                OrasLayout(str(self.root), validate=True)
-            except (OSError, ValueError) as e:
+                check_layout_spec(self.root)
+            except ValueError as e:
                 raise IntegrityError(f"{self.root} is not a valid OCI image layout: {e}") from e
             self._validated = True
         return self
