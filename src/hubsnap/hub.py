@@ -357,14 +357,10 @@ class HubClient:
         self, repo_id: str, commit: str, path: str, size: int, *, start: int = 0,
         restart: Callable[[], None] | None = None,
     ) -> Iterator[bytes]:  # fmt: skip
-        """The ``size`` bytes of a file of ``commit`` (never a branch name), as they arrive:
-        from byte ``start`` (asked for with ``Range``) to the end.
-
-        A body that breaks off or ends short is resumed with ``Range`` by
-        :func:`hubsnap.http.iter_resumable`, the download loop registry pulls use too; more
-        bytes than ``size`` are :class:`IntegrityError`. A server that ignores ``Range`` calls
-        ``restart`` and sends the whole file. Nothing is requested until the first chunk is
-        asked for.
+        """The ``size`` bytes of a file of ``commit`` (never a branch name) from byte ``start``,
+        as they arrive. Breaks are resumed with ``Range`` by :func:`hubsnap.http.iter_resumable`
+        (a server that ignores it calls ``restart`` and sends it all); more bytes than ``size``
+        are :class:`IntegrityError`. Nothing is requested until the first chunk is asked for.
         """
         if not is_commit(commit):
             raise ValueError(f"downloads are by commit sha, not {commit!r}")
