@@ -201,30 +201,31 @@ def fetch_files(
                 continue
             writer, digests = _download(client, repo_id, commit, file, store=store, writers=writers)
             staged.append((file, writer, digests))
+        # Every file verified: only now does anything become visible in the store.
+        fetched += _commit(staged, blobs)
     except KeyboardInterrupt:
-        _commit(staged, blobs)
-        done = {id(writer) for _, writer, _ in staged}
+        _commit(staged, blobs)  # what is verified and not yet in place
         for writer in writers:
-            if id(writer) not in done:
-                writer.keep()
+            writer.keep()  # the partial being received; any other temp file goes
         raise
     except BaseException:
         for writer in writers:
             writer.discard()
         raise
-    # Every file verified: only now does anything become visible in the store.
-    fetched += _commit(staged, blobs)
     return sorted(fetched, key=lambda f: f.file.path)
 
 
 def _commit(
     staged: list[tuple[HubFile, BlobWriter, FileDigests]], blobs: GitBlobMap
 ) -> list[FetchedFile]:
-    """Move verified files into the store (each was checked against the Hub already)."""
+    """Move verified files into the store (each was checked against the Hub already),
+    taking each off ``staged`` once it is in place."""
     kept = []
-    for file, writer, digests in staged:
-        writer.commit()
+    while staged:
+        file, writer, digests = staged[0]
+        writer.commit()  # idempotent: a commit an interruption cut short is finished
         if not file.lfs:
             blobs.remember(file.blob_id, digests.sha256)
+        staged.pop(0)
         kept.append(FetchedFile(file, digests, downloaded=True))
     return kept

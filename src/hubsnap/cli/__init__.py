@@ -171,6 +171,8 @@ _terminated = False
 
 def _terminate(signum: int, frame: object) -> None:
     global _terminated  # noqa: PLW0603 - the process's one SIGTERM, noted where it lands
+    if _terminated:
+        return  # already unwinding: a second SIGTERM must not cut the clean-up short
     _terminated = True
     raise Terminated
 
@@ -205,6 +207,8 @@ def main(argv: list[str] | None = None) -> None:
 
         print_version(_FAST[args])
         sys.exit(0)
+    global _terminated  # noqa: PLW0603 - reset for each run (tests run main in process)
+    _terminated = False
     previous = _on_sigterm(_terminate)
     try:
         code = app(args=argv, prog_name="hubsnap", standalone_mode=False)

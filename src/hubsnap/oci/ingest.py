@@ -175,6 +175,7 @@ class BlobWriter:
         self._hasher = StreamHasher(git_blob_size=git_blob_size)
         self._partial = False
         self._kept = False
+        self._committed: FileDigests | None = None
         #: Bytes a resumed partial already held when this writer took it over.
         self.resumed_from = 0
         self.digests: FileDigests | None = None
@@ -203,6 +204,7 @@ class BlobWriter:
         writer._blob_path, writer._ingest_dir = blob_path, ingest_dir
         writer._git_blob_size = git_blob_size
         writer._tmp, writer._partial, writer._kept = path, True, False
+        writer._committed = None
         writer._file = os.fdopen(fd, "r+b")
         writer._hasher = StreamHasher(git_blob_size=git_blob_size)
         writer.digests = None
@@ -267,7 +269,10 @@ class BlobWriter:
     def commit(
         self, expected: Digest | None = None, expected_size: int | None = None
     ) -> FileDigests:
-        """Verify and move the blob into place; raise :class:`IntegrityError` on mismatch."""
+        """Verify and move the blob into place; raise :class:`IntegrityError` on mismatch.
+        Committing again returns what the first commit did."""
+        if self._committed is not None:
+            return self._committed
         digests = self.finish()
         if expected is not None and digests.sha256 != expected:
             self.discard()
@@ -283,10 +288,11 @@ class BlobWriter:
         real_dir(final.parent)
         self._tmp.chmod(0o444)
         self._tmp.replace(final)
+        self._committed = digests
         return digests
 
     def discard(self) -> None:
-        if self._kept:
+        if self._kept or self._committed is not None:
             return
         if self._partial:  # removed while still locked: no other run takes it over meanwhile
             with contextlib.suppress(FileNotFoundError):
