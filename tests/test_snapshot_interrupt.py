@@ -63,13 +63,16 @@ def interrupted_snapshot(hf_env: HfEnv, home: Path, work: Path, sig: signal.Sign
         time.sleep(0.05)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
-    expected = {signal.SIGTERM: (143, "terminated"), signal.SIGINT: (130, "interrupted")}[sig]
-    assert (proc.returncode, out) == (expected[0], "")
-    assert err == f"error: {expected[1]}\n"
     assert not (work / "s.yaml").exists()
-    left = sorted(p.name for p in (home / "store" / "ingest").iterdir())
     (partial,) = partials(home / "store")
-    assert left == [partial.name]  # no temp file: only the download to resume
+    if sig is signal.SIGKILL:  # no clean-up at all: the partial is there all the same
+        assert proc.returncode == -signal.SIGKILL
+    else:
+        expected = {signal.SIGTERM: (143, "terminated"), signal.SIGINT: (130, "interrupted")}
+        assert (proc.returncode, out, err) == (expected[sig][0], "", f"error: {expected[sig][1]}\n")
+        left = sorted(p.name for p in (home / "store" / "ingest").iterdir())
+        assert left == [partial.name]  # no temp file: only the download to resume
+    hf_env.hub.wait_idle()  # the interrupted body's bytes are counted before the reset
     hf_env.hub.clear_faults()
     hf_env.hub.reset_request_counts()
     return partial.stat().st_size
@@ -157,4 +160,18 @@ def test_store_gc_sweeps_an_interrupted_download(home: Path, run: Run, hf_env: H
     code, out, err = run("store", "gc", "--json")
     assert code == 0, err
     assert json.loads(out)["swept"] == 1
+    assert list((home / "store" / "ingest").iterdir()) == []
+
+
+def test_a_download_killed_hard_resumes_too(home: Path, run: Run, hf_env: HfEnv) -> None:
+    """``kill -9``: the kernel drops the partial's lock, so the next run takes it over."""
+    size = hub_files(hf_env)[WEIGHTS]["size"]
+    held = interrupted_snapshot(hf_env, home, Path.cwd(), signal.SIGKILL)
+    code, _, err = run("snapshot", BASE)
+    assert code == 0, err
+    assert hf_env.hub.request_stats("/_cdn/lfs/") == {"count": 1, "ranged": 1, "bytes": size - held}
+    assert partials(home / "store") == []
+    # The killed run's finished files were still temp files: its pid is gone, gc sweeps them.
+    code, _, err = run("store", "gc")
+    assert code == 0, err
     assert list((home / "store" / "ingest").iterdir()) == []

@@ -63,6 +63,7 @@ class Faults:
         self._requests: Counter[tuple[str, str]] = Counter()
         self._bytes: Counter[tuple[str, str]] = Counter()
         self._ranged: Counter[tuple[str, str]] = Counter()
+        self._active = 0  # requests being answered (a body still being sent counts)
 
     def add(self, spec: dict[str, Any]) -> Fault:
         kind = str(spec.get("kind", "status"))
@@ -114,6 +115,19 @@ class Faults:
         with self._lock:
             self._bytes[(method, path)] += nbytes
 
+    def begin(self) -> None:
+        with self._lock:
+            self._active += 1
+
+    def end(self) -> None:
+        with self._lock:
+            self._active -= 1
+
+    @property
+    def active(self) -> int:
+        with self._lock:
+            return self._active
+
     def count(self, contains: str, method: str | None) -> dict[str, int]:
         """Requests whose path contains ``contains``: how many, how many asked for a
         ``Range``, and the body bytes sent to them."""
@@ -130,6 +144,7 @@ class Faults:
                 "count": total(self._requests),
                 "ranged": total(self._ranged),
                 "bytes": total(self._bytes),
+                "active": self._active,
             }
 
     def log(self) -> list[dict[str, Any]]:

@@ -199,6 +199,17 @@ class Handler(BaseHTTPRequestHandler):
         control = req.path.startswith("/_emulator/")
         if not control:
             faults = self.server.faults
+            faults.begin()
+            try:
+                self._answer(method, req, faults)
+            finally:
+                faults.end()
+            return
+        self._answer(method, req, None)
+
+    def _answer(self, method: str, req: Request, faults: Faults | None) -> None:
+        control = faults is None
+        if faults is not None:
             faults.record(method, req.path, ranged=bool(req.headers.get("Range")))
             fault = faults.take(method, req.path, ("status", "delay"))
             if fault is not None and fault.kind == "delay":

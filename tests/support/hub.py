@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -221,6 +222,15 @@ class HubEmulator:
         query = {"contains": path_substring} | ({"method": method} if method else {})
         answer = self._call("GET", f"requests?{urlencode(query)}")
         return {name: int(answer[name]) for name in ("count", "ranged", "bytes")}
+
+    def wait_idle(self, timeout: float = 60.0) -> None:
+        """Return once no Hub/CDN request is being answered (a body to a client that died
+        is still being written until the emulator notices); its bytes are counted by then."""
+        deadline = time.monotonic() + timeout
+        while self._call("GET", "requests")["active"]:
+            if time.monotonic() > deadline:
+                raise EmulatorError(f"requests still active after {timeout} s")
+            time.sleep(0.05)
 
     def reset_request_counts(self) -> None:
         self._call("DELETE", "requests")
