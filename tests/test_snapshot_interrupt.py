@@ -161,6 +161,10 @@ def test_store_gc_sweeps_an_interrupted_download(home: Path, run: Run, hf_env: H
     assert code == 0, err
     assert json.loads(out)["swept"] == 1
     assert list((home / "store" / "ingest").iterdir()) == []
+    interrupted_snapshot(hf_env, home, Path.cwd(), signal.SIGTERM)
+    code, out, err = run("store", "gc")
+    assert code == 0, err
+    assert out.rstrip().endswith("; removed 1 temp file(s) of interrupted or killed runs")
 
 
 def test_a_download_killed_hard_resumes_too(home: Path, run: Run, hf_env: HfEnv) -> None:
