@@ -48,7 +48,7 @@ def test_enqueue_once_whatever_the_state(queue: SqliteQueue) -> None:
     claimed = queue.claim()
     assert claimed is not None and claimed.spec == spec and claimed.attempts == 1
     assert not queue.enqueue(spec)  # running
-    queue.finish(spec.id)
+    queue.finish(spec)
     assert not queue.enqueue(spec)  # done
     assert queue.state(spec.id) is JobState.DONE
     assert queue.depth() == 0

@@ -16,7 +16,15 @@ from hubsnap.serve.jobs import JobSpec
 from support.hub import HubEmulator
 from support.registry import RegistryServer
 from support.serve import Served, ServeEnv, most_holders_at_once, wait_for
-from test_serve_webhook import OWNER, files, new_repo, payload, registry_json, signature_count
+from test_serve_webhook import (
+    OWNER,
+    files,
+    new_repo,
+    payload,
+    registry_json,
+    repository_exists,
+    signature_count,
+)
 from test_serve_webhook import verify as verify_cli
 
 SHA = "e" * 40
@@ -118,8 +126,37 @@ def test_server_queues_on_redis_and_a_worker_mirrors(
                                                        "duplicate": True})  # fmt: skip
 
 
+def _burst(senv: ServeEnv, redis_url: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hubsnap", "worker", "--queue", redis_url, "--burst", *extra],
+        env=senv.env, capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+
+
 @pytest.mark.registry
 def test_a_job_that_cannot_succeed_fails_once_and_frees_its_key(
+    serve_env: ServeEnv, registry: RegistryServer, hub: HubEmulator, redis_url: str
+) -> None:
+    from hubsnap.serve.rq_queue import RqQueue, connect
+
+    repo_id = new_repo(hub)
+    sha = hub.publish_commit(repo_id, files("too-long"))
+    # no valid destination under this prefix (over 255 characters): retrying cannot help
+    prefix = f"{registry.host}/{'p' * 250}"
+    queue = RqQueue(connect(redis_url), prefix=prefix, job_timeout=600)
+    spec = JobSpec(repo_id, sha, "full", "main")
+    assert queue.enqueue(spec)
+    worker = _burst(serve_env, redis_url)
+    assert worker.returncode == 0, worker.stderr
+    job = queue.queue.fetch_job(spec.id)
+    assert job is not None and job.get_status() == "failed"
+    assert '"final":true' in worker.stderr  # usage and integrity failures are not retried
+    assert queue.enqueue(spec)  # its key is free again
+    queue.close()
+
+
+@pytest.mark.registry
+def test_a_commit_without_model_files_is_skipped_before_any_push(
     serve_env: ServeEnv, registry: RegistryServer, hub: HubEmulator, redis_url: str
 ) -> None:
     from hubsnap.serve.rq_queue import RqQueue, connect
@@ -129,15 +166,14 @@ def test_a_job_that_cannot_succeed_fails_once_and_frees_its_key(
     queue = RqQueue(connect(redis_url), prefix=f"{registry.host}/mirror", job_timeout=600)
     spec = JobSpec(repo_id, initial, "full", "main")
     assert queue.enqueue(spec)
-    worker = subprocess.run(
-        [sys.executable, "-m", "hubsnap", "worker", "--queue", redis_url, "--burst"],
-        env=serve_env.env, capture_output=True, text=True, timeout=180, check=False,
-    )  # fmt: skip
+    worker = _burst(serve_env, redis_url)
     assert worker.returncode == 0, worker.stderr
     job = queue.queue.fetch_job(spec.id)
-    assert job is not None and job.get_status() == "failed"
-    assert '"final":true' in worker.stderr  # integrity failures are not retried
-    assert queue.enqueue(spec)  # its key is free again
+    assert job is not None and job.get_status() == "finished"
+    assert job.return_value() == {"skipped": "no model files to sign"}
+    assert '"event":"job.skipped"' in worker.stderr
+    assert not repository_exists(registry, f"mirror/{repo_id}")  # nothing unsigned was left
+    assert not queue.enqueue(spec)  # done: an event for it adds nothing
     queue.close()
 
 
