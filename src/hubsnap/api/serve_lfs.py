@@ -42,7 +42,7 @@ def repository_lock(directory: Path) -> Iterator[None]:
         directory.mkdir(parents=True, exist_ok=True)
         fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as e:
-        if e.errno == errno.ENOTDIR:
+        if e.errno in (errno.ENOTDIR, errno.EEXIST):
             raise UsageError(f"--lfs-repo {directory} is not a directory") from e
         raise from_os_error(e, "open the --lfs-repo directory", directory) from e
     try:
