@@ -67,7 +67,7 @@ def test_kill_9_mid_push_then_restart_sends_no_blob_twice(
 ) -> None:
     server = _start(serve, proxy.host)
     repo_id = new_repo(hub)
-    extra = {f"tokenizer-{n}.json": json.dumps({"n": n}) for n in range(3)}
+    extra: dict[str, bytes | str] = {f"tokenizer-{n}.json": json.dumps({"n": n}) for n in range(3)}
     sha = hub.publish_commit(repo_id, files("mid-push") | extra)
     proxy.hold_uploads_after(2)
     assert server.post(payload(repo_id, sha))[0] == 202
