@@ -235,3 +235,92 @@ def test_a_worker_killed_mid_job_has_its_job_completed_by_another(
     checked = verify_cli(serve_env, f"{registry.host}/{dest}@{digest}")
     assert checked.returncode == 0, checked.stderr
     queue.close()
+
+
+_CRASH = """
+import os, signal, sys
+from hubsnap.serve.jobs import JobSpec
+from hubsnap.serve.rq_queue import RqQueue, connect
+
+queue = RqQueue(connect(sys.argv[1]), prefix="r/p", job_timeout=600, claim_ttl=2)
+
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+if sys.argv[2] == "before-enqueue":
+    queue._enqueue_job = die
+else:
+    queue.redis.persist = die
+queue.enqueue(JobSpec("acme/tiny", "e" * 40, "full", "main"))
+"""
+
+
+def _crash_enqueuer(redis_url: str, where: str) -> None:
+    """An enqueuer killed (-9) at ``where``: after the key's SET NX, or after the enqueue."""
+    done = subprocess.run(
+        [sys.executable, "-c", _CRASH, redis_url, where],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == -signal.SIGKILL, done.stderr
+
+
+def test_a_key_claimed_by_an_enqueuer_that_died_is_not_lost(redis_url: str) -> None:
+    from hubsnap.serve.rq_queue import RqQueue, connect
+
+    _crash_enqueuer(redis_url, "before-enqueue")
+    queue = RqQueue(connect(redis_url), prefix="r/p", job_timeout=600, claim_ttl=2)
+    spec = JobSpec("acme/tiny", SHA, "full", "main")
+    claim = f"hubsnap:key:{spec.id}"
+    assert queue.redis.ttl(claim) > 0  # claimed, never enqueued
+    assert queue.queue.get_job_ids() == []
+    assert not queue.enqueue(spec)  # the claimant may still be enqueueing
+    wait_for(lambda: queue.enqueue(spec), timeout=20, what="the dead claim to lapse")
+    assert queue.queue.get_job_ids() == [spec.id]
+    assert queue.redis.ttl(claim) == -1  # confirmed: permanent now
+    assert not queue.enqueue(spec)
+    queue.close()
+
+
+def test_a_job_enqueued_by_an_enqueuer_that_died_before_confirming_is_kept_once(
+    redis_url: str,
+) -> None:
+    from hubsnap.serve.rq_queue import RqQueue, connect
+
+    _crash_enqueuer(redis_url, "before-confirm")
+    queue = RqQueue(connect(redis_url), prefix="r/p", job_timeout=600, claim_ttl=2)
+    spec = JobSpec("acme/tiny", SHA, "full", "main")
+    claim = f"hubsnap:key:{spec.id}"
+    assert queue.queue.get_job_ids() == [spec.id]
+    wait_for(lambda: not queue.redis.exists(claim), timeout=20, what="the claim to lapse")
+    assert not queue.enqueue(spec)  # the job is there: the claim is only confirmed
+    assert queue.redis.ttl(claim) == -1
+    assert queue.queue.get_job_ids() == [spec.id]  # once, not twice
+    queue.close()
+
+
+@pytest.mark.registry
+def test_a_ref_made_later_on_a_mirrored_commit_reruns_the_job_to_tag_it(
+    serve_env: ServeEnv, registry: RegistryServer, hub: HubEmulator, redis_url: str
+) -> None:
+    from hubsnap.serve.rq_queue import RqQueue, connect
+
+    repo_id = new_repo(hub)
+    sha = hub.publish_commit(repo_id, files("rq-refs"))
+    queue = RqQueue(connect(redis_url), prefix=f"{registry.host}/mirror", job_timeout=600)
+    assert queue.enqueue(JobSpec(repo_id, sha, "full", "main"))
+    assert _burst(serve_env, redis_url).returncode == 0
+    dest = f"mirror/{repo_id}"
+    _, digest = registry_json(registry, f"{dest}/manifests/{sha}")
+    assert registry_json(registry, f"{dest}/manifests/main")[1] == digest
+    assert not queue.enqueue(JobSpec(repo_id, sha, "full", "main"))  # tagged: nothing to do
+
+    hub.set_ref(repo_id, "v1", sha)
+    later = JobSpec(repo_id, sha, "full", "v1")
+    assert queue.enqueue(later)  # reopened, once
+    assert not queue.enqueue(later)
+    worker = _burst(serve_env, redis_url)
+    assert worker.returncode == 0, worker.stderr
+    assert registry_json(registry, f"{dest}/manifests/v1")[1] == digest
+    assert signature_count(registry, dest, digest) == 2
+    assert not queue.enqueue(later)
+    queue.close()
