@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -324,3 +325,59 @@ def test_a_ref_made_later_on_a_mirrored_commit_reruns_the_job_to_tag_it(
     assert signature_count(registry, dest, digest) == 2
     assert not queue.enqueue(later)
     queue.close()
+
+
+@pytest.mark.registry
+def test_a_worker_killed_mid_push_leaves_no_blob_to_send_twice(
+    serve_env: ServeEnv, registry: RegistryServer, hub: HubEmulator, redis_url: str
+) -> None:
+    from rq.registry import StartedJobRegistry
+
+    from hubsnap.serve.rq_queue import RqQueue, connect
+    from support.registry_proxy import counting_proxy
+
+    repo_id = new_repo(hub)
+    extra: dict[str, bytes | str] = {f"vocab-{n}.json": json.dumps([n]) for n in range(3)}
+    sha = hub.publish_commit(repo_id, files("rq-mid-push") | extra)
+    argv = [sys.executable, "-m", "hubsnap", "worker", "--queue", redis_url]
+    with counting_proxy(registry.host) as proxy:
+        queue = RqQueue(connect(redis_url), prefix=f"{proxy.host}/mirror", job_timeout=600)
+        assert queue.enqueue(JobSpec(repo_id, sha, "full", "main"))
+        proxy.hold_uploads_after(2)
+        log_a = serve_env.root / "worker-a.log"
+        with log_a.open("wb") as out:
+            first = subprocess.Popen(argv, env=serve_env.env, stdout=out, stderr=out)
+        try:
+            wait_for(proxy.holding.is_set, timeout=90, what="the push to reach its third blob")
+            for pid in [first.pid, *_children(first.pid)]:
+                os.kill(pid, signal.SIGKILL)  # the worker and its work horse
+            first.wait(timeout=30)
+        finally:
+            if first.poll() is None:
+                first.kill()
+                first.wait()
+        wait_for(proxy.settled, timeout=30, what="the uploads let through to finish")
+        before = proxy.uploads()
+        assert len(before) == 2
+        proxy.release(drop=True)
+        started = StartedJobRegistry(queue=queue.queue)
+        members = [e for e in queue.redis.zrange(started.key, 0, -1) if isinstance(e, bytes)]
+        assert members
+        queue.redis.zadd(started.key, dict.fromkeys(members, 1))  # the heartbeat has lapsed
+        log_b = serve_env.root / "worker-b.log"
+        with log_b.open("wb") as out:
+            second = subprocess.Popen(argv, env=serve_env.env, stdout=out, stderr=out)
+        try:
+            wait_for(lambda: '"event":"job.done"' in log_b.read_text(), timeout=120,
+                     what="another worker to complete the job")  # fmt: skip
+        finally:
+            os.kill(second.pid, signal.SIGTERM)
+            second.wait(timeout=60)
+        after = proxy.uploads()[len(before) :]
+        queue.close()
+    assert not set(before) & set(after), "a blob the registry had was sent again"
+    dest = f"mirror/{repo_id}"
+    manifest, digest = registry_json(registry, f"{dest}/manifests/{sha}")
+    blobs = {layer["digest"] for layer in manifest["layers"]} | {manifest["config"]["digest"]}
+    assert set(before) <= blobs <= set(before + after)
+    assert signature_count(registry, dest, digest) == 2
