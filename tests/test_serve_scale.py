@@ -84,7 +84,7 @@ def test_duplicates_at_scale_make_one_manifest_one_signature(
     hub: HubEmulator,
     redis_url: str,
 ) -> None:
-    from hubsnap.serve.rq_queue import RqQueue, connect, run_job
+    from hubsnap.serve.rq_queue import RqQueue, connect
 
     server = serve(
         "--registry", f"{registry.host}/mirror", "--watch", f"{OWNER}/*",
@@ -111,12 +111,11 @@ def test_duplicates_at_scale_make_one_manifest_one_signature(
     assert grown < 64 * 1024, f"{grown} KiB more after the burst"  # no per-delivery state kept
     assert server.metric('hubsnap_webhook_deliveries_total{result="duplicate"}') == 1099
 
-    # seven copies of the job that got past the claim, as a broken enqueuer would make: eight
-    # workers on eight machines now run the same key at once
+    # seven copies of the job that got past the claim, as a broken enqueuer would make (with
+    # the same retries): eight workers on eight machines now run the same key at once
     queue = RqQueue(connect(redis_url), prefix=f"{registry.host}/mirror", job_timeout=600)
-    data = {**JobSpec(repo_id, sha, "full", "main").to_json(), "prefix": f"{registry.host}/mirror"}
     for n in range(WORKERS - 1):
-        queue.queue.enqueue(run_job, data, job_id=f"copy-{n}", job_timeout=600)
+        queue._enqueue_job(JobSpec(repo_id, sha, "full", "main"), job_id=f"copy-{n}")
     assert queue.depth() == WORKERS
     lfs_repo = serve_env.root / "shared-lfs"
     argv = [sys.executable, "-m", "hubsnap", "worker", "--queue", redis_url, "--burst",
@@ -138,6 +137,8 @@ def test_duplicates_at_scale_make_one_manifest_one_signature(
         if line.startswith("{") and '"event":"job.done"' in line
     ]
     others = [line for log in logs for line in log.splitlines() if '"event":"job.' not in line]
+    # Each job ends done once; a try the registry refused while another worker pushed the
+    # same blobs (distribution answers 400 DIGEST_INVALID then) is retried at once.
     assert len(done) == WORKERS, "\n".join(others)
     assert [d["signed"] for d in done].count(True) == 1
     assert sum(len(d["lfs_commits"]) for d in done) == 1

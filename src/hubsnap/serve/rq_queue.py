@@ -125,10 +125,11 @@ class RqQueue:
         self.redis.persist(claim)
         return True
 
-    def _enqueue_job(self, spec: JobSpec) -> None:
+    def _enqueue_job(self, spec: JobSpec, job_id: str | None = None) -> None:
+        """Enqueue the RQ job of ``spec`` (under ``job_id``, which tests alone set)."""
         self.queue.enqueue(
             run_job, {**spec.to_json(), "prefix": self._prefix},
-            job_id=spec.id, job_timeout=self._timeout,
+            job_id=job_id or spec.id, job_timeout=self._timeout,
             retry=Retry(max=len(RETRY_INTERVALS), interval=list(RETRY_INTERVALS)),
             on_failure=Callback(job_failed),
             result_ttl=7 * 86400, failure_ttl=30 * 86400,
