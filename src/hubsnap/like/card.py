@@ -140,7 +140,7 @@ def _paragraphs(body: str, budget: int) -> str:
     for raw in _without_comments(body.split("\n")):
         if used >= budget:
             break
-        line = raw.strip()
+        line = raw.strip()[: 2 * budget]  # a longer line cannot all be used anyway
         if line.startswith(("```", "~~~")):
             fence = not fence
             flush()
