@@ -298,3 +298,32 @@ def test_bad_like_options_are_usage_errors(
     assert err.splitlines()[0].startswith(f"error: {message}")
     assert hub.request_count("/api/models") == 0
     assert not home.exists()
+
+
+def test_the_help_states_the_defaults_the_verb_applies() -> None:
+    from hubsnap.api import like as api
+    from hubsnap.cli import discover as cli
+
+    assert (cli.DEFAULT_THRESHOLD, cli.DEFAULT_CANDIDATES) == (
+        api.DEFAULT_THRESHOLD,
+        api.DEFAULT_CANDIDATES,
+    )
+
+
+@pytest.mark.behaviour_extra
+@pytest.mark.skipif(not HAS_EXTRA, reason="needs the behaviour extra (sentence-transformers)")
+def test_an_incremental_like_ranks_only_what_changed(
+    store: Path, home: Path, run: Run, cards: HubEmulator
+) -> None:
+    first, _ = like(run, "--like", LEGAL, "--incremental", "--threshold", "-1")
+    assert first["like"]["candidates"] == len(CARDS)
+    quiet, _ = like(run, "--like", LEGAL, "--incremental", "--threshold", "-1")
+    assert (quiet["models"], quiet["like"]["candidates"]) == ([], 0)
+    cards.publish_commit(
+        f"{AUTHOR}/finnish-asr",
+        {"README.md": "# Finnish contracts\n\nReads clauses of Finnish legal contracts.\n"},
+        date="2030-01-01T00:00:00Z",
+    )
+    changed, _ = like(run, "--like", LEGAL, "--incremental", "--threshold", "-1")
+    assert [m for m, _ in ranking(changed)] == [f"{AUTHOR}/finnish-asr"]
+    assert (changed["like"]["cards_fetched"], changed["like"]["embedded"]) == (1, 1)
