@@ -12,7 +12,8 @@ import importlib.util
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import pytest
 
 from hubsnap.digest import Digest
 from support.hub import BASE, HubEmulator
+from support.keys import Model
 from support.schemas import validated
 from test_snapshot_cli import Run, home, run
 
@@ -298,3 +300,55 @@ def test_bad_like_options_are_usage_errors(
     assert err.splitlines()[0].startswith(f"error: {message}")
     assert hub.request_count("/api/models") == 0
     assert not home.exists()
+
+
+def test_the_help_states_the_defaults_the_verb_applies() -> None:
+    from hubsnap.api import like as api
+    from hubsnap.cli import discover as cli
+
+    assert (cli.DEFAULT_THRESHOLD, cli.DEFAULT_CANDIDATES) == (
+        api.DEFAULT_THRESHOLD,
+        api.DEFAULT_CANDIDATES,
+    )
+
+
+@pytest.mark.behaviour_extra
+@pytest.mark.skipif(not HAS_EXTRA, reason="needs the behaviour extra (sentence-transformers)")
+def test_an_incremental_like_ranks_only_what_changed(
+    store: Path, home: Path, run: Run, cards: HubEmulator
+) -> None:
+    first, _ = like(run, "--like", LEGAL, "--incremental", "--threshold", "-1")
+    assert first["like"]["candidates"] == len(CARDS)
+    quiet, _ = like(run, "--like", LEGAL, "--incremental", "--threshold", "-1")
+    assert (quiet["models"], quiet["like"]["candidates"]) == ([], 0)
+    cards.publish_commit(
+        f"{AUTHOR}/finnish-asr",
+        {"README.md": "# Finnish contracts\n\nReads clauses of Finnish legal contracts.\n"},
+        date="2030-01-01T00:00:00Z",
+    )
+    changed, _ = like(run, "--like", LEGAL, "--incremental", "--threshold", "-1")
+    assert [m for m, _ in ranking(changed)] == [f"{AUTHOR}/finnish-asr"]
+    assert (changed["like"]["cards_fetched"], changed["like"]["embedded"]) == (1, 1)
+
+
+@pytest.mark.usefixtures("home", "cards")
+@pytest.mark.behaviour_extra
+@pytest.mark.skipif(not HAS_EXTRA, reason="needs the behaviour extra (sentence-transformers)")
+def test_an_artifact_that_is_no_model_is_a_usage_error(
+    run: Run,
+    make_model: Callable[..., Model],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    junk = make_model("org/notes", store=tmp_path / "junk", files={"notes.txt": b"no weights"})
+    code, out, err = run("discover", "--author", AUTHOR, "--like", LEGAL, "--embedder", junk.ref)
+    assert (code, out) == (2, "")
+    lines = err.splitlines()
+    assert lines[0].startswith(
+        f"error: cannot load embedder {junk.ref} ({junk.digest}) as a sentence-transformers model: "
+    )
+    assert lines[1:] == ["hint: --embedder names an artifact of a sentence-transformers model"]
+    assert list(scratch.glob("hubsnap-*")) == []  # the folder it was written to is removed

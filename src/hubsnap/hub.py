@@ -396,10 +396,12 @@ class HubClient:
             raise ValueError(f"downloads are by commit sha, not {commit!r}")
         url = _huggingface_hub().hf_hub_url(repo_id, path, revision=commit, endpoint=self.endpoint)
         what = f"{repo_id}/{path}"
-        response, _ = self._get(url, what)
+        # Bytes as sent: a compressed answer cannot inflate past the cap inside one chunk.
+        response, _ = self._get(url, what, headers={"Accept-Encoding": "identity"})
         data = bytearray()
         try:
-            for chunk in iter_body(response, what=what, deadline=Deadline(self.timeout)):
+            chunks = iter_body(response, what=what, deadline=Deadline(self.timeout), decode=False)
+            for chunk in chunks:
                 data += chunk
                 if len(data) > limit:
                     break

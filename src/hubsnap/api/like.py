@@ -35,9 +35,8 @@ from hubsnap.like.card import candidate_text
 from hubsnap.like.cards import card_texts
 from hubsnap.like.encoder import Encoder, check_installed
 from hubsnap.like.rank import embed_texts, rank
-from hubsnap.oci.layout import LayoutStore
+from hubsnap.oci.layout import LayoutStore, check_store_path
 from hubsnap.oci.reference import LayoutReference, RegistryReference
-from hubsnap.oci.repository import LayoutRepository
 from hubsnap.oci.storeops import select
 
 __all__ = [
@@ -162,9 +161,12 @@ def resolve_embedder(session: Session, reference: str | None) -> Embedder:
                 hint="name one by its digest",
             )
         return Embedder(reference, store, found[0])
-    repository, digest, _ = session.resolve(reference)
-    assert isinstance(repository, LayoutRepository)  # oci: and sha256: name layouts
-    return Embedder(reference, repository.store, digest)
+    ref = session.parse(reference)
+    assert isinstance(ref, LayoutReference)  # oci: and sha256: name layouts
+    store = LayoutStore(check_store_path(ref.path)).require()
+    digest = ref.digest or store.resolve(tag=ref.tag or "latest").digest
+    store.resolve(digest=digest)  # an artifact the layout indexes, or not found
+    return Embedder(reference, store, digest)
 
 
 def prepare(session: Session, query: LikeQuery) -> Embedder:
