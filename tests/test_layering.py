@@ -18,7 +18,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "httpx": ("http/",),
     "httpx2": (),
     "huggingface_hub": ("hub.py", "hublist.py", "hubfiles.py", "hubauth.py", "hubenv.py"),
-    "oras": ("oci/layout.py",),
+    "oras": ("oci/layout.py",),  # the image-layout validator, for layouts not the store
     "cryptography": ("signing/",),
     "git": ("lfs/",),
     "yaml": ("documents.py",),
