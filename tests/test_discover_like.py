@@ -321,6 +321,12 @@ def test_an_incremental_like_ranks_only_what_changed(
     assert first["like"]["candidates"] == len(CARDS)
     quiet, _ = like(run, "--like", LEGAL, "--incremental", "--threshold", "-1")
     assert (quiet["models"], quiet["like"]["candidates"]) == ([], 0)
+    # The listing without --like, and another intent, are queries of their own.
+    code, out, err = run("discover", "--author", AUTHOR, "--incremental", "--json")
+    assert code == 0, err
+    assert len(validated(out, "discover")["models"]) == len(CARDS)
+    other, _ = like(run, "--like", "speech", "--incremental", "--threshold", "-1")
+    assert other["like"]["candidates"] == len(CARDS)
     cards.publish_commit(
         f"{AUTHOR}/finnish-asr",
         {"README.md": "# Finnish contracts\n\nReads clauses of Finnish legal contracts.\n"},

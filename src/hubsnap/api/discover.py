@@ -54,18 +54,20 @@ class DiscoverQuery:
     like: LikeQuery | None = None
 
     def state_key(self, endpoint: str) -> str:
-        """Identifies the query for ``--incremental`` (limit and cut-off are not part of it)."""
-        return canonical_json(
-            {
-                "endpoint": endpoint,
-                "task": self.task,
-                "author": self.author,
-                "search": self.search,
-                "private": self.include_private,
-                "gated": self.include_gated,
-                "disabled": self.include_disabled,
-            }
-        ).decode()
+        """Identifies the query for ``--incremental`` (limit and cut-off are not part of it;
+        a ``--like`` query is another query than the listing it ranks)."""
+        key: dict[str, object] = {
+            "endpoint": endpoint,
+            "task": self.task,
+            "author": self.author,
+            "search": self.search,
+            "private": self.include_private,
+            "gated": self.include_gated,
+            "disabled": self.include_disabled,
+        }
+        if self.like is not None:
+            key["like"] = {"text": self.like.text, "embedder": self.like.embedder}
+        return canonical_json(key).decode()
 
     def wants(self, model: ListedModel) -> bool:
         return (
