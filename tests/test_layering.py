@@ -34,8 +34,9 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "prometheus_client": ("serve/",),
     "scipy": ("diff/",),
     "numpy": ("diff/",),
-    "transformers": ("diff/",),
+    "transformers": ("diff/", "like/encoder.py"),
     "torch": ("diff/",),
+    "sentence_transformers": ("like/encoder.py",),
 }
 
 # Core modules hold values and pure functions: they import no other layer.
