@@ -121,7 +121,6 @@ def diff_command(
     """Show what changed between two artifacts: files, config, tokenizer, card, tensors, and
     behaviour on a test set."""
     from hubsnap.api.diff import BehaviourRequest, diff, parse_levels  # noqa: PLC0415
-    from hubsnap.diff.html import render_html  # noqa: PLC0415
     from hubsnap.diff.render import render_markdown, render_table  # noqa: PLC0415
     from hubsnap.fsutil import atomic_write_bytes  # noqa: PLC0415
 
@@ -154,6 +153,8 @@ def diff_command(
     if fmt == "json":
         text = json.dumps(report.to_json(), indent=2, sort_keys=True) + "\n"
     elif fmt == "html":
+        from hubsnap.diff.html import render_html  # noqa: PLC0415
+
         text = render_html(report)
     else:
         text = render_markdown(report) if fmt == "markdown" else render_table(report)

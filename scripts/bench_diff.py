@@ -1,0 +1,174 @@
+"""The ``diff`` section of ``scripts/bench.py``: tensor values against the naive script.
+
+For each of F32 and BF16, three 1 GiB safetensors files of 64 tensors (16 MiB each): a base,
+a target with 8 tensors perturbed (every element, noise 1e-3 of the values' scale) and a twin
+holding the base's tensors under other ``__metadata__`` (another digest, every tensor
+byte-identical). Each goes into the benchmark store as a one-weight artifact; then, warm:
+
+- ``hubsnap diff BASE TARGET --levels tensors --json`` against the script a user would write:
+  load both files whole (``safetensors.numpy.load_file``; for BF16, which numpy cannot name,
+  ``safetensors.torch.load_file`` then ``.float().numpy()``) and compute max and mean
+  absolute difference, relative L2 and cosine per tensor with numpy (target: within 1.0x),
+  with hubsnap's peak anonymous RSS (target: 128 MiB; the naive script holds both files);
+- ``hubsnap diff BASE TWIN --levels tensors``: 1 GiB of byte-identical tensors, its rate
+  beyond the time of a diff of identical digests (target: at least 2 GB/s);
+- ``hubsnap diff BASE BASE``: identical digests, beyond ``hubsnap --help`` (target: 0.5 s).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+MIB = 1 << 20
+TENSORS = 64
+PERTURBED = 8
+TENSOR_BYTES = 16 * MIB
+NOISE = 1e-3
+#: numpy dtype and element size of each benchmarked safetensors dtype.
+DTYPES = {"F32": 4, "BF16": 2}
+
+#: Run a command (argv, sampled?) to completion: wall seconds and peak RssAnon MiB.
+Run = Callable[[list[str], bool], tuple[float, float | None]]
+#: Store a directory as an artifact: (label, slug, directory) -> manifest digest.
+Store = Callable[[str, str, Path], str]
+Add = Callable[[str, float, float | None, str], object]
+Ratio = Callable[[str, float, str], None]
+
+NAIVE = r"""
+import sys
+import numpy as np
+dtype, first, second = sys.argv[1:4]
+if dtype == "BF16":  # numpy has no bfloat16: the torch loader, then float32 arrays
+    from safetensors.torch import load_file
+    load = lambda path: {k: v.float().numpy() for k, v in load_file(path).items()}
+else:
+    from safetensors.numpy import load_file as load
+a, b = load(first), load(second)
+for name in sorted(a):
+    x, y = a[name].ravel(), b[name].ravel()
+    d = y - x
+    ad = np.abs(d)
+    max_abs, mean_abs = float(ad.max()), float(ad.mean())
+    rel_l2 = float(np.linalg.norm(d) / np.linalg.norm(x))
+    cosine = float(np.dot(x, y) / (np.linalg.norm(x) * np.linalg.norm(y)))
+    print(name, max_abs, mean_abs, rel_l2, cosine)
+"""
+
+
+def _tensor(index: int, dtype: str, perturbed: bool) -> bytes:
+    """Tensor ``index``'s bytes: seeded values, with seeded noise when ``perturbed``."""
+    count = TENSOR_BYTES // DTYPES[dtype]
+    values = np.random.default_rng(index).standard_normal(count, dtype=np.float32)
+    if perturbed:
+        noise = np.random.default_rng(10_000 + index).standard_normal(count, dtype=np.float32)
+        values += np.float32(NOISE) * noise
+    if dtype == "BF16":  # round to nearest even, keep the high half
+        bits = values.view(np.uint32)
+        bits += np.uint32(0x7FFF) + ((bits >> np.uint32(16)) & np.uint32(1))
+        return (bits >> np.uint32(16)).astype("<u2").tobytes()
+    return values.astype("<f4").tobytes()
+
+
+def _write(path: Path, dtype: str, perturb: set[int], note: str) -> Path:
+    size = TENSOR_BYTES * TENSORS
+    count = TENSOR_BYTES // DTYPES[dtype]
+    header: dict[str, object] = {"__metadata__": {"note": note}}
+    for i in range(TENSORS):
+        offsets = [i * TENSOR_BYTES, (i + 1) * TENSOR_BYTES]
+        header[f"layers.{i:02d}.weight"] = {
+            "dtype": dtype, "shape": [count // 1024, 1024], "data_offsets": offsets,
+        }  # fmt: skip
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    raw += b" " * (-len(raw) % 8)
+    expected = 8 + len(raw) + size
+    if path.exists() and path.stat().st_size == expected:
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    with partial.open("wb") as out:
+        out.write(struct.pack("<Q", len(raw)) + raw)
+        for i in range(TENSORS):
+            out.write(_tensor(i, dtype, i in perturb))
+    partial.replace(path)
+    return path
+
+
+def weight_files(work: Path, dtype: str) -> dict[str, Path]:
+    """The base, target (8 of 64 tensors perturbed) and byte-identical twin of ``dtype``."""
+    root = work / "diff-weights"
+    step = TENSORS // PERTURBED
+    return {
+        "base": _write(root / f"{dtype}-base.safetensors", dtype, set(), "base"),
+        "target": _write(
+            root / f"{dtype}-target.safetensors", dtype, set(range(0, TENSORS, step)), "target"
+        ),
+        "twin": _write(root / f"{dtype}-twin.safetensors", dtype, set(), "twin"),
+    }
+
+
+def _models(work: Path, dtype: str, store: Store) -> Iterator[tuple[str, str, Path]]:
+    for role, path in weight_files(work, dtype).items():
+        directory = work / "models" / f"diff-{dtype}-{role}"
+        directory.mkdir(parents=True, exist_ok=True)
+        link = directory / "model.safetensors"
+        if link.exists():
+            link.unlink()
+        os.link(path, link)
+        yield role, store(f"diff {dtype} {role}", f"diff-{dtype.lower()}-{role}", directory), path
+
+
+def section_diff(work: Path, rounds: int, run: Run, store: Store, add: Add, ratio: Ratio) -> None:
+    hubsnap = [sys.executable, "-m", "hubsnap"]
+    startup, _ = _best(rounds, run, [*hubsnap, "--help"])
+    add("hubsnap --help (start-up)", startup, None, f"best of {rounds}")
+    for dtype in DTYPES:
+        models = {role: (digest, path) for role, digest, path in _models(work, dtype, store)}
+        base, target, twin = (models[r][0] for r in ("base", "target", "twin"))
+        _warm([path for _, path in models.values()])
+        same, _ = _best(rounds, run, [*hubsnap, "diff", base, base, "--json"])
+        add(f"diff {dtype}: identical digests", same, None, f"best of {rounds}")
+        if dtype == "F32":
+            ratio("diff: identical digests, seconds beyond start-up", same - startup, "<= 0.5")
+        argv = [*hubsnap, "diff", base, target, "--levels", "tensors", "--json"]
+        ours, rss = _best(rounds, run, argv, sample=True)
+        add(f"diff {dtype}: 8 of 64 tensors changed", ours, rss, f"best of {rounds}")
+        paths = [str(models[r][1]) for r in ("base", "target")]
+        naive, naive_rss = _best(rounds, run, [sys.executable, "-c", NAIVE, dtype, *paths],
+                                 sample=True)  # fmt: skip
+        add(f"naive numpy script {dtype}", naive, naive_rss, f"best of {rounds}")
+        ratio(f"diff 1 GiB {dtype}, 8 of 64 changed: hubsnap / naive numpy", ours / naive,
+              "<= 1.0")  # fmt: skip
+        assert rss is not None and naive_rss is not None
+        ratio(f"diff 1 GiB {dtype}: hubsnap peak RssAnon MiB", rss, "<= 128")
+        ratio(f"diff 1 GiB {dtype}: naive script peak RssAnon MiB", naive_rss, "report")
+        argv = [*hubsnap, "diff", base, twin, "--levels", "tensors", "--json"]
+        equal, _ = _best(rounds, run, argv)
+        add(f"diff {dtype}: 64 byte-identical tensors", equal, None, f"best of {rounds}")
+        rate = TENSORS * TENSOR_BYTES / max(equal - same, 1e-9) / 1e9
+        ratio(f"diff 1 GiB {dtype} byte-identical: GB/s beyond identical digests", rate, ">= 2")
+
+
+def _best(
+    rounds: int, run: Run, argv: list[str], *, sample: bool = False
+) -> tuple[float, float | None]:
+    times, peaks = [], []
+    for _ in range(rounds):
+        seconds, rss = run(argv, sample)
+        times.append(seconds)
+        if rss is not None:
+            peaks.append(rss)
+    return min(times), (max(peaks) if peaks else None)
+
+
+def _warm(paths: list[Path]) -> None:
+    for path in paths:
+        with path.open("rb") as source:
+            while source.read(16 * MIB):
+                pass
