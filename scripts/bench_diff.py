@@ -124,7 +124,9 @@ def _models(work: Path, dtype: str, store: Store) -> Iterator[tuple[str, str, Pa
         yield role, store(f"diff {dtype} {role}", f"diff-{dtype.lower()}-{role}", directory), path
 
 
-def section_diff(work: Path, rounds: int, run: Run, store: Store, add: Add, ratio: Ratio) -> None:
+def section_diff(  # noqa: PLR0917 (the callbacks bench.py hands every section module)
+    work: Path, rounds: int, run: Run, store: Store, add: Add, ratio: Ratio
+) -> None:
     hubsnap = [sys.executable, "-m", "hubsnap"]
     startup, _ = _best(rounds, run, [*hubsnap, "--help"])
     add("hubsnap --help (start-up)", startup, None, f"best of {rounds}")

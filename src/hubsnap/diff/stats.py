@@ -3,9 +3,11 @@
 Sums are accumulated in float64 chunk by chunk, so memory is one chunk whatever the tensor
 size. Dot products go through ``einsum``, not ``np.dot``: numpy's dot is BLAS, and a threaded
 OpenBLAS spins on every core for each large vector; on a machine whose cores are busy with
-other work that made a diff five to ten times slower than the same sums on one thread. The cosine comes from the explicit difference: 1 - cos = (|d|² - (|y| - |x|)²) /
-(2|x||y|), with |y| - |x| = (2 x·d + |d|²) / (|x| + |y|), so two nearly equal tensors get a
-small, exact distance instead of the cancellation error of dot / (|x||y|).
+other work that made a diff five to ten times slower than the same sums on one thread.
+
+The cosine comes from the explicit difference: 1 - cos = (|d|² - (|y| - |x|)²) / (2|x||y|),
+with |y| - |x| = (2 x·d + |d|²) / (|x| + |y|), so two nearly equal tensors get a small, exact
+distance instead of the cancellation error of dot / (|x||y|).
 """
 
 from __future__ import annotations
