@@ -17,7 +17,7 @@ from typing import Any
 from hubsnap.diff.config import KeysDiff
 from hubsnap.diff.report import DiffReport
 from hubsnap.diff.svg import MAX_BARS, Bar, bar_chart, escape, histogram
-from hubsnap.diff.tensors import TensorChange, TensorsDiff
+from hubsnap.diff.tensor_changes import TensorChange, TensorsDiff
 
 __all__ = ["render_html"]
 
