@@ -20,8 +20,10 @@ byte-identical). Each goes into the benchmark store as a one-weight artifact; th
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import resource
 import struct
 import sys
 from collections.abc import Callable, Iterator
@@ -84,12 +86,12 @@ from hubsnap.api.session import Session
 from hubsnap.config import Settings
 base, twin, out = sys.argv[1:4]
 with Session(Settings.from_env()) as session:
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     report = diff(session, base, twin, levels=("tensors",))
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
 assert report.tensors is not None and report.tensors.changed == ()
 with open(out, "w") as f:
-    f.write(f"{seconds} {report.tensors.bytes_compared}")
+    f.write(f"{seconds} {cpu} {report.tensors.bytes_compared}")
 """
 
 
@@ -159,61 +161,86 @@ def section_diff(  # noqa: PLR0917 (the callbacks bench.py hands every section m
     work: Path, rounds: int, run: Run, store: Store, add: Add, ratio: Ratio
 ) -> None:
     hubsnap = [sys.executable, "-m", "hubsnap"]
-    startup, _ = _best(rounds, run, [*hubsnap, "--help"])
-    add("hubsnap --help (start-up)", startup, None, f"best of {rounds}")
+    startup, _, startup_cpu = _best(rounds, run, [*hubsnap, "--help"])
+    add("hubsnap --help (start-up)", startup, None, _note(rounds, startup_cpu))
     for dtype in DTYPES:
         models = {role: (digest, path) for role, digest, path in _models(work, dtype, store)}
         base, target, twin = (models[r][0] for r in ("base", "target", "twin"))
         _warm([path for _, path in models.values()])
-        same, _ = _best(rounds, run, [*hubsnap, "diff", base, base, "--json"])
-        add(f"diff {dtype}: identical digests", same, None, f"best of {rounds}")
+        same, _, same_cpu = _best(rounds, run, [*hubsnap, "diff", base, base, "--json"])
+        add(f"diff {dtype}: identical digests", same, None, _note(rounds, same_cpu))
         if dtype == "F32":
             ratio("diff: identical digests, seconds beyond start-up", same - startup, "<= 0.5")
+            ratio("diff: identical digests, CPU seconds beyond start-up", same_cpu - startup_cpu,
+                  "report")  # fmt: skip
         argv = [*hubsnap, "diff", base, target, "--levels", "tensors", "--json"]
-        ours, rss = _best(rounds, run, argv, sample=True)
-        add(f"diff {dtype}: 8 of 64 tensors changed", ours, rss, f"best of {rounds}")
+        ours, rss, ours_cpu = _best(rounds, run, argv, sample=True)
+        add(f"diff {dtype}: 8 of 64 tensors changed", ours, rss, _note(rounds, ours_cpu))
         paths = [str(models[r][1]) for r in ("base", "target")]
-        loaders = {"F32": ["numpy"], "BF16": ["bf16-numpy", "torch"]}[dtype]
+        loaders = {"F32": ["numpy"], "BF16": ["bf16-numpy"]}[dtype]
+        if dtype == "BF16" and importlib.util.find_spec("torch") is not None:
+            loaders.append("torch")
         for loader in loaders:
-            naive, naive_rss = _best(
+            naive, naive_rss, naive_cpu = _best(
                 rounds, run, [sys.executable, "-c", NAIVE, loader, *paths], sample=True
             )
-            add(f"naive script {dtype} ({loader} loader)", naive, naive_rss, f"best of {rounds}")
+            add(f"naive script {dtype} ({loader} loader)", naive, naive_rss,
+                _note(rounds, naive_cpu))  # fmt: skip
             target_ratio = "<= 1.0" if loader == loaders[0] else "report"
             ratio(f"diff 1 GiB {dtype}, 8 of 64 changed: hubsnap / naive ({loader})",
                   ours / naive, target_ratio)  # fmt: skip
+            ratio(f"diff 1 GiB {dtype}, 8 of 64 changed: CPU time, hubsnap / naive ({loader})",
+                  ours_cpu / naive_cpu, "report")  # fmt: skip
             if naive_rss is not None:
                 ratio(f"diff 1 GiB {dtype}: naive ({loader}) peak RssAnon MiB", naive_rss,
                       "report")  # fmt: skip
         assert rss is not None
         ratio(f"diff 1 GiB {dtype}: hubsnap peak RssAnon MiB", rss, "<= 128")
-        equal = min(_timed(run, base, twin, work) for _ in range(rounds))
+        timed = [_timed(run, base, twin, work) for _ in range(rounds)]
+        equal, equal_cpu = min(t[0] for t in timed), min(t[1] for t in timed)
         add(f"diff {dtype}: 64 byte-identical tensors, in process", equal, None,
-            f"best of {rounds}")  # fmt: skip
-        ratio(f"diff 1 GiB {dtype} byte-identical: GB/s", TENSORS * TENSOR_BYTES / equal / 1e9,
-              ">= 2")  # fmt: skip
+            _note(rounds, equal_cpu))  # fmt: skip
+        size = TENSORS * TENSOR_BYTES
+        ratio(f"diff 1 GiB {dtype} byte-identical: GB/s", size / equal / 1e9, ">= 2")
+        ratio(f"diff 1 GiB {dtype} byte-identical: GB/s of CPU time", size / equal_cpu / 1e9,
+              "report")  # fmt: skip
 
 
-def _timed(run: Run, base: str, twin: str, work: Path) -> float:
-    """Seconds the API's diff of ``base`` and its byte-identical twin took in its process."""
+def _note(rounds: int, cpu: float) -> str:
+    load = os.getloadavg()[0]
+    return f"best of {rounds}; CPU {cpu:.3f} s; load average {load:.1f}"
+
+
+def _timed(run: Run, base: str, twin: str, work: Path) -> tuple[float, float]:
+    """Wall and CPU seconds the API's diff of ``base`` and its byte-identical twin took in
+    its process."""
     result = work / "diff-timed.txt"
     run([sys.executable, "-c", TIMED, base, twin, str(result)], False)
-    seconds, compared = result.read_text().split()
+    seconds, cpu, compared = result.read_text().split()
     result.unlink()
     assert int(compared) == TENSORS * TENSOR_BYTES, compared
-    return float(seconds)
+    return float(seconds), float(cpu)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _best(
     rounds: int, run: Run, argv: list[str], *, sample: bool = False
-) -> tuple[float, float | None]:
-    times, peaks = [], []
+) -> tuple[float, float | None, float]:
+    """The fastest of ``rounds`` runs, the largest RSS seen, the least CPU time (user +
+    system of the child: unlike wall time, hardly stretched by other work on the machine)."""
+    times, peaks, cpus = [], [], []
     for _ in range(rounds):
+        before = _children_cpu()
         seconds, rss = run(argv, sample)
+        cpus.append(_children_cpu() - before)
         times.append(seconds)
         if rss is not None:
             peaks.append(rss)
-    return min(times), (max(peaks) if peaks else None)
+    return min(times), (max(peaks) if peaks else None), min(cpus)
 
 
 def _warm(paths: list[Path]) -> None:
