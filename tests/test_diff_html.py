@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import save
 
-from hubsnap.diff.behaviour import BehaviourReport, Prediction, Task, parse_testset
+from hubsnap.diff.behaviour import BehaviourReport, Prediction, Span, Task, parse_testset
 from hubsnap.diff.card import diff_card
 from hubsnap.diff.checks import parse_threshold
 from hubsnap.diff.config import diff_config
@@ -126,6 +126,26 @@ def test_plots_scale_and_label_honestly() -> None:
     heights = [float(h) for h in re.findall(r'<rect class="bar"[^>]*height="([0-9.]+)"', bins)]
     assert heights == [60.0, 0.0, 180.0, 0.0, 60.0]  # zero changes alone in the middle bin
     assert histogram([], title="t", axis="x").count('<rect class="bar"') == 21
+
+
+def test_sparse_reports_spans_and_dry_runs_render() -> None:
+    identical = DiffReport(SideInfo("a", None), SideInfo("b", None), ("files",), identical=True)
+    page = render_html(identical)
+    assert "<strong>identical</strong>" in page and "<svg" not in page
+    testset = parse_testset(b'[{"text": "Ada <b>Lovelace</b>"}]')
+    spans = BehaviourReport.build(
+        testset, Task.TOKEN_CLASSIFICATION,
+        [Prediction((Span(0, 3, "PER"),), 0.9)], [Prediction((Span(0, 3, "<i>ORG"),), 0.7)],
+    )  # fmt: skip
+    page = render_html(DiffReport(SideInfo("a", None), SideInfo("b", None), ("behaviour",),
+                                  behaviour=spans))  # fmt: skip
+    assert "<code>PER[0:3]</code>" in page and "<code>&lt;i&gt;ORG[0:3]</code>" in page
+    assert "Ada &lt;b&gt;Lovelace&lt;/b&gt;" in page and "<b>" not in page
+    assert page.count('<svg class="plot histogram"') == 1
+    dry = BehaviourReport(Task.TEXT_CLASSIFICATION, 1, (), dry_run=True)
+    page = render_html(DiffReport(SideInfo("a", None), SideInfo("b", None), ("behaviour",),
+                                  behaviour=dry))  # fmt: skip
+    assert "no input was sent (dry run)" in page and "<svg" not in page
 
 
 @pytest.fixture
