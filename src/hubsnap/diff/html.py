@@ -146,9 +146,8 @@ def _keys(key: str, title: str, diff: KeysDiff | None) -> str:
          f"<code>{_text(c.path)}</code>", _value(c.base), _value(c.target)]
         for c in diff.changed
     ]  # fmt: skip
-    body = f"<p>{diff.count} keys differ</p>" + _table(
-        ("", "file", "key", "base", "target"), rows, set()
-    )
+    counted = "1 key differs" if diff.count == 1 else f"{diff.count} keys differ"
+    body = f"<p>{counted}</p>" + _table(("", "file", "key", "base", "target"), rows, set())
     return _section(key, title, body)
 
 

@@ -192,12 +192,11 @@ def histogram(values: Sequence[float], *, title: str, axis: str, bins: int = 21)
         out.append(
             f'<text class="tick" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{count}</text>'
         )
-    for share, value in ((0.0, low), (0.5, 0.0), (1.0, -low)):
+    for share, tick in ((0.0, f"{low:+.3g}"), (0.5, "0"), (1.0, f"{-low:+.3g}")):
         x = left + plot_w * share
         out.append(
             f'<line class="tick" x1="{x:.1f}" y1="{base}" x2="{x:.1f}" y2="{base + 4}"/>'
-            f'<text class="tick" x="{x:.1f}" y="{base + 16}" text-anchor="middle">'
-            f"{value:+.3g}</text>"
+            f'<text class="tick" x="{x:.1f}" y="{base + 16}" text-anchor="middle">{tick}</text>'
         )
     out.append(
         f'<text class="axis-title" x="{left + plot_w / 2:.0f}" y="{base + 32}" '
