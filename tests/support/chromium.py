@@ -106,7 +106,7 @@ def _reap(pid: int, grace: float = 15.0) -> None:
     os.waitpid(pid, 0)
 
 
-def open_offline(path: Path, expressions: dict[str, str], *, timeout: float = 90.0) -> PageRun:
+def open_offline(path: Path, expressions: dict[str, str], *, timeout: float = 180.0) -> PageRun:
     """Load ``path`` with the network emulated offline (and any fetch sent to a dead proxy),
     wait for its load event, evaluate each expression (JSON-serialisable results)."""
     binary = chromium()
