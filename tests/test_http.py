@@ -271,3 +271,28 @@ def test_a_preloaded_answer_broken_off_while_read_is_sent_again() -> None:
     assert response.json() == {"whole": True}
     assert len(calls) == 2
     assert response.is_closed
+
+
+@pytest.mark.parametrize("honours_range", [True, False], ids=["206", "200"])
+def test_a_download_starts_where_an_earlier_one_stopped(honours_range: bool) -> None:
+    body = bytes(range(256)) * 4
+    opened: list[int] = []
+    restarts: list[int] = []
+
+    def open_at(start: int) -> httpx.Response:
+        opened.append(start)
+        if not honours_range:
+            return _stream(lambda request: httpx.Response(200, content=body))
+        headers = {"Content-Range": f"bytes {start}-{len(body) - 1}/{len(body)}"}
+        rest = body[start:]
+        return _stream(lambda request: httpx.Response(206, content=rest, headers=headers))
+
+    policy = RetryPolicy(sleep=lambda _: None)
+    chunks = iter_resumable(
+        open_at, what="f", policy=policy, size=len(body), start=300,
+        restart=lambda: restarts.append(1),
+    )  # fmt: skip
+    got = b"".join(chunks)
+    assert opened == [300]
+    # 206: only the rest arrives; 200: the caller drops what it had and gets it all again.
+    assert (got, restarts) == ((body[300:], []) if honours_range else (body, [1]))

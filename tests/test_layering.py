@@ -18,7 +18,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "httpx": ("http/",),
     "httpx2": (),
     "huggingface_hub": ("hub.py", "hublist.py", "hubfiles.py", "hubauth.py", "hubenv.py"),
-    "oras": ("oci/layout.py",),
+    "oras": (),  # a peer tool for the interop tests and the benchmark only
     "cryptography": ("signing/",),
     "git": ("lfs/",),
     "yaml": ("documents.py",),

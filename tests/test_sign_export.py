@@ -82,11 +82,27 @@ def test_wrong_key_names_the_key_that_signed(
     assert result.code == 6
     hint = load_public_key(FIXED_PUB).bundle_hint
     assert hint == hashlib.sha256(FIXED_PUB.read_bytes()).hexdigest()
-    assert result.err.splitlines()[0] == (
+    trusted = hashlib.sha256(key_pair[1].read_bytes()).hexdigest()
+    assert result.err.splitlines() == [
         f"error: verification failed: {model.ref}: no valid OMS signature (signature does not"
-        f" verify with any trusted key; signed by the key with hint {hint} (the SHA-256 of its"
-        " .pub file)) (and 1 more)"
-    )
+        f" verify with any trusted key; signed by key id {hint}, trusted key id {trusted})"
+        " (and 1 more)",
+        "hint: a key id is the SHA-256 of a .pub file (sha256sum key.pub; hubsnap keygen prints"
+        " it): pass the signer's public key with --key",
+    ]
+
+
+def test_keygen_prints_the_key_id_verify_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = run_cli(["keygen", "-o", str(tmp_path / "key.pem")], capsys)
+    assert result.code == 0, result.err
+    key_id = hashlib.sha256((tmp_path / "key.pub").read_bytes()).hexdigest()
+    assert key_id == load_public_key(tmp_path / "key.pub").bundle_hint
+    assert f"key id:      {key_id}  (signatures name their signer by it)" in result.out.splitlines()
+    result = run_cli(["keygen", "-o", str(tmp_path / "other.pem"), "--json"], capsys)
+    key_id = hashlib.sha256((tmp_path / "other.pub").read_bytes()).hexdigest()
+    assert json.loads(result.out)["key_id"] == key_id
 
 
 def test_describe_signatures_says_which_is_which(
@@ -109,3 +125,20 @@ def test_describe_signatures_says_which_is_which(
     assert sorted(str(d.kind) for d in unverified) == ["oms", "oms", "provenance", "provenance"]
     assert not any(d.verified for d in unverified)
     assert oms.to_json()["kind"] == "oms"
+
+
+def test_wrong_key_names_every_key_that_signed(
+    make_model: MakeModel, key_pair: tuple[Path, Path], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    model, _ = _two_signers(make_model, key_pair)
+    assert run_cli(["keygen", "-o", str(tmp_path / "third.pem")], capsys).code == 0
+    third = tmp_path / "third.pub"
+    result = run_cli(["verify", model.ref, "--key", str(third)], capsys)
+    assert result.code == 6
+    line = result.err.splitlines()[0]
+    signers = [hashlib.sha256(p.read_bytes()).hexdigest() for p in (FIXED_PUB, key_pair[1])]
+    trusted = hashlib.sha256(third.read_bytes()).hexdigest()
+    oms = line.split(": no valid OMS signature (", 1)[1]
+    for key_id in signers:
+        assert f"signed by key id {key_id}, trusted key id {trusted}" in oms

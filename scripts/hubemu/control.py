@@ -14,9 +14,10 @@ receivers, and reset everything to the built fixtures. All bodies are JSON:
     PUT    /_emulator/repos/{ns}/{name}/refs/{heads|tags}/{n} {target: revision}
     DELETE /_emulator/repos/{ns}/{name}/refs/{heads|tags}/{n}
     GET|POST|DELETE /_emulator/faults                        {pattern (regex on the path),
-           kind: "429"|"500"|"503"|...|truncate|corrupt|delay, count, method, retry_after,
-           truncate_at, delay}
-    GET    /_emulator/requests?contains=S&method=GET         {count}; DELETE resets counts
+           kind: "429"|"500"|"503"|...|truncate|corrupt|delay|throttle|ignore_range, count,
+           method, retry_after, truncate_at, delay, rate (bytes/s, for throttle)}
+    GET    /_emulator/requests?contains=S&method=GET         {count, ranged, bytes}; DELETE
+           resets them
     GET    /_emulator/requests/log
     POST|DELETE /_emulator/webhooks                          {url, secret}
 """
@@ -70,7 +71,7 @@ def _route(server: EmulatorServer, req: Request, parts: list[str]) -> Response |
         if method == "DELETE":
             faults.reset_counts()
             return json_response({"ok": True})
-        return json_response({"count": faults.count(req.arg("contains") or "", req.arg("method"))})
+        return json_response(faults.count(req.arg("contains") or "", req.arg("method")))
     if parts == ["requests", "log"]:
         return json_response(faults.log())
     if parts == ["webhooks"]:

@@ -141,6 +141,7 @@ def _token(authorization: str) -> str | None:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: EmulatorServer
+    _sent = 0  # body bytes written for the current request
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -197,13 +198,27 @@ class Handler(BaseHTTPRequestHandler):
         req = self._request(method)
         control = req.path.startswith("/_emulator/")
         if not control:
-            self.server.faults.record(method, req.path)
-            fault = self.server.faults.take(method, req.path, ("status", "delay"))
+            faults = self.server.faults
+            faults.begin()
+            try:
+                self._answer(method, req, faults)
+            finally:
+                faults.end()
+            return
+        self._answer(method, req, None)
+
+    def _answer(self, method: str, req: Request, faults: Faults | None) -> None:
+        control = faults is None
+        if faults is not None:
+            faults.record(method, req.path, ranged=bool(req.headers.get("Range")))
+            fault = faults.take(method, req.path, ("status", "delay"))
             if fault is not None and fault.kind == "delay":
                 time.sleep(fault.delay)
             elif fault is not None:
                 self._send(self._fault_response(fault), None)
                 return
+            if req.headers.get("Range") and faults.take(method, req.path, ("ignore_range",)):
+                del req.headers["Range"]  # answered as a server without range support would
         response: Response | None = None
         try:
             for router in self.server.routers:
@@ -216,8 +231,16 @@ class Handler(BaseHTTPRequestHandler):
             response = json_response({"error": "Not Found"}, 404)
         body_fault = None
         if not control and method == "GET" and response.length > 1:
-            body_fault = self.server.faults.take(method, req.path, ("truncate", "corrupt"))
-        self._send(response, body_fault)
+            body_fault = self.server.faults.take(
+                method, req.path, ("truncate", "corrupt", "throttle")
+            )
+        try:
+            self._send(response, body_fault)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client hung up mid-body (a killed download)
+        finally:  # a client that hung up mid-body still received what was sent before
+            if not control:
+                self.server.faults.record_bytes(method, req.path, self._sent)
 
     @staticmethod
     def _fault_response(fault: Fault) -> Response:
@@ -237,6 +260,7 @@ class Handler(BaseHTTPRequestHandler):
         return json_response({"error": message}, fault.status, headers)
 
     def _send(self, response: Response, fault: Fault | None) -> None:
+        self._sent = 0
         self.send_response(response.status)
         # The Hub's request ids end up in huggingface_hub's error messages.
         self.send_header("X-Request-Id", f"Root=1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:24]}")
@@ -256,6 +280,7 @@ class Handler(BaseHTTPRequestHandler):
         corrupt = fault is not None and fault.kind == "corrupt"
         flips = {0, response.length // 2} if corrupt else set()
         written = 0
+        rate = fault.rate if fault is not None and fault.kind == "throttle" else 0
         for chunk in self._chunks(response):
             piece = chunk[: max(0, limit - written)]
             if flips:
@@ -264,7 +289,11 @@ class Handler(BaseHTTPRequestHandler):
                     if written <= pos < written + len(data):
                         data[pos - written] ^= 0xFF
                 piece = bytes(data)
-            self.wfile.write(piece)
+            if rate:
+                self._trickle(piece, rate)
+            else:
+                self.wfile.write(piece)
+                self._sent += len(piece)
             written += len(piece)
             if written >= limit:
                 break
@@ -274,6 +303,16 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _trickle(self, data: bytes, rate: int) -> None:
+        """Send ``data`` at about ``rate`` bytes a second, in pieces of a tenth of that."""
+        step = max(1, rate // 10)
+        for pos in range(0, len(data), step):
+            piece = data[pos : pos + step]
+            self.wfile.write(piece)
+            self.wfile.flush()
+            self._sent += len(piece)
+            time.sleep(len(piece) / rate)
 
     def _chunks(self, response: Response) -> Any:
         if response.blob is None:

@@ -23,7 +23,8 @@ Variables (all optional):
     Hub token; surrounding whitespace is stripped, as ``huggingface_hub`` does. Without it,
     the token saved by ``hf auth login`` is used.
 ``HF_HUB_OFFLINE``
-    ``1`` makes Hub commands refuse to reach the Hub (one line, exit 2).
+    ``1``: nothing reaches the Hub. ``snapshot REPO@REV`` answers from a full snapshot the
+    local store holds; any other Hub request is one line, exit 2.
 ``HF_HUB_DISABLE_PROGRESS_BARS``
     ``1`` hides download progress bars.
 ``DOCKER_CONFIG``

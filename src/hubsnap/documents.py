@@ -10,19 +10,20 @@ merge keys or tags beyond JSON's types (dates stay strings). A refusal is an
 :class:`InvalidDocument`, a ``ValueError`` that names the document; the caller maps it to its
 exit class (2 for a file the user named, 6 for content inside an artifact, 5 for a remote
 answer). The files they come from are read by :func:`hubsnap.localfile.read_regular_file`.
-This is the one module that imports ``yaml``.
+This is the one module that imports ``yaml``, and only when a YAML document is read or
+written: commands that parse only JSON (``verify`` of a local artifact) do not load it.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
 from array import array
 from itertools import accumulate
+from types import ModuleType, SimpleNamespace
 from typing import Any
-
-import yaml
 
 from hubsnap.values import shown
 
@@ -207,20 +208,37 @@ _TIMESTAMP_TAG = _TAG + "timestamp"
 _VALUE_TAG = _TAG + "value"
 
 
-class _Resolver(yaml.resolver.Resolver):
-    """YAML 1.1's implicit types, less timestamps (dates stay the strings they are written
-    as, so a card's ``date: 2023-02-30`` is no error) and ``=`` (YAML's "value" tag, which the
-    safe loader cannot build)."""
+@functools.cache
+def _yaml() -> SimpleNamespace:
+    """PyYAML and what is built from it, made on first use (7 ms that JSON readers skip):
+    ``module``, the scalar ``resolver`` and ``scalars`` constructor, the event ``loader``
+    and the ``dumper``."""
+    import yaml  # noqa: PLC0415
 
+    class Resolver(yaml.resolver.Resolver):
+        """YAML 1.1's implicit types, less timestamps (dates stay the strings they are written
+        as, so a card's ``date: 2023-02-30`` is no error) and ``=`` (YAML's "value" tag, which
+        the safe loader cannot build)."""
 
-_Resolver.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_TIMESTAMP_TAG, _VALUE_TAG)]
-    for first, resolvers in yaml.resolver.Resolver.yaml_implicit_resolvers.items()
-}
-_RESOLVER = _Resolver()
-_SCALARS = yaml.constructor.SafeConstructor()
-# libyaml's event parser when PyYAML was built with it (several times faster), else PyYAML's.
-_EVENT_LOADER: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    Resolver.yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag not in (_TIMESTAMP_TAG, _VALUE_TAG)]
+        for first, resolvers in yaml.resolver.Resolver.yaml_implicit_resolvers.items()
+    }
+
+    class Dumper(yaml.SafeDumper):
+        """Never writes anchors: a document hubsnap writes is one its own reader accepts."""
+
+        def ignore_aliases(self, data: Any) -> bool:
+            return True
+
+    return SimpleNamespace(
+        module=yaml,
+        resolver=Resolver(),
+        scalars=yaml.constructor.SafeConstructor(),
+        # libyaml's event parser when PyYAML was built with it (several times faster).
+        loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader),
+        dumper=Dumper,
+    )
 
 
 def _line(event: Any) -> str:
@@ -232,24 +250,25 @@ def _scalar(event: Any) -> Any:
     """The value of a scalar event: str, bool, None, a 64-bit int or a finite float."""
     text = event.value
     tag = event.tag
+    lib = _yaml()
     if tag in (None, "!"):
-        tag = _RESOLVER.resolve(yaml.ScalarNode, text, event.implicit)  # type: ignore[no-untyped-call]
-    node = yaml.ScalarNode(tag, text)
+        tag = lib.resolver.resolve(lib.module.ScalarNode, text, event.implicit)
+    node = lib.module.ScalarNode(tag, text)
     if tag == _TAG + "str" or tag == _TIMESTAMP_TAG:
         return text
     if tag == _TAG + "null":
         return None
     if tag == _TAG + "bool":
-        return _SCALARS.construct_yaml_bool(node)
+        return lib.scalars.construct_yaml_bool(node)
     if tag in (_TAG + "int", _TAG + "float"):
         if len(text) > _MAX_NUMBER_TEXT:
             raise _Refused(f"a number is too long{_line(event)}")
         if tag == _TAG + "int":
-            value = int(_SCALARS.construct_yaml_int(node))
+            value = int(lib.scalars.construct_yaml_int(node))
             if not _MIN_INT <= value <= _MAX_INT:
                 raise _Refused(f"an integer is out of the 64-bit range{_line(event)}")
             return value
-        number = float(_SCALARS.construct_yaml_float(node))
+        number = float(lib.scalars.construct_yaml_float(node))
         if not math.isfinite(number):
             raise _Refused(f"numbers must be finite{_line(event)}")
         return number
@@ -267,6 +286,7 @@ class _Builder:
         self.nodes = 0
         self.documents = 0
         self.result: Any = None
+        self.yaml: ModuleType = _yaml().module
 
     def add(self, value: Any, event: Any) -> None:
         if not self.stack:
@@ -286,6 +306,7 @@ class _Builder:
             pending[0] = None
 
     def event(self, event: Any) -> None:
+        yaml = self.yaml
         if isinstance(event, yaml.AliasEvent):
             raise _Refused(f"aliases are not allowed{_line(event)}")
         if isinstance(event, yaml.NodeEvent):
@@ -331,8 +352,10 @@ def load_yaml(
     """
     text = _text(data, what, "YAML", max_bytes)
     builder = _Builder(max_depth, max_nodes)
+    lib = _yaml()
+    yaml: ModuleType = lib.module
     try:
-        for event in yaml.parse(text, Loader=_EVENT_LOADER):
+        for event in yaml.parse(text, Loader=lib.loader):
             builder.event(event)
         _check_plain(builder.result, yaml_types=True)
     except yaml.MarkedYAMLError as e:
@@ -347,16 +370,10 @@ def load_yaml(
     return builder.result
 
 
-class _Dumper(yaml.SafeDumper):
-    """Never writes anchors: a document hubsnap writes is one its own reader accepts."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-
 def dump_yaml(value: Any) -> bytes:
     """Block-style UTF-8 YAML, keys in the order given."""
-    text = yaml.dump(
-        value, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False
+    lib = _yaml()
+    text: str = lib.module.dump(
+        value, Dumper=lib.dumper, sort_keys=False, allow_unicode=True, default_flow_style=False
     )
     return text.encode("utf-8")

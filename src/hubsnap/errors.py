@@ -18,6 +18,7 @@ __all__ = [
     "IntegrityError",
     "NotFoundError",
     "RemoteError",
+    "Terminated",
     "UsageError",
     "from_os_error",
 ]
@@ -36,6 +37,15 @@ class ExitCode(IntEnum):
     #: A bug in hubsnap: distinct from every documented code, so scripts never mistake it
     #: for a network failure or a failed check (70 is ``EX_SOFTWARE`` in sysexits.h).
     INTERNAL = 70
+    #: Stopped by a signal, as shells report it (128 + the signal's number): Ctrl-C (SIGINT)
+    #: and SIGTERM. What was verified before is kept; an interrupted download resumes.
+    INTERRUPTED = 130
+    TERMINATED = 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread as Ctrl-C raises :class:`KeyboardInterrupt`, so the
+    same clean-up runs (temp files removed, finished work kept) before exit 143."""
 
 
 class HubsnapError(Exception):

@@ -12,19 +12,21 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import stat
 import tempfile
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from hubsnap.errors import IntegrityError
+from hubsnap.errors import IntegrityError, UsageError
 
 __all__ = [
     "atomic_write_bytes",
     "atomic_writer",
     "check_checkout_path",
     "check_relative_path",
+    "check_store_path",
     "ensure_dir_no_symlinks",
     "is_git_component",
     "safe_destination",
@@ -143,3 +145,32 @@ def _fsync_dir(directory: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def check_store_path(root: Path) -> Path:
+    """Return ``root`` if a store can live there: a directory, or a path whose nearest
+    existing ancestor is one. Checked before a command does anything, so that a store path
+    naming a file fails at once, in one line (exit 2), having created nothing.
+
+    Each component is judged from one ``stat``: the store may be created by another writer
+    (a parallel upload) between two separate checks, and a directory that appears meanwhile
+    is fine.
+    """
+    probe = root
+    while True:
+        try:
+            mode: int | None = probe.stat().st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            mode = None
+        except OSError as e:
+            raise UsageError(f"cannot use store {root}: {e.strerror}") from e
+        if mode is None and probe.is_symlink():
+            mode = 0  # a dangling symlink: nothing a store can be created through
+        if mode is not None:
+            if stat.S_ISDIR(mode):
+                return root
+            where = "it" if probe == root else f"{probe}"
+            raise UsageError(f"cannot use store {root}: {where} is not a directory")
+        if probe == probe.parent:
+            return root
+        probe = probe.parent

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 import platform
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from types import ModuleType, TracebackType
@@ -353,13 +353,14 @@ class HubClient:
 
     # -- file bodies --------------------------------------------------------------------------
 
-    def file_chunks(self, repo_id: str, commit: str, path: str, size: int) -> Iterator[bytes]:
-        """The ``size`` bytes of a file of ``commit`` (never a branch name), as they arrive.
-
-        A body that breaks off or ends short is resumed with ``Range`` by
-        :func:`hubsnap.http.iter_resumable`, the download loop registry pulls use too; more
-        bytes than ``size`` are :class:`IntegrityError`. Nothing is requested until the first
-        chunk is asked for.
+    def file_chunks(
+        self, repo_id: str, commit: str, path: str, size: int, *, start: int = 0,
+        restart: Callable[[], None] | None = None,
+    ) -> Iterator[bytes]:  # fmt: skip
+        """The ``size`` bytes of a file of ``commit`` (never a branch name) from byte ``start``,
+        as they arrive. Breaks are resumed with ``Range`` by :func:`hubsnap.http.iter_resumable`
+        (a server that ignores it calls ``restart`` and sends it all); more bytes than ``size``
+        are :class:`IntegrityError`. Nothing is requested until the first chunk is asked for.
         """
         if not is_commit(commit):
             raise ValueError(f"downloads are by commit sha, not {commit!r}")
@@ -374,7 +375,7 @@ class HubClient:
 
         chunks = iter_resumable(
             open_at, what=what, policy=self.retry, size=size, floor_window=self.timeout,
-            error=IntegrityError,
+            error=IntegrityError, start=start, restart=restart,
         )  # fmt: skip
         try:
             yield from chunks

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -178,13 +179,17 @@ class HubEmulator:
         retry_after: int | None = None,
         truncate_at: int | None = None,
         delay: float | None = None,
+        rate: int | None = None,
     ) -> int:
         """Arm a fault on request paths matching the regex ``pattern``; returns its id.
 
         ``kind``: an HTTP status (``"429"``, ``"500"``, ``"503"``...), ``"truncate"`` (full
         Content-Length announced, fewer bytes sent, connection closed), ``"corrupt"`` (right
-        size, flipped bytes) or ``"delay"`` (``delay`` seconds before answering). Body faults
-        fire only on GET responses that have a body (not on HEAD or redirects).
+        size, flipped bytes), ``"delay"`` (``delay`` seconds before answering), ``"throttle"``
+        (the body at ``rate`` bytes a second) or ``"ignore_range"`` (a ``Range`` request
+        answered ``200`` with the whole body). Body faults fire only on GET responses that
+        have a body (not on HEAD or redirects); ``ignore_range`` only on requests with a
+        ``Range``.
         """
         spec: dict[str, Any] = {"pattern": pattern, "kind": kind, "count": count}
         spec |= {
@@ -194,6 +199,7 @@ class HubEmulator:
                 ("retry_after", retry_after),
                 ("truncate_at", truncate_at),
                 ("delay", delay),
+                ("rate", rate),
             )
             if v is not None
         }
@@ -208,8 +214,23 @@ class HubEmulator:
 
     def request_count(self, path_substring: str, method: str | None = "GET") -> int:
         """Hub/CDN requests whose path contains ``path_substring`` (``method=None``: any)."""
+        return self.request_stats(path_substring, method)["count"]
+
+    def request_stats(self, path_substring: str, method: str | None = "GET") -> dict[str, int]:
+        """``count``, ``ranged`` (requests with a ``Range`` header) and ``bytes`` (body bytes
+        sent) of the Hub/CDN requests whose path contains ``path_substring``."""
         query = {"contains": path_substring} | ({"method": method} if method else {})
-        return int(self._call("GET", f"requests?{urlencode(query)}")["count"])
+        answer = self._call("GET", f"requests?{urlencode(query)}")
+        return {name: int(answer[name]) for name in ("count", "ranged", "bytes")}
+
+    def wait_idle(self, timeout: float = 60.0) -> None:
+        """Return once no Hub/CDN request is being answered (a body to a client that died
+        is still being written until the emulator notices); its bytes are counted by then."""
+        deadline = time.monotonic() + timeout
+        while self._call("GET", "requests")["active"]:
+            if time.monotonic() > deadline:
+                raise EmulatorError(f"requests still active after {timeout} s")
+            time.sleep(0.05)
 
     def reset_request_counts(self) -> None:
         self._call("DELETE", "requests")

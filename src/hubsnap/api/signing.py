@@ -349,8 +349,19 @@ def verdict(report: ArtifactCheck) -> Verdict:
         return Verdict(notes + tuple(f"audit: {failure}" for failure in failures), None)
     more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
     # The error's one line names the first failure, which already gives every reason.
-    hint = COPY_HINT if not report.signatures and "no signature found" in failures[0] else None
+    hint = None
+    if not report.signatures and "no signature found" in failures[0]:
+        hint = COPY_HINT
+    elif "signed by key id" in failures[0]:
+        hint = KEY_ID_HINT
     return Verdict((), IntegrityError(f"verification failed: {failures[0]}{more}", hint=hint))
+
+
+#: What a key id in a wrong-key failure is, and how to match it to a key file.
+KEY_ID_HINT = (
+    "a key id is the SHA-256 of a .pub file (sha256sum key.pub; hubsnap keygen prints it): "
+    "pass the signer's public key with --key"
+)
 
 
 #: Why a copy may have no signature: skopeo, docker and ``oras cp`` without ``-r`` copy the

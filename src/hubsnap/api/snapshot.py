@@ -124,9 +124,11 @@ def snapshot(
     with ``sign_key``, then sign the artifact (the provenance records ``revision`` as the
     one requested). The key is loaded before anything is downloaded.
 
-    ``output`` ``None`` writes no ``snapshot.yaml``. Raises :class:`~hubsnap.errors.
-    HubsnapError` subclasses with the documented exit codes; on failure nothing is added to
-    the store and no document is written.
+    ``output`` ``None`` writes no ``snapshot.yaml``. With ``HF_HUB_OFFLINE`` the answer comes
+    from a full snapshot the local store holds (:mod:`hubsnap.api.snapshot_offline`).
+    Raises :class:`~hubsnap.errors.HubsnapError` subclasses with the documented exit codes; on
+    failure no document is written and nothing is added to the store, except what an
+    interrupted run keeps to resume (see :mod:`hubsnap.hubfiles`).
     """
     settings = session.settings
     if output is not None and output.is_dir():
@@ -134,10 +136,17 @@ def snapshot(
     key = None
     if sign_key is not None and not dry_run:
         key = load_private_key(sign_key, password_env=password_env, prompt=prompt)
-    with HubClient.from_settings(settings, retry) as client:
-        result = _snapshot(
-            client, settings, repo_id, revision, selection, output=output, dry_run=dry_run
+    if settings.hf_offline:
+        from hubsnap.api.snapshot_offline import snapshot_from_store  # noqa: PLC0415 - cycle
+
+        result = snapshot_from_store(
+            settings, repo_id, revision, selection, output=output, dry_run=dry_run
         )
+    else:
+        with HubClient.from_settings(settings, retry) as client:
+            result = _snapshot(
+                client, settings, repo_id, revision, selection, output=output, dry_run=dry_run
+            )
     if key is None or result.digest is None:
         return result
     signed = sign_artifact(

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import sys
-import traceback
-from typing import Annotated, Any
+import threading
+from typing import Annotated, Any, NoReturn
 
 import typer
 
-from hubsnap.errors import ExitCode, HubsnapError, UsageError, from_os_error
+from hubsnap.errors import ExitCode, HubsnapError, Terminated, UsageError, from_os_error
 
 __all__ = ["app", "example", "group", "main"]
 
@@ -111,6 +112,12 @@ def _debug() -> bool:
     return _verbose or os.environ.get("HUBSNAP_DEBUG", "") not in ("", "0")
 
 
+def _print_traceback() -> None:
+    import traceback  # noqa: PLC0415 - only an error path with debugging on needs it
+
+    traceback.print_exc()
+
+
 # A local file operation that failed on one of these is the user's to fix (a full disk, a
 # read-only or missing directory, a path under a regular file), whichever command met it.
 _LOCAL_ERRNOS = frozenset(
@@ -132,7 +139,7 @@ def _local_os_error(error: BaseException) -> HubsnapError | None:
 
 def _report(error: HubsnapError) -> None:
     if _debug():
-        traceback.print_exc()
+        _print_traceback()
     print(f"error: {error.message}", file=sys.stderr)
     if error.hint:
         print(f"hint: {error.hint}", file=sys.stderr)
@@ -159,22 +166,57 @@ def _usage_error(error: Exception) -> tuple[str, int] | None:
 _FAST = {("version",): False, ("version", "--json"): True}
 
 
+_terminated = False
+
+
+def _terminate(signum: int, frame: object) -> None:
+    global _terminated  # noqa: PLW0603 - the process's one SIGTERM, noted where it lands
+    if _terminated:
+        return  # already unwinding: a second SIGTERM must not cut the clean-up short
+    _terminated = True
+    raise Terminated
+
+
+def _stopped() -> NoReturn:
+    """Exit as a signal-stopped command does: one line, 130 (Ctrl-C) or 143 (SIGTERM)."""
+    if _terminated:
+        print("error: terminated", file=sys.stderr)
+        sys.exit(int(ExitCode.TERMINATED))
+    print("error: interrupted", file=sys.stderr)
+    sys.exit(int(ExitCode.INTERRUPTED))
+
+
+def _on_sigterm(handler: Any) -> Any:
+    """Install ``handler`` for SIGTERM and return the one it replaces (only the main thread
+    may; elsewhere nothing changes)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous = signal.signal(signal.SIGTERM, handler)
+    return signal.SIG_DFL if previous is None else previous
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI and exit with the documented exit code."""
+    """Run the CLI and exit with the documented exit code.
+
+    Ctrl-C and SIGTERM unwind the command like an error does (so temp files go and finished
+    work stays), then exit 130 and 143, as shells report a process a signal stopped.
+    """
     args = tuple(sys.argv[1:] if argv is None else argv)
     if args in _FAST:
         from hubsnap.cli.version import print_version  # noqa: PLC0415
 
         print_version(_FAST[args])
         sys.exit(0)
+    global _terminated  # noqa: PLW0603 - reset for each run (tests run main in process)
+    _terminated = False
+    previous = _on_sigterm(_terminate)
     try:
         code = app(args=argv, prog_name="hubsnap", standalone_mode=False)
     except HubsnapError as e:
         _report(e)
         sys.exit(int(e.exit_code))
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        sys.exit(130)
+    except KeyboardInterrupt:  # Terminated too
+        _stopped()
     except typer.Abort:
         print("error: aborted", file=sys.stderr)
         sys.exit(int(ExitCode.CHECK_FAILED))
@@ -196,7 +238,7 @@ def main(argv: list[str] | None = None) -> None:
         # A bug: still one line unless debugging, and an exit code no script can mistake for
         # a network failure or a failed check.
         if _debug():
-            traceback.print_exc()
+            _print_traceback()
         else:
             print(f"error: internal error: {type(e).__name__}", file=sys.stderr)
             print(
@@ -205,4 +247,9 @@ def main(argv: list[str] | None = None) -> None:
                 file=sys.stderr,
             )
         sys.exit(int(ExitCode.INTERNAL))
+    finally:
+        if previous is not None:
+            _on_sigterm(previous)
+    if code == ExitCode.INTERRUPTED:  # Typer turns the KeyboardInterrupt into exit 130
+        _stopped()
     sys.exit(code if isinstance(code, int) else 0)

@@ -26,7 +26,8 @@ def _render(pair: KeyPair) -> str:
     return (
         f"private key: {pair.private_path}\n"
         f"public key:  {pair.public_path}\n"
-        f"fingerprint: {pair.fingerprint}"
+        f"fingerprint: {pair.fingerprint}\n"
+        f"key id:      {pair.key_id}  (signatures name their signer by it)"
     )
 
 

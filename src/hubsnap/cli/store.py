@@ -90,7 +90,9 @@ def _confirm(removal: Removal) -> bool:
 
 def _render_deleted(data: dict[str, Any]) -> str:
     verb = "would free" if data["dry_run"] else "freed"
-    return f"{verb} {human_size(data['bytes'])} ({len(data['blobs'])} blobs)"
+    swept = data.get("swept") or 0
+    left = f"; removed {swept} temp file(s) of interrupted or killed runs" if swept else ""
+    return f"{verb} {human_size(data['bytes'])} ({len(data['blobs'])} blobs){left}"
 
 
 @store_app.command(

@@ -2,7 +2,9 @@
 
 :func:`iter_resumable` asks for the rest of a body after each break (``Range:
 bytes=N-``); a server that ignores ``Range`` answers ``200`` with the whole body again and
-the bytes already delivered are skipped. With a known ``size`` the stream stops the moment a
+the bytes already delivered are skipped (or, for a caller that can drop them, the body starts
+over). A download can start where an earlier one stopped. With a known ``size`` the stream
+stops the moment a
 server sends more than that (the caller's ``error``, exit 6 for content) instead of filling a
 disk, and a body that ends short is resumed like a dropped one.
 """
@@ -51,20 +53,29 @@ def iter_resumable(
     floor_window: float | None = None,
     error: type[HubsnapError] = IntegrityError,
     decode: bool = True,
+    start: int = 0,
+    restart: Callable[[], None] | None = None,
 ) -> Iterator[bytes]:
-    """The body's chunks, resumed after breaks, at most ``size`` bytes in all.
+    """The body's chunks from byte ``start`` on, resumed after breaks, at most ``size``
+    bytes in all (counting from 0).
 
     ``open_at(start)`` sends the request (with ``Range: bytes=start-`` when ``start`` is
     not 0), checks its status and returns the open streamed response; this closes it.
     ``floor_window`` enforces :class:`RateFloor` (``--timeout`` as a window) on each body;
-    ``decode`` is :func:`~hubsnap.http.body.iter_body`'s.
+    ``decode`` is :func:`~hubsnap.http.body.iter_body`'s. With ``restart``, a server that
+    ignores ``Range`` makes this call ``restart()`` (the caller drops what it holds) and
+    yield the whole body from byte 0 again, rather than skip what the caller already has.
     """
-    delivered = 0
+    delivered = start
     failures = 0
     while True:
         response = open_at(delivered)
         try:
-            skip = delivered - body_offset(response, delivered, what)
+            offset = body_offset(response, delivered, what)
+            if offset < delivered and restart is not None:
+                restart()
+                delivered = 0
+            skip = delivered - offset
             floor = RateFloor(floor_window) if floor_window else None
             for chunk in iter_body(response, what=what, floor=floor, decode=decode):
                 piece = chunk

@@ -6,14 +6,13 @@ oras and other OCI tools read. New blobs are written to a temp file inside the s
 being hashed, checked against the expected digest and size, fsynced and renamed into place:
 a blob path therefore always holds exactly the bytes its name says. Temp files left by a
 writer killed hard are removed the first time the store is opened for writing, once they are
-an hour old and the process that named them is gone. ``index.json`` is rewritten
+an hour old and the process that named them is gone; partial downloads kept for resuming,
+once a day old. ``index.json`` is rewritten
 atomically under an exclusive lock so concurrent writers do not lose each other's entries.
 Referrers of a manifest are the indexed manifests whose ``subject`` names it.
 
 A layout hubsnap did not create (``oci:PATH`` written by skopeo or oras, say) is checked
-against the image-layout spec by oras-py's validator before it is read: that part of oras-py
-only inspects files and is sound. Reading and writing blobs stays here, because oras-py
-neither verifies what it reads nor writes through temp files.
+against the image-layout spec before it is read (:mod:`hubsnap.oci.layoutspec`).
 """
 
 from __future__ import annotations
@@ -22,8 +21,6 @@ import contextlib
 import fcntl
 import json
 import os
-import stat
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +28,7 @@ from pathlib import Path
 from hubsnap.canonical import loads_object
 from hubsnap.digest import CHUNK_SIZE, Digest, sha256_bytes
 from hubsnap.errors import IntegrityError, NotFoundError, UsageError
-from hubsnap.fsutil import atomic_write_bytes
+from hubsnap.fsutil import atomic_write_bytes, check_store_path
 from hubsnap.localfile import read_regular_file
 from hubsnap.models import (
     MAX_MANIFEST_BYTES,
@@ -40,7 +37,14 @@ from hubsnap.models import (
     Index,
     Manifest,
 )
-from hubsnap.oci.ingest import STALE_INGEST_SECONDS, BlobWriter, real_dir, writer_alive
+from hubsnap.oci.ingest import (
+    STALE_INGEST_SECONDS,
+    STALE_PARTIAL_SECONDS,
+    BlobWriter,
+    real_dir,
+    sweep,
+)
+from hubsnap.oci.layoutspec import check_layout_spec
 from hubsnap.oci.storelock import LOCK_NAME, StoreLock
 
 __all__ = [
@@ -56,35 +60,6 @@ ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
 _LAYOUT_FILE = b'{"imageLayoutVersion":"1.0.0"}'
 #: ``index.json`` lists every manifest of the store (~300 bytes each): room for ~100,000.
 _MAX_INDEX_BYTES = 32 * 1024 * 1024
-
-
-def check_store_path(root: Path) -> Path:
-    """Return ``root`` if a store can live there: a directory, or a path whose nearest
-    existing ancestor is one. Checked before a command does anything, so that a store path
-    naming a file fails at once, in one line (exit 2), having created nothing.
-
-    Each component is judged from one ``stat``: the store may be created by another writer
-    (a parallel upload) between two separate checks, and a directory that appears meanwhile
-    is fine.
-    """
-    probe = root
-    while True:
-        try:
-            mode: int | None = probe.stat().st_mode
-        except (FileNotFoundError, NotADirectoryError):
-            mode = None
-        except OSError as e:
-            raise UsageError(f"cannot use store {root}: {e.strerror}") from e
-        if mode is None and probe.is_symlink():
-            mode = 0  # a dangling symlink: nothing a store can be created through
-        if mode is not None:
-            if stat.S_ISDIR(mode):
-                return root
-            where = "it" if probe == root else f"{probe}"
-            raise UsageError(f"cannot use store {root}: {where} is not a directory")
-        if probe == probe.parent:
-            return root
-        probe = probe.parent
 
 
 def damaged_blob(store: LayoutStore, digest: Digest) -> str:
@@ -174,18 +149,13 @@ class LayoutStore:
         if not self.exists():
             raise NotFoundError(f"no OCI image layout at {self.root}")
         if not self._validated:
-            # Our bounded reader sees index.json first: oras-py's reads it whole and recurses.
             try:
                 self.entries()
             except IntegrityError as e:
                 raise IntegrityError(f"{self.root} is not a valid OCI image layout: {e}") from e
-            # Imported here: oras-py's package pulls in requests and its registry client,
-            # 0.13 s that commands which never read a layout (help, discover) should not pay.
-            from oras.layout.layout import Layout as OrasLayout  # noqa: PLC0415
-
             try:
-                OrasLayout(str(self.root), validate=True)
-            except (OSError, ValueError) as e:
+                check_layout_spec(self.root)
+            except ValueError as e:
                 raise IntegrityError(f"{self.root} is not a valid OCI image layout: {e}") from e
             self._validated = True
         return self
@@ -204,27 +174,36 @@ class LayoutStore:
             return False
         return not path.is_symlink() and (size is None or stat.st_size == size)
 
-    def writer(self, *, git_blob_size: int | None = None) -> BlobWriter:
+    def writer(
+        self, *, git_blob_size: int | None = None, partial: str | None = None, size: int = 0
+    ) -> BlobWriter:
+        """A new blob's writer; with ``partial`` (a :func:`~hubsnap.oci.ingest.partial_name`
+        of ``size`` bytes), one that resumes that download (:meth:`BlobWriter.resume`)."""
         self.ensure()
         self.lock.share()
         if not self._swept:
             self._swept = True
             self.sweep_ingest()
+        if partial is not None:
+            return BlobWriter.resume(
+                self.ingest_dir, self.blob_path, partial, size=size, git_blob_size=git_blob_size
+            )
         return BlobWriter(self.ingest_dir, self.blob_path, git_blob_size=git_blob_size)
 
-    def sweep_ingest(self, *, older_than: float = STALE_INGEST_SECONDS) -> list[Path]:
-        """Remove ingest temp files left by dead writers; return what was removed."""
-        cutoff = time.time() - older_than
-        removed = []
-        for path in self.ingest_dir.glob("blob-*.tmp"):
-            try:
-                if path.lstat().st_mtime >= cutoff or writer_alive(path.name):
-                    continue
-                path.unlink()
-            except OSError:
-                continue  # gone meanwhile, or not ours to remove: sweeping is best effort
-            removed.append(path)
-        return removed
+    def has_partial(self, name: str) -> bool:
+        """Whether an interrupted download left the partial ``name`` to resume."""
+        return (self.root / "ingest" / name).is_file()
+
+    def sweep_ingest(
+        self,
+        *,
+        older_than: float = STALE_INGEST_SECONDS,
+        partials_older_than: float = STALE_PARTIAL_SECONDS,
+    ) -> list[Path]:
+        """Remove ingest temp files left by dead writers and partial downloads nobody resumed
+        (see :mod:`hubsnap.oci.ingest`); return what was removed."""
+        ingest = self.ingest_dir
+        return sweep(ingest, older_than=older_than, partials_older_than=partials_older_than)
 
     def put_bytes(self, data: bytes) -> Digest:
         digest = sha256_bytes(data)

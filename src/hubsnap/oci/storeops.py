@@ -329,13 +329,14 @@ def _delete(store: LayoutStore, blobs: list[tuple[Digest, int]], dry_run: bool) 
 
 
 def collect_garbage(store: LayoutStore, *, dry_run: bool = False, wait: float = 30.0) -> Deleted:
-    """Delete the blobs that no index entry reaches; sweep ingest files of dead writers."""
+    """Delete the blobs that no index entry reaches; sweep ingest files of dead writers and
+    the partial downloads interrupted runs left (nobody else uses the store meanwhile)."""
     store.require()
     with store.lock.exclusive(wait), store.locked():
         keep = reached_blobs(store, [e.descriptor.digest for e in store.entries()])
         garbage = _unreached_blobs(store, keep)
         _delete(store, garbage, dry_run)
-        swept = 0 if dry_run else len(store.sweep_ingest())
+        swept = 0 if dry_run else len(store.sweep_ingest(older_than=0, partials_older_than=0))
     return Deleted(tuple(garbage), swept)
 
 

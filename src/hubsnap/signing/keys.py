@@ -4,7 +4,8 @@ This is the only module that imports ``cryptography``. Keys are P-256 (the defau
 P-384; each curve is paired with its hash (P-256 ↔ SHA-256, P-384 ↔ SHA-384), so a signature
 is never checked with a weaker hash than its key. A key's *fingerprint* is the SHA-256 of its
 DER SubjectPublicKeyInfo, written ``sha256:HEX``; the *hint* recorded in Sigstore bundles is
-what ``model_signing`` computes, the SHA-256 of the PEM encoding. Private key files are written
+what ``model_signing`` computes, the SHA-256 of the PEM encoding, shown to users as the key's
+*key id* (``sha256sum key.pub``). Private key files are written
 atomically with mode 0600, the public key beside them as ``<name>.pub``. Passwords come from
 an environment variable (``HUBSNAP_KEY_PASSWORD`` unless told otherwise) or a prompt, and
 never appear in errors.
@@ -97,7 +98,11 @@ class PublicKey:
 
     @property
     def bundle_hint(self) -> str:
-        """The key hint ``model_signing`` writes and checks: SHA-256 hex of the PEM bytes."""
+        """The key hint ``model_signing`` writes and checks: SHA-256 hex of the PEM bytes.
+
+        It is also the key's *key id* as hubsnap shows it (``keygen``, a ``verify`` that finds
+        another signer): what a bundle names its signer by, and ``sha256sum key.pub`` of the
+        ``.pub`` file ``keygen`` writes."""
         return hashlib.sha256(self.pem()).hexdigest()
 
     def verify(self, signature: bytes, data: bytes) -> bool:
@@ -133,19 +138,22 @@ class PrivateKey:
 
 @dataclass(frozen=True)
 class KeyPair:
-    """Where :func:`save_key_pair` wrote the keys, and the public key's fingerprint."""
+    """Where :func:`save_key_pair` wrote the keys, the public key's fingerprint (policies pin
+    it) and its key id (what signature bundles name their signer by)."""
 
     private_path: Path
     public_path: Path
     fingerprint: str
     curve: Curve
     encrypted: bool
+    key_id: str
 
     def to_json(self) -> dict[str, Any]:
         return {
             "private_key": str(self.private_path),
             "public_key": str(self.public_path),
             "fingerprint": self.fingerprint,
+            "key_id": self.key_id,
             "curve": str(self.curve),
             "encrypted": self.encrypted,
         }
@@ -187,7 +195,10 @@ def save_key_pair(key: PrivateKey, path: Path, *, password: str | None = None) -
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    return KeyPair(path, public_path, key.public().fingerprint, key.curve, bool(password))
+    public = key.public()
+    return KeyPair(
+        path, public_path, public.fingerprint, key.curve, bool(password), public.bundle_hint
+    )
 
 
 def _read_key_file(path: Path) -> bytes:

@@ -36,6 +36,7 @@ from hubsnap.signing.provenance import (
     format_time,
     parse_provenance,
 )
+from hubsnap.values import printable
 
 __all__ = ["ArtifactCheck", "SignatureCheck", "Verifier", "check_signature", "newest"]
 
@@ -143,12 +144,15 @@ class ArtifactCheck:
 
 
 def _unsigned_by_trusted(referrer: SignatureReferrer, keys: tuple[PublicKey, ...]) -> str:
-    """Why no trusted key verified: names the signer's key hint when it is none of ours."""
+    """Why no trusted key verified: when the bundle names a signer that is none of ours, its
+    key id and the trusted keys' ids, as ``hubsnap keygen`` prints them."""
     reason = "signature does not verify with any trusted key"
     assert referrer.bundle is not None
     hint = referrer.bundle.key_hint
     if hint and all(key.bundle_hint != hint for key in keys):
-        reason += f"; signed by the key with hint {hint} (the SHA-256 of its .pub file)"
+        trusted = ", ".join(key.bundle_hint for key in keys) or "none"
+        plural = "s" if len(keys) > 1 else ""
+        reason += f"; signed by key id {printable(hint)}, trusted key id{plural} {trusted}"
     return reason
 
 
