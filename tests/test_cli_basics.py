@@ -199,9 +199,10 @@ def test_verify_of_a_local_artifact_loads_no_http_stack(
     )
     done = subprocess.run(
         # Nor the libraries a local verify does not need: YAML (policies only), oras-py's
-        # requests and jsonschema (the layout is checked natively).
+        # requests and jsonschema (the local store is checked natively).
         [sys.executable, "-c", probe, "httpx,huggingface_hub,yaml,oras,requests,jsonschema",
          "verify", model.ref, "--key", str(FIXED_PUB)],
+        env={**os.environ, "HUBSNAP_STORE": str(model.store)},
         check=False, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.stderr.splitlines()[-1] == "0 ", done.stderr

@@ -229,7 +229,10 @@ def test_missing_layout_is_not_found(tmp_path: Path) -> None:
         ("blobs", "blobs"),
     ],
 )
-def test_a_layout_that_breaks_the_spec_is_refused(tmp_path: Path, damage: str, reason: str) -> None:
+@pytest.mark.parametrize("foreign", [False, True], ids=["store", "foreign"])
+def test_a_layout_that_breaks_the_spec_is_refused(
+    tmp_path: Path, damage: str, reason: str, foreign: bool
+) -> None:
     root = tmp_path / "layout"
     LayoutStore(root).ensure()
     if damage == "version":
@@ -242,7 +245,26 @@ def test_a_layout_that_breaks_the_spec_is_refused(tmp_path: Path, damage: str, r
         (root / "blobs").rmdir()
         (root / "blobs").write_text("not a directory")
     with pytest.raises(IntegrityError, match=f"not a valid OCI image layout: .*{reason}"):
-        LayoutStore(root).require()
+        LayoutStore(root, foreign=foreign).require()
+
+
+@pytest.mark.parametrize(("foreign", "loaded"), [(False, False), (True, True)])
+def test_only_a_foreign_layout_goes_through_oras_py(
+    tmp_path: Path, foreign: bool, loaded: bool
+) -> None:
+    root = tmp_path / "layout"
+    LayoutStore(root).ensure()
+    probe = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from hubsnap.oci.layout import LayoutStore\n"
+        f"LayoutStore(Path({str(root)!r}), foreign={foreign}).require()\n"
+        "print('oras' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == str(loaded)
 
 
 def test_cli_refuses_a_broken_layout_in_one_line(

@@ -18,7 +18,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "httpx": ("http/",),
     "httpx2": (),
     "huggingface_hub": ("hub.py", "hublist.py", "hubfiles.py", "hubauth.py", "hubenv.py"),
-    "oras": (),  # a peer tool for the interop tests and the benchmark only
+    "oras": ("oci/layout.py",),  # the image-layout validator, for layouts not the store
     "cryptography": ("signing/",),
     "git": ("lfs/",),
     "yaml": ("documents.py",),
@@ -34,8 +34,9 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "prometheus_client": ("serve/",),
     "scipy": ("diff/",),
     "numpy": ("diff/",),
-    "transformers": ("diff/",),
+    "transformers": ("diff/", "like/encoder.py"),
     "torch": ("diff/",),
+    "sentence_transformers": ("like/encoder.py",),
 }
 
 # Core modules hold values and pure functions: they import no other layer.

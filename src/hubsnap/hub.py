@@ -37,6 +37,7 @@ from hubsnap.http import (
     Deadline,
     Origin,
     TLSFailure,
+    iter_body,
     iter_resumable,
     read_capped,
     retrying,
@@ -386,6 +387,28 @@ class HubClient:
                 f"{what}: download broke off {self.retry.attempts} times ({e.__cause__.message})",
                 hint="check the connection and retry",
             ) from e
+
+    def file_head(self, repo_id: str, commit: str, path: str, limit: int) -> bytes:
+        """The first bytes of a small file of ``commit``: all of them, or ``limit + 1`` when
+        there are more (so a longer file shows as one byte over). The read stops there, so a
+        huge or endless body costs ``limit`` plus one chunk; a missing file is
+        :class:`NotFoundError`."""
+        if not is_commit(commit):
+            raise ValueError(f"downloads are by commit sha, not {commit!r}")
+        url = _huggingface_hub().hf_hub_url(repo_id, path, revision=commit, endpoint=self.endpoint)
+        what = f"{repo_id}/{path}"
+        # Bytes as sent: a compressed answer cannot inflate past the cap inside one chunk.
+        response, _ = self._get(url, what, headers={"Accept-Encoding": "identity"})
+        data = bytearray()
+        try:
+            chunks = iter_body(response, what=what, deadline=Deadline(self.timeout), decode=False)
+            for chunk in chunks:
+                data += chunk
+                if len(data) > limit:
+                    break
+        finally:
+            response.close()
+        return bytes(data[: limit + 1])
 
 
 def _parse_json(body: bytes, what: str) -> Any:

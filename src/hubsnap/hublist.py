@@ -21,6 +21,7 @@ from urllib.parse import urlencode, urljoin
 from hubsnap.documents import load_json
 from hubsnap.errors import RemoteError
 from hubsnap.hub import JSON_LIMIT, HubClient, hub_timestamp
+from hubsnap.hubtypes import is_commit
 
 __all__ = [
     "MAX_PAGES",
@@ -43,7 +44,7 @@ SORT_KEYS = {
 MAX_PAGES = 10_000
 _LIST_FIELDS = (
     "lastModified", "createdAt", "downloads", "likes", "pipeline_tag", "private", "gated",
-    "disabled",
+    "disabled", "sha", "tags",
 )  # fmt: skip
 
 
@@ -60,7 +61,8 @@ class ModelQuery:
 
 @dataclass(frozen=True)
 class ListedModel:
-    """A model in a Hub listing. Timestamps are ``None`` when the Hub gave none."""
+    """A model in a Hub listing. Timestamps are ``None`` when the Hub gave none; ``sha`` is
+    the head commit the listing names (``None`` when it named none or not 40 hex digits)."""
 
     repo_id: str
     last_modified: str | None
@@ -71,6 +73,8 @@ class ListedModel:
     private: bool
     gated: bool
     disabled: bool
+    sha: str | None = None
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,8 @@ def _parse_listed(item: object) -> ListedModel:
     if not isinstance(repo_id, str):
         raise RemoteError("model listing: entry without an id")
     tag = item.get("pipeline_tag")
+    sha = item.get("sha")
+    tags = item.get("tags")
     return ListedModel(
         repo_id=repo_id,
         last_modified=hub_timestamp(item.get("lastModified")),
@@ -156,4 +162,6 @@ def _parse_listed(item: object) -> ListedModel:
         private=item.get("private") is True,
         gated=bool(item.get("gated")),
         disabled=item.get("disabled") is True,
+        sha=sha if is_commit(sha) else None,
+        tags=tuple(t for t in tags if isinstance(t, str)) if isinstance(tags, list) else (),
     )

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Protocol, TextIO
 
-__all__ = ["Progress", "configure", "transfer_progress"]
+__all__ = ["Progress", "configure", "count_progress", "transfer_progress"]
 
 #: Seconds between two progress lines when stderr is not a terminal (``-v``: one second).
 DEFAULT_INTERVAL = 5.0
@@ -45,6 +45,10 @@ def _size(value: float) -> str:
     return f"{value:.1f} TB"
 
 
+def _count(value: float) -> str:
+    return f"{value:,.0f}"
+
+
 class _Lines:
     """A line every ``interval`` seconds: done, total, percent, rate, ETA."""
 
@@ -55,7 +59,10 @@ class _Lines:
         stream: TextIO,
         interval: float,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        unit: Callable[[float], str] = _size,
     ) -> None:
+        self._unit = unit
         self._interval = interval
         self._description = description
         self._total = total
@@ -79,10 +86,11 @@ class _Lines:
     def _write(self, now: float, *, final: bool = False) -> None:
         elapsed = max(now - self._start, 1e-9)
         rate = self._done / elapsed
-        text = f"{self._description}: {_size(self._done)}"
+        size = self._unit
+        text = f"{self._description}: {size(self._done)}"
         if self._total:
-            text += f" of {_size(self._total)} ({100 * self._done // self._total}%)"
-        text += f", {_size(rate)}/s"
+            text += f" of {size(self._total)} ({100 * self._done // self._total}%)"
+        text += f", {size(rate)}/s"
         if final:
             text += f", done in {elapsed:.0f}s"
         elif self._total and rate > 0:
@@ -130,3 +138,36 @@ def transfer_progress(description: str, total: int | None) -> Iterator[Progress]
     ) as bar:
         task = bar.add_task(description, total=total)
         yield _RichBar(lambda nbytes: bar.advance(task, nbytes))
+
+
+@contextmanager
+def count_progress(description: str, total: int) -> Iterator[Progress]:
+    """A progress report counting items (model cards, texts embedded) instead of bytes."""
+    if not _enabled:
+        yield _Silent()
+        return
+    stream = sys.stderr
+    if not stream.isatty():
+        lines = _Lines(description, total, stream, _interval, unit=_count)
+        yield lines
+        lines.finish()
+        return
+    from rich.console import Console  # noqa: PLC0415
+    from rich.progress import (  # noqa: PLC0415
+        BarColumn,
+        MofNCompleteColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+    from rich.progress import Progress as RichProgress  # noqa: PLC0415
+
+    with RichProgress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(description, total=total)
+        yield _RichBar(lambda count: bar.advance(task, count))

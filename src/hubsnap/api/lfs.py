@@ -83,9 +83,10 @@ def load_artifact(session: Session, reference: str) -> LoadedArtifact:
     """The artifact ``reference`` names, from a layout or pulled into the local store."""
     ref = session.parse(reference)
     if isinstance(ref, LayoutReference):
-        store = LayoutStore(ref.path)
+        own = ref.path.resolve() == session.settings.store.resolve()
+        store = LayoutStore(ref.path, foreign=not own)
         # hubsnap's own store needs no check against the layout spec; any other layout does.
-        if not (store.exists() and ref.path.resolve() == session.settings.store.resolve()):
+        if not (store.exists() and own):
             store.require()
         digest = ref.digest or store.resolve(tag=ref.tag).digest
     else:

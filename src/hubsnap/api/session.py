@@ -134,7 +134,9 @@ class Session:
         root = check_store_path(path.expanduser()).resolve()
         found = self._layouts.get(root)
         if found is None:
-            found = self._layouts[root] = LayoutRepository(LayoutStore(root), self._cache)
+            own = root == check_store_path(self.settings.store.expanduser()).resolve()
+            store = LayoutStore(root, foreign=not own)
+            found = self._layouts[root] = LayoutRepository(store, self._cache)
         return found
 
     def _registry(self, ref: RegistryReference) -> Repository:

@@ -11,8 +11,11 @@ once a day old. ``index.json`` is rewritten
 atomically under an exclusive lock so concurrent writers do not lose each other's entries.
 Referrers of a manifest are the indexed manifests whose ``subject`` names it.
 
-A layout hubsnap did not create (``oci:PATH`` written by skopeo or oras, say) is checked
-against the image-layout spec before it is read (:mod:`hubsnap.oci.layoutspec`).
+Every layout is checked against the image-layout spec before it is read
+(:mod:`hubsnap.oci.layoutspec`). A layout other than the local store (``oci:PATH`` written
+by skopeo or oras, say) is also put through oras-py's validator: that part of oras-py only
+inspects files and is sound. Reading and writing blobs stays here, because oras-py neither
+verifies what it reads nor writes through temp files.
 """
 
 from __future__ import annotations
@@ -94,11 +97,21 @@ class IndexEntry:
         return self.descriptor.annotations.get(ANNOTATION_REF_NAME)
 
 
+def _oras_validate(root: Path) -> None:
+    # Imported here: oras-py's package loads requests and jsonschema (60 ms), which the
+    # commands that only read the local store (a local verify) should not pay.
+    from oras.layout.layout import Layout as OrasLayout  # noqa: PLC0415
+
+    OrasLayout(str(root), validate=True)
+
+
 class LayoutStore:
     """An OCI image layout directory used as a content-addressed store."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, foreign: bool = False) -> None:
         self.root = root
+        #: Not the local store: validated by oras-py as well (see the module docstring).
+        self.foreign = foreign
         self._swept = False
         self._validated = False
         #: Held shared from the first blob this object touches: see :mod:`hubsnap.oci.storelock`.
@@ -155,7 +168,9 @@ class LayoutStore:
                 raise IntegrityError(f"{self.root} is not a valid OCI image layout: {e}") from e
             try:
                 check_layout_spec(self.root)
-            except ValueError as e:
+                if self.foreign:
+                    _oras_validate(self.root)
+            except (OSError, ValueError) as e:
                 raise IntegrityError(f"{self.root} is not a valid OCI image layout: {e}") from e
             self._validated = True
         return self
