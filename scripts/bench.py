@@ -1,6 +1,6 @@
 """hubsnap's speed and memory targets, measured against peers in the same run.
 
-    python scripts/bench.py [--sections startup,hash,push,pull,repush,sign,lfs,diff]
+    python scripts/bench.py [--sections startup,hash,push,pull,repush,sign,lfs,like,diff]
                             [--sizes 1,4]
                             [--repeat 3]
                             [--workdir DIR] [--keep-files] [--json]
@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 
 from bench_diff import section_diff as _section_diff
 from bench_lfs import section_lfs as _section_lfs
+from bench_like import section_like as _section_like
 from registry_server import RegistryServer, run_registry
 
 if TYPE_CHECKING:
@@ -910,6 +911,21 @@ def section_diff(bench: Bench) -> None:
     )
 
 
+def section_like(bench: Bench) -> None:
+    """``discover --like`` against a keyword filter on the labelled evaluation set, and its
+    time per 1,000 candidates (see ``bench_like``). The Hub emulator reuses the tests'
+    fixture build (``$HUBSNAP_TEST_HUB_DATA`` or ``~/.cache/hubsnap/test-hub-emulator``)."""
+    configured = os.environ.get("HUBSNAP_TEST_HUB_DATA")
+    data = Path(configured) if configured else Path.home() / ".cache/hubsnap/test-hub-emulator"
+    _section_like(
+        bench.work,
+        bench.repeat,
+        lambda name, seconds, note: bench.report.add(Row("like", name, seconds, note=note)),
+        lambda label, value, target: bench.report.ratios.append((label, value, target)),
+        data=data,
+    )
+
+
 SECTIONS: dict[str, Callable[[Bench], None]] = {
     "startup": section_startup,
     "hash": lambda bench: section_hash(bench.report, bench.work, bench.sizes, bench.repeat),
@@ -918,6 +934,7 @@ SECTIONS: dict[str, Callable[[Bench], None]] = {
     "repush": section_repush,
     "sign": section_sign,
     "lfs": section_lfs,
+    "like": section_like,
     "diff": section_diff,
 }
 

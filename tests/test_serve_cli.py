@@ -29,6 +29,11 @@ def run(senv: ServeEnv, *args: str, drop: tuple[str, ...] = ()) -> subprocess.Co
         ((), ("HUBSNAP_KEY",), "no signing key"),
         (("--poll-interval", "soon"), (), "invalid duration"),
         (("--concurrency", "0"), (), "--concurrency must be at least 1"),
+        (
+            ("--queue", "redis://127.0.0.1:1/0", "--lfs-repo", "lfs"),
+            (),
+            "--lfs-repo is where jobs run",
+        ),
     ],
 )
 def test_serve_refuses_to_start(

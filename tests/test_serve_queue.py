@@ -48,7 +48,7 @@ def test_enqueue_once_whatever_the_state(queue: SqliteQueue) -> None:
     claimed = queue.claim()
     assert claimed is not None and claimed.spec == spec and claimed.attempts == 1
     assert not queue.enqueue(spec)  # running
-    queue.finish(spec.id)
+    queue.finish(spec)
     assert not queue.enqueue(spec)  # done
     assert queue.state(spec.id) is JobState.DONE
     assert queue.depth() == 0
@@ -151,3 +151,36 @@ def test_refs_and_tags() -> None:
     assert ref_name("refs/pr/3") is None
     assert ref_tag("feature/x") == "feature-x"
     assert ref_tag(".hidden") == "hidden"
+
+
+def test_a_done_job_runs_again_only_for_a_ref_whose_tag_is_elsewhere(queue: SqliteQueue) -> None:
+    main = JobSpec("acme/tiny", SHA, "full", "main")
+    queue.enqueue(main)
+    assert queue.claim() is not None
+    queue.finish(main, ["main"])
+    assert not queue.enqueue(main)  # tagged: nothing to do
+    later = JobSpec("acme/tiny", SHA, "full", "v1")  # a ref made later on the same commit
+    assert queue.enqueue(later)
+    assert not queue.enqueue(later)  # pending already
+    claimed = queue.claim()
+    assert claimed is not None and claimed.spec == later
+    queue.finish(later, ["main", "v1"])
+    assert not queue.enqueue(later)
+    # main moves on to another commit, then back: the old job tags it again
+    newer = JobSpec("acme/tiny", "d" * 40, "full", "main")
+    queue.enqueue(newer)
+    assert queue.claim() is not None
+    queue.finish(newer, ["main"])
+    assert queue.enqueue(main)
+    assert queue.state(main.id) is JobState.PENDING
+
+
+def test_a_skipped_job_is_final(queue: SqliteQueue) -> None:
+    spec = JobSpec("acme/tiny", SHA, "full", "main")
+    queue.enqueue(spec)
+    assert queue.claim() is not None
+    queue.skip(spec.id, "no model files to sign")
+    assert queue.state(spec.id) is JobState.SKIPPED
+    assert not queue.enqueue(spec)
+    assert not queue.enqueue(JobSpec("acme/tiny", SHA, "full", "v1"))
+    assert queue.depth() == 0

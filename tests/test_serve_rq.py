@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -16,7 +17,15 @@ from hubsnap.serve.jobs import JobSpec
 from support.hub import HubEmulator
 from support.registry import RegistryServer
 from support.serve import Served, ServeEnv, most_holders_at_once, wait_for
-from test_serve_webhook import OWNER, files, new_repo, payload, registry_json, signature_count
+from test_serve_webhook import (
+    OWNER,
+    files,
+    new_repo,
+    payload,
+    registry_json,
+    repository_exists,
+    signature_count,
+)
 from test_serve_webhook import verify as verify_cli
 
 SHA = "e" * 40
@@ -118,8 +127,37 @@ def test_server_queues_on_redis_and_a_worker_mirrors(
                                                        "duplicate": True})  # fmt: skip
 
 
+def _burst(senv: ServeEnv, redis_url: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hubsnap", "worker", "--queue", redis_url, "--burst", *extra],
+        env=senv.env, capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+
+
 @pytest.mark.registry
 def test_a_job_that_cannot_succeed_fails_once_and_frees_its_key(
+    serve_env: ServeEnv, registry: RegistryServer, hub: HubEmulator, redis_url: str
+) -> None:
+    from hubsnap.serve.rq_queue import RqQueue, connect
+
+    repo_id = new_repo(hub)
+    sha = hub.publish_commit(repo_id, files("too-long"))
+    # no valid destination under this prefix (over 255 characters): retrying cannot help
+    prefix = f"{registry.host}/{'p' * 250}"
+    queue = RqQueue(connect(redis_url), prefix=prefix, job_timeout=600)
+    spec = JobSpec(repo_id, sha, "full", "main")
+    assert queue.enqueue(spec)
+    worker = _burst(serve_env, redis_url)
+    assert worker.returncode == 0, worker.stderr
+    job = queue.queue.fetch_job(spec.id)
+    assert job is not None and job.get_status() == "failed"
+    assert '"final":true' in worker.stderr  # usage and integrity failures are not retried
+    assert queue.enqueue(spec)  # its key is free again
+    queue.close()
+
+
+@pytest.mark.registry
+def test_a_commit_without_model_files_is_skipped_before_any_push(
     serve_env: ServeEnv, registry: RegistryServer, hub: HubEmulator, redis_url: str
 ) -> None:
     from hubsnap.serve.rq_queue import RqQueue, connect
@@ -129,15 +167,14 @@ def test_a_job_that_cannot_succeed_fails_once_and_frees_its_key(
     queue = RqQueue(connect(redis_url), prefix=f"{registry.host}/mirror", job_timeout=600)
     spec = JobSpec(repo_id, initial, "full", "main")
     assert queue.enqueue(spec)
-    worker = subprocess.run(
-        [sys.executable, "-m", "hubsnap", "worker", "--queue", redis_url, "--burst"],
-        env=serve_env.env, capture_output=True, text=True, timeout=180, check=False,
-    )  # fmt: skip
+    worker = _burst(serve_env, redis_url)
     assert worker.returncode == 0, worker.stderr
     job = queue.queue.fetch_job(spec.id)
-    assert job is not None and job.get_status() == "failed"
-    assert '"final":true' in worker.stderr  # integrity failures are not retried
-    assert queue.enqueue(spec)  # its key is free again
+    assert job is not None and job.get_status() == "finished"
+    assert job.return_value() == {"skipped": "no model files to sign"}
+    assert '"event":"job.skipped"' in worker.stderr
+    assert not repository_exists(registry, f"mirror/{repo_id}")  # nothing unsigned was left
+    assert not queue.enqueue(spec)  # done: an event for it adds nothing
     queue.close()
 
 
@@ -199,3 +236,148 @@ def test_a_worker_killed_mid_job_has_its_job_completed_by_another(
     checked = verify_cli(serve_env, f"{registry.host}/{dest}@{digest}")
     assert checked.returncode == 0, checked.stderr
     queue.close()
+
+
+_CRASH = """
+import os, signal, sys
+from hubsnap.serve.jobs import JobSpec
+from hubsnap.serve.rq_queue import RqQueue, connect
+
+queue = RqQueue(connect(sys.argv[1]), prefix="r/p", job_timeout=600, claim_ttl=2)
+
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+if sys.argv[2] == "before-enqueue":
+    queue._enqueue_job = die
+else:
+    queue.redis.persist = die
+queue.enqueue(JobSpec("acme/tiny", "e" * 40, "full", "main"))
+"""
+
+
+def _crash_enqueuer(redis_url: str, where: str) -> None:
+    """An enqueuer killed (-9) at ``where``: after the key's SET NX, or after the enqueue."""
+    done = subprocess.run(
+        [sys.executable, "-c", _CRASH, redis_url, where],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == -signal.SIGKILL, done.stderr
+
+
+def test_a_key_claimed_by_an_enqueuer_that_died_is_not_lost(redis_url: str) -> None:
+    from hubsnap.serve.rq_queue import RqQueue, connect
+
+    _crash_enqueuer(redis_url, "before-enqueue")
+    queue = RqQueue(connect(redis_url), prefix="r/p", job_timeout=600, claim_ttl=2)
+    spec = JobSpec("acme/tiny", SHA, "full", "main")
+    claim = f"hubsnap:key:{spec.id}"
+    assert queue.redis.ttl(claim) > 0  # claimed, never enqueued
+    assert queue.queue.get_job_ids() == []
+    assert not queue.enqueue(spec)  # the claimant may still be enqueueing
+    wait_for(lambda: queue.enqueue(spec), timeout=20, what="the dead claim to lapse")
+    assert queue.queue.get_job_ids() == [spec.id]
+    assert queue.redis.ttl(claim) == -1  # confirmed: permanent now
+    assert not queue.enqueue(spec)
+    queue.close()
+
+
+def test_a_job_enqueued_by_an_enqueuer_that_died_before_confirming_is_kept_once(
+    redis_url: str,
+) -> None:
+    from hubsnap.serve.rq_queue import RqQueue, connect
+
+    _crash_enqueuer(redis_url, "before-confirm")
+    queue = RqQueue(connect(redis_url), prefix="r/p", job_timeout=600, claim_ttl=2)
+    spec = JobSpec("acme/tiny", SHA, "full", "main")
+    claim = f"hubsnap:key:{spec.id}"
+    assert queue.queue.get_job_ids() == [spec.id]
+    wait_for(lambda: not queue.redis.exists(claim), timeout=20, what="the claim to lapse")
+    assert not queue.enqueue(spec)  # the job is there: the claim is only confirmed
+    assert queue.redis.ttl(claim) == -1
+    assert queue.queue.get_job_ids() == [spec.id]  # once, not twice
+    queue.close()
+
+
+@pytest.mark.registry
+def test_a_ref_made_later_on_a_mirrored_commit_reruns_the_job_to_tag_it(
+    serve_env: ServeEnv, registry: RegistryServer, hub: HubEmulator, redis_url: str
+) -> None:
+    from hubsnap.serve.rq_queue import RqQueue, connect
+
+    repo_id = new_repo(hub)
+    sha = hub.publish_commit(repo_id, files("rq-refs"))
+    queue = RqQueue(connect(redis_url), prefix=f"{registry.host}/mirror", job_timeout=600)
+    assert queue.enqueue(JobSpec(repo_id, sha, "full", "main"))
+    assert _burst(serve_env, redis_url).returncode == 0
+    dest = f"mirror/{repo_id}"
+    _, digest = registry_json(registry, f"{dest}/manifests/{sha}")
+    assert registry_json(registry, f"{dest}/manifests/main")[1] == digest
+    assert not queue.enqueue(JobSpec(repo_id, sha, "full", "main"))  # tagged: nothing to do
+
+    hub.set_ref(repo_id, "v1", sha)
+    later = JobSpec(repo_id, sha, "full", "v1")
+    assert queue.enqueue(later)  # reopened, once
+    assert not queue.enqueue(later)
+    worker = _burst(serve_env, redis_url)
+    assert worker.returncode == 0, worker.stderr
+    assert registry_json(registry, f"{dest}/manifests/v1")[1] == digest
+    assert signature_count(registry, dest, digest) == 2
+    assert not queue.enqueue(later)
+    queue.close()
+
+
+@pytest.mark.registry
+def test_a_worker_killed_mid_push_leaves_no_blob_to_send_twice(
+    serve_env: ServeEnv, registry: RegistryServer, hub: HubEmulator, redis_url: str
+) -> None:
+    from rq.registry import StartedJobRegistry
+
+    from hubsnap.serve.rq_queue import RqQueue, connect
+    from support.registry_proxy import counting_proxy
+
+    repo_id = new_repo(hub)
+    extra: dict[str, bytes | str] = {f"vocab-{n}.json": json.dumps([n]) for n in range(3)}
+    sha = hub.publish_commit(repo_id, files("rq-mid-push") | extra)
+    argv = [sys.executable, "-m", "hubsnap", "worker", "--queue", redis_url]
+    with counting_proxy(registry.host) as proxy:
+        queue = RqQueue(connect(redis_url), prefix=f"{proxy.host}/mirror", job_timeout=600)
+        assert queue.enqueue(JobSpec(repo_id, sha, "full", "main"))
+        proxy.hold_uploads_after(2)
+        log_a = serve_env.root / "worker-a.log"
+        with log_a.open("wb") as out:
+            first = subprocess.Popen(argv, env=serve_env.env, stdout=out, stderr=out)
+        try:
+            wait_for(proxy.holding.is_set, timeout=90, what="the push to reach its third blob")
+            for pid in [first.pid, *_children(first.pid)]:
+                os.kill(pid, signal.SIGKILL)  # the worker and its work horse
+            first.wait(timeout=30)
+        finally:
+            if first.poll() is None:
+                first.kill()
+                first.wait()
+        wait_for(proxy.settled, timeout=30, what="the uploads let through to finish")
+        before = proxy.uploads()
+        assert len(before) == 2
+        proxy.release(drop=True)
+        started = StartedJobRegistry(queue=queue.queue)
+        members = [e for e in queue.redis.zrange(started.key, 0, -1) if isinstance(e, bytes)]
+        assert members
+        queue.redis.zadd(started.key, dict.fromkeys(members, 1))  # the heartbeat has lapsed
+        log_b = serve_env.root / "worker-b.log"
+        with log_b.open("wb") as out:
+            second = subprocess.Popen(argv, env=serve_env.env, stdout=out, stderr=out)
+        try:
+            wait_for(lambda: '"event":"job.done"' in log_b.read_text(), timeout=120,
+                     what="another worker to complete the job")  # fmt: skip
+        finally:
+            os.kill(second.pid, signal.SIGTERM)
+            second.wait(timeout=60)
+        after = proxy.uploads()[len(before) :]
+        queue.close()
+    assert not set(before) & set(after), "a blob the registry had was sent again"
+    dest = f"mirror/{repo_id}"
+    manifest, digest = registry_json(registry, f"{dest}/manifests/{sha}")
+    blobs = {layer["digest"] for layer in manifest["layers"]} | {manifest["config"]["digest"]}
+    assert set(before) <= blobs <= set(before + after)
+    assert signature_count(registry, dest, digest) == 2

@@ -73,6 +73,26 @@ def registry_json(registry: RegistryServer, path: str) -> tuple[dict[str, Any], 
         return json.loads(response.read()), response.headers.get("Docker-Content-Digest", "")
 
 
+def repository_exists(registry: RegistryServer, repository: str) -> bool:
+    """Whether the registry holds anything (an upload, a blob link, a manifest) for it."""
+    return (registry.root / "docker/registry/v2/repositories" / repository).exists()
+
+
+def model_manifests(registry: RegistryServer, repository: str) -> list[str]:
+    """Digests of the model manifests (not signatures, indexes) stored in ``repository``,
+    read from the registry's storage: every manifest ever put, tagged or not."""
+    from hubsnap.models import MEDIA_TYPE_MODEL_CONFIG
+
+    revisions = registry.root / "docker/registry/v2/repositories" / repository
+    found = []
+    for link in (revisions / "_manifests/revisions/sha256").glob("*/link"):
+        digest = link.read_text().strip()
+        data = json.loads(registry.blob_data(digest).read_bytes())
+        if data.get("config", {}).get("mediaType") == MEDIA_TYPE_MODEL_CONFIG:
+            found.append(digest)
+    return found
+
+
 def verify(senv: ServeEnv, reference: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "hubsnap", "verify", reference, "--key", str(FIXED_PUB)],

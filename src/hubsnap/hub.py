@@ -31,19 +31,19 @@ from urllib.parse import quote
 
 from hubsnap import __version__
 from hubsnap.config import DEFAULT_HUB_URL, Settings, clean_token, hub_base_url
-from hubsnap.errors import AuthError, IntegrityError, NotFoundError, RemoteError, UsageError
+from hubsnap.errors import IntegrityError, RemoteError, UsageError
 from hubsnap.http import (
     BodyInterrupted,
     Deadline,
     Origin,
-    TLSFailure,
     iter_body,
     iter_resumable,
     read_capped,
     retrying,
     send_following,
 )
-from hubsnap.http.types import URL, Client, Response, TimeoutException, TransportError
+from hubsnap.http.types import URL, Client, Response
+from hubsnap.huberrors import status_error, transport_error
 from hubsnap.hubtypes import (
     HubFile,
     RepoRevision,
@@ -227,7 +227,9 @@ class HubClient:
         try:
             response = retrying(attempt, policy=self.retry, where=self.endpoint)
         except RemoteError as e:
-            raise self._transport_error(e, what) from e.__cause__ or e
+            raise transport_error(e, what, endpoint=self.endpoint, timeout=self.timeout) from (
+                e.__cause__ or e
+            )
         status = response.status_code
         if status < 300 or status == 304:
             return response, body
@@ -238,61 +240,7 @@ class HubClient:
                 f"{what}: the Hub answered {status} after {attempts} attempt"
                 + ("s" if attempts > 1 else "")
             )
-        raise self._status_error(response, what)
-
-    def _transport_error(self, error: RemoteError, what: str) -> RemoteError:
-        """The one-line error for a request that never got an answer."""
-        cause = error.__cause__
-        if isinstance(error, TLSFailure):
-            return RemoteError(f"{what}: {error.message}", hint=error.hint)
-        if isinstance(cause, TimeoutException):
-            return RemoteError(
-                f"{what}: no answer from {self.endpoint} within {self.timeout:g}s",
-                hint="raise --timeout or check the connection",
-            )
-        if isinstance(cause, TransportError):
-            return RemoteError(f"{what}: cannot reach {self.endpoint} ({type(cause).__name__})")
-        return error
-
-    def _status_error(self, response: Response, what: str) -> Exception:
-        code = response.headers.get("X-Error-Code", "")
-        status = response.status_code
-        if code == "GatedRepo":
-            if not self.has_token:
-                return AuthError(
-                    f"{what}: the repository is gated and no token is set",
-                    hint="accept the conditions on the Hub, then set HF_TOKEN",
-                )
-            return AuthError(
-                f"{what}: the repository is gated and this token has not been granted access",
-                hint="accept the conditions on the Hub with this token's account",
-            )
-        # The Hub marks a disabled repository by its message, not by an error code.
-        disabled = "disabled" in response.headers.get("X-Error-Message", "").lower()
-        if code == "DisabledRepo" or (status == 403 and disabled):
-            return NotFoundError(f"{what}: the repository has been disabled on the Hub")
-        if code == "RepoNotFound":
-            # Anonymously the Hub answers 401 RepoNotFound alike for a missing repository and
-            # for a private one, so as not to reveal which exists; huggingface_hub reads both
-            # as RepositoryNotFoundError. Not found it is, with the one way to tell them apart.
-            hint = None if self.has_token else "if the repository is private, set HF_TOKEN"
-            return NotFoundError(f"{what}: not found on {self.endpoint}", hint=hint)
-        if status in (401, 403):
-            if not self.has_token:
-                return AuthError(
-                    f"{what}: the Hub requires authentication ({status})",
-                    hint="the repository may be private or gated: set HF_TOKEN",
-                )
-            return AuthError(f"{what}: the token was refused or lacks access ({status})")
-        if status < 400:
-            return RemoteError(f"{what}: unexpected answer {status} from the Hub")
-        if status == 404:
-            if code == "RevisionNotFound":
-                return NotFoundError(f"{what}: revision not found")
-            if code == "EntryNotFound":
-                return NotFoundError(f"{what}: file not found")
-            return NotFoundError(f"{what}: not found on {self.endpoint}")
-        return RemoteError(f"{what}: the Hub answered {status}")
+        raise status_error(response, what, endpoint=self.endpoint, has_token=self.has_token)
 
     def get_json(
         self, url: str, what: str, *, params: Mapping[str, Any] | None = None,

@@ -1,16 +1,18 @@
-"""The mirror job of ``hubsnap serve``: a Hub commit → snapshot → push → sign, and the Hub
-look-ups the server makes before it queues one.
+"""The mirror job of ``hubsnap serve``: a Hub commit → snapshot → push → sign (→ ``lfs
+commit``), and the Hub look-ups the server makes before it queues one.
 
 A job is composed of the public verbs (:func:`~hubsnap.api.snapshot.snapshot`,
-:func:`~hubsnap.api.transfer.push`, :func:`~hubsnap.api.signing.sign`) in one
-:class:`~hubsnap.api.session.Session`, and nothing else, so it inherits their guarantees:
-a re-push sends only blobs the registry lacks, and signing a subject this key already signed
-attaches nothing. Check-then-sign runs under a lease on the
-subject digest, so two workers cannot both sign it.
+:func:`~hubsnap.api.transfer.push`, :func:`~hubsnap.api.signing.sign`,
+:func:`~hubsnap.api.lfs.lfs_commit`) in one :class:`~hubsnap.api.session.Session`, so it
+inherits their guarantees: a re-push sends only blobs the registry lacks, signing a subject
+this key already signed attaches nothing, and an artifact already on top of a branch adds no
+commit. Check-then-sign runs under a lease on the subject digest, so two workers cannot both
+sign it. A commit whose selected files hold nothing the signature covers is skipped before
+anything is downloaded or pushed: nothing unsigned is left in the registry.
 
 The destination of ``OWNER/NAME`` is ``REG/PREFIX/owner/name``, lowercased and made a valid
-OCI repository name; its tags are the commit and, when the commit is still the ref's head at
-the end of the job (re-resolved on the Hub), the ref name.
+OCI repository name; its tags are the commit and the name of every ref whose head is still
+that commit on the Hub at the end of the job (re-resolved there).
 """
 
 from __future__ import annotations
@@ -25,22 +27,29 @@ from pathlib import Path
 from typing import TypeVar
 
 from hubsnap.api.discover import DiscoverQuery, discover
+from hubsnap.api.serve_lfs import commit_refs
 from hubsnap.api.session import Session, TransportOptions
 from hubsnap.api.signing import sign
 from hubsnap.api.snapshot import snapshot
 from hubsnap.api.transfer import push
 from hubsnap.config import Settings
-from hubsnap.errors import NotFoundError, RemoteError, UsageError
+from hubsnap.digest import Digest
+from hubsnap.errors import IntegrityError, NotFoundError, RemoteError, UsageError
 from hubsnap.hub import HubClient
 from hubsnap.hubtypes import check_repo_id, is_commit
-from hubsnap.snapshot import Selection
+from hubsnap.oci.artifact import model_files
+from hubsnap.oci.layout import LayoutStore
+from hubsnap.signing.oms import is_signed_path
+from hubsnap.snapshot import Selection, select_files
 
 __all__ = [
     "MirrorReport",
+    "MirrorSkipped",
     "Observer",
     "destination",
     "list_refs",
     "mirror",
+    "nothing_to_sign",
     "ref_name",
     "ref_tag",
     "resolve_ref",
@@ -143,7 +152,9 @@ def watched_repositories(settings: Settings, patterns: Sequence[str]) -> list[st
 @dataclass(frozen=True)
 class MirrorReport:
     """What one job did: ``signed`` is ``False`` when the subject already carried this key's
-    signature; ``ref_tagged`` says whether the ref tag was moved to this commit."""
+    signature; ``refs`` are the refs whose tag now names this commit (those still at it on
+    the Hub when the job finished), ``ref_tagged`` whether the job's own ref is one of them;
+    ``lfs_commits`` the git commits written (``--lfs-repo``; none when already there)."""
 
     repo_id: str
     commit: str
@@ -156,6 +167,18 @@ class MirrorReport:
     blobs_present: int
     signed: bool
     ref_tagged: bool
+    refs: tuple[str, ...] = ()
+    lfs_commits: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MirrorSkipped:
+    """A job with nothing to mirror: the commit has no file the signature would cover
+    (``reason`` says why). Nothing was downloaded, pushed or signed."""
+
+    repo_id: str
+    commit: str
+    reason: str
 
 
 def _stage(observe: Observer, stage: str, run: Callable[[], _T]) -> _T:
@@ -167,6 +190,33 @@ def _stage(observe: Observer, stage: str, run: Callable[[], _T]) -> _T:
         raise
     observe(stage, "ok", time.monotonic() - started)
     return result
+
+
+def nothing_to_sign(
+    client: HubClient, repo_id: str, commit: str, selection: Selection
+) -> str | None:
+    """Why ``repo_id@commit`` under ``selection`` would give an artifact that cannot be
+    signed, or ``None``: decided from the Hub's file list, before anything is downloaded."""
+    files = client.resolve_revision(repo_id, commit).files
+    download, _ = select_files(files, selection)
+    if not download:
+        return "no file matches the selection"
+    if not any(is_signed_path(f.path) for f in download):
+        return "no model files to sign"
+    return None
+
+
+def _check_signable(session: Session, digest: Digest) -> None:
+    """The artifact built holds files the signature covers (else nothing may be pushed)."""
+    _, manifest = LayoutStore(session.settings.store).read_manifest(digest)
+    if not any(is_signed_path(path) for path, _ in model_files(manifest)):
+        raise IntegrityError(f"artifact {digest} has no model files to sign; not pushed")
+
+
+def _refs_at(settings: Settings, repo_id: str, commit: str) -> list[str]:
+    with HubClient.from_settings(settings) as client:
+        heads = list_refs(client, repo_id)
+    return sorted(name for name, head in heads.items() if head == commit)
 
 
 def mirror(
@@ -181,17 +231,28 @@ def mirror(
     lease: Lease,
     observe: Observer = lambda stage, result, seconds: None,
     transport: TransportOptions | None = None,
-) -> MirrorReport:
-    """Mirror ``repo_id@commit`` to ``destination(prefix, repo_id)``, signed with ``key``."""
+    lfs_repo: Path | None = None,
+) -> MirrorReport | MirrorSkipped:
+    """Mirror ``repo_id@commit`` to ``destination(prefix, repo_id)``, signed with ``key``;
+    with ``lfs_repo``, commit it there too (see :mod:`hubsnap.api.serve_lfs`).
+
+    A commit with nothing to sign is skipped before anything is pushed (an unsigned artifact
+    is never left in the registry). Every ref whose head is still ``commit`` on the Hub at
+    the end gets its tag; ``ref`` is the one the job was queued for."""
     dest = destination(prefix, repo_id)
+    with HubClient.from_settings(settings) as client:
+        why = _stage(observe, "plan", lambda: nothing_to_sign(client, repo_id, commit, selection))
+    if why is not None:
+        return MirrorSkipped(repo_id, commit, why)
     with Session(settings, transport) as session:
         shot = _stage(
             observe, "snapshot",
             lambda: snapshot(session, repo_id, commit, selection, output=None),
         )  # fmt: skip
-        if shot.document.commit != commit or shot.reference is None:
+        if shot.document.commit != commit or shot.reference is None or shot.digest is None:
             raise RemoteError(f"{repo_id}@{commit[:12]}: the Hub resolved another commit")
         source = shot.reference
+        _check_signable(session, shot.digest)
         pushed = _stage(observe, "push", lambda: push(session, source, f"{dest}:{commit}"))
         subject = f"{dest}@{pushed.digest}"
 
@@ -200,17 +261,22 @@ def mirror(
                 return bool(sign(session, subject, key).attached)
 
         signed = _stage(observe, "sign", signing)
-        tagged = False
-        if ref is not None:
 
-            def tagging() -> bool:
-                with HubClient.from_settings(settings) as client:
-                    if resolve_ref(client, repo_id, ref) != commit:
-                        return False  # a newer commit owns the ref: keep only the commit tag
-                push(session, source, f"{dest}:{ref_tag(ref)}")
-                return True
+        def tagging() -> list[str]:
+            # A ref whose head moved on keeps its tag: a newer commit owns it.
+            names = _refs_at(settings, repo_id, commit)
+            for name in names:
+                push(session, source, f"{dest}:{ref_tag(name)}")
+            return names
 
-            tagged = _stage(observe, "tag", tagging)
+        refs = _stage(observe, "tag", tagging)
+        commits: list[str] = []
+        if lfs_repo is not None and refs:
+            written = _stage(
+                observe, "lfs",
+                lambda: commit_refs(session, source, lfs_repo, repo_id, refs),
+            )  # fmt: skip
+            commits = [r.commit for r in written if r.changed]
     present = pushed.blobs_total - pushed.blobs_sent - pushed.blobs_mounted
     fetched = set(shot.downloaded)
     received = sum(f.size for f in shot.document.files if f.path in fetched)
@@ -218,5 +284,5 @@ def mirror(
         repo_id=repo_id, commit=commit, destination=dest, digest=str(pushed.digest),
         bytes_received=received, bytes_sent=pushed.bytes_sent, blobs_sent=pushed.blobs_sent,
         blobs_mounted=pushed.blobs_mounted, blobs_present=present, signed=signed,
-        ref_tagged=tagged,
+        ref_tagged=ref in refs, refs=tuple(refs), lfs_commits=tuple(commits),
     )  # fmt: skip

@@ -26,6 +26,15 @@ QueueOption = Annotated[
     str | None,
     typer.Option("--queue", metavar="redis://HOST:PORT/DB", help="Hand jobs to RQ on Redis."),
 ]
+LfsRepoOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--lfs-repo",
+        metavar="DIR",
+        help="Also commit each signed artifact to this git repository (Git LFS), on the "
+        "branch OWNER/NAME/REF.",
+    ),
+]
 JobTimeoutOption = Annotated[
     str, typer.Option("--job-timeout", help="Longest a job may run (RQ), e.g. 6h.")
 ]
@@ -72,6 +81,7 @@ def serve_command(
         list[str] | None, typer.Option("--exclude", help="Leave out files matching GLOB.")
     ] = None,
     job_timeout: JobTimeoutOption = "6h",
+    lfs_repo: LfsRepoOption = None,
     insecure_no_secret: Annotated[
         bool,
         typer.Option("--insecure-no-secret", help=f"Accept webhooks without {SECRET_ENV}."),
@@ -91,6 +101,10 @@ def serve_command(
         raise UsageError("--concurrency must be at least 1 and --port a TCP port")
     if not watch:
         raise UsageError("nothing to watch", hint="pass --watch OWNER/NAME or a glob")
+    if lfs_repo is not None and queue is not None:
+        raise UsageError(
+            "--lfs-repo is where jobs run", hint="with --queue, pass it to hubsnap worker"
+        )
     from hubsnap.api.session import transport_options  # noqa: PLC0415
     from hubsnap.config import parse_duration  # noqa: PLC0415
     from hubsnap.serve.service import MirrorConfig  # noqa: PLC0415
@@ -104,6 +118,7 @@ def serve_command(
         selection=selection_key(Selection(tuple(include or ()), tuple(exclude or ()))),
         key=_key(key) if queue is None else key,
         transport=transport_options(config_settings),
+        lfs_repo=lfs_repo,
     )
     run_server(
         config_settings,
@@ -130,9 +145,10 @@ def worker_command(
     *,
     key: KeyOption = None,
     burst: Annotated[bool, typer.Option("--burst", help="Exit when the queue is empty.")] = False,
+    lfs_repo: LfsRepoOption = None,
 ) -> None:
     """Run mirror jobs from RQ on Redis (started by `hubsnap serve --queue`)."""
     from hubsnap.serve.rq_queue import connect, run_worker  # noqa: PLC0415 - keeps --help fast
 
     signing_key = _key(key)
-    run_worker(connect(queue), settings(), signing_key, burst=burst)
+    run_worker(connect(queue), settings(), signing_key, burst=burst, lfs_repo=lfs_repo)

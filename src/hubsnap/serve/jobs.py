@@ -24,6 +24,7 @@ class JobState(StrEnum):
     PENDING = "pending"
     RUNNING = "running"
     DONE = "done"
+    SKIPPED = "skipped"  # done, with nothing to mirror (no model files): final like done
     FAILED = "failed"
 
 

@@ -1,6 +1,8 @@
 """The embedded worker pool: ``--concurrency`` threads running jobs from the SQLite queue.
 
-A failed job goes back to the queue with backoff (see :mod:`hubsnap.serve.sqlite_queue`).
+A failed job goes back to the queue with backoff (see :mod:`hubsnap.serve.sqlite_queue`);
+a job with nothing to mirror (no model files) ends ``skipped``, logged with its reason and
+counted as ``hubsnap_jobs_total{stage="job",result="skipped"}``.
 On shutdown the pool stops claiming jobs and waits a grace period for running ones; a job
 still running then is handed back by the next start (it is ``running`` in the queue and
 becomes ``pending`` again), and finishes without re-sending blobs the registry holds.
@@ -11,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 
+from hubsnap.api.serve import MirrorSkipped
 from hubsnap.errors import ExitCode, HubsnapError
 from hubsnap.serve.logs import log
 from hubsnap.serve.service import Service
@@ -69,8 +72,15 @@ class WorkerPool:
                 self._service.metrics.observe("job", "error", time.monotonic() - started)
                 log("job.crashed", job=spec.id, error=type(e).__name__, state=str(state))
                 continue
-            self._queue.finish(spec.id)
+            if isinstance(report, MirrorSkipped):
+                self._queue.skip(spec.id, report.reason)
+                self._service.metrics.observe("job", "skipped", time.monotonic() - started)
+                log("job.skipped", job=spec.id, repo=spec.repo_id, commit=spec.commit,
+                    reason=report.reason)  # fmt: skip
+                continue
+            self._queue.finish(spec, report.refs)
             self._service.metrics.observe("job", "ok", time.monotonic() - started)
             log("job.done", job=spec.id, repo=spec.repo_id, commit=spec.commit,
                 digest=report.digest, destination=report.destination, signed=report.signed,
-                ref_tagged=report.ref_tagged, bytes_sent=report.bytes_sent)  # fmt: skip
+                ref_tagged=report.ref_tagged, refs=list(report.refs),
+                lfs_commits=list(report.lfs_commits), bytes_sent=report.bytes_sent)  # fmt: skip

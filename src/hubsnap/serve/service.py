@@ -41,6 +41,7 @@ class MirrorConfig:
     selection: str = "full"
     key: Path | None = None
     transport: TransportOptions | None = None
+    lfs_repo: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -142,8 +143,10 @@ class Service:
             self._reconcile_lock.release()
         return new
 
-    def run(self, spec: JobSpec, lease: mirror_api.Lease) -> mirror_api.MirrorReport:
-        """Run one job in this process (the embedded workers, and RQ work horses)."""
+    def run(
+        self, spec: JobSpec, lease: mirror_api.Lease
+    ) -> mirror_api.MirrorReport | mirror_api.MirrorSkipped:
+        """Run one job in this process (the embedded workers)."""
         if self.config.key is None:
             raise RuntimeError("run needs a signing key")
         report = mirror_api.mirror(
@@ -151,7 +154,10 @@ class Service:
             selection=selection_from_key(spec.selection), ref=spec.ref,
             prefix=self.config.prefix, key=self.config.key, lease=lease,
             observe=self.metrics.observe, transport=self.config.transport,
+            lfs_repo=self.config.lfs_repo,
         )  # fmt: skip
+        if isinstance(report, mirror_api.MirrorSkipped):
+            return report
         self.metrics.transfer.labels("sent").inc(report.bytes_sent)
         self.metrics.transfer.labels("received").inc(report.bytes_received)
         self.metrics.skipped.labels("present").inc(report.blobs_present)

@@ -2,6 +2,9 @@
 
 Enqueueing is one ``INSERT OR IGNORE`` on the job id (the hash of its key) in one
 transaction, so a key pending, running or done adds nothing; a failed key is queued again.
+``ref_tags`` records which commit each ref tag was last set to: a done job is run again (a
+no-op for push and sign, then tagging) only when an event brings a ref whose tag is not at
+its commit yet, such as a second ref created on a commit already mirrored.
 A claimed job is ``running``; one that fails is retried with backoff until
 :data:`MAX_ATTEMPTS`, then ``failed``. One server owns a queue at a time (an exclusive lock
 on ``serve.lock``), so at start-up every ``running`` job is one a killed server left behind
@@ -18,7 +21,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +41,10 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, not_before);
 CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL, until REAL);
 CREATE TABLE IF NOT EXISTS names (destination TEXT PRIMARY KEY, repo TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS ref_tags (
+    repo TEXT NOT NULL, selection TEXT NOT NULL, ref TEXT NOT NULL, commit_sha TEXT NOT NULL,
+    PRIMARY KEY (repo, selection, ref)
+);
 """
 
 
@@ -92,6 +99,7 @@ class SqliteQueue:
             self._db.execute("COMMIT")
 
     def enqueue(self, spec: JobSpec) -> bool:
+        """Queue ``spec`` unless its key is known; ``True`` if that queued work."""
         now = time.time()
         with self._transaction() as db:
             added = db.execute(
@@ -105,9 +113,23 @@ class SqliteQueue:
                     " ref = ? WHERE id = ? AND state = ?",
                     (JobState.PENDING, now, spec.ref, spec.id, JobState.FAILED),
                 ).rowcount == 1  # fmt: skip
+            if not added and spec.ref is not None and not self._tag_at(db, spec):
+                added = db.execute(
+                    "UPDATE jobs SET state = ?, attempts = 0, not_before = 0, updated = ?,"
+                    " ref = ? WHERE id = ? AND state = ?",
+                    (JobState.PENDING, now, spec.ref, spec.id, JobState.DONE),
+                ).rowcount == 1  # fmt: skip
         if added:
             self.wakeup.set()
         return added
+
+    @staticmethod
+    def _tag_at(db: sqlite3.Connection, spec: JobSpec) -> bool:
+        row = db.execute(
+            "SELECT commit_sha FROM ref_tags WHERE repo = ? AND selection = ? AND ref = ?",
+            (spec.repo_id, spec.selection, spec.ref),
+        ).fetchone()
+        return row is not None and row[0] == spec.commit
 
     def claim(self) -> Claimed | None:
         """The oldest pending job that may run now, marked running; ``None`` if none."""
@@ -126,11 +148,24 @@ class SqliteQueue:
             )
         return Claimed(JobSpec(row[1], row[2], row[3], row[4]), row[5] + 1)
 
-    def finish(self, job_id: str) -> None:
+    def finish(self, spec: JobSpec, refs: Sequence[str] = ()) -> None:
+        """``spec`` is done; the tags of ``refs`` now name its commit."""
         with self._transaction() as db:
             db.execute(
                 "UPDATE jobs SET state = ?, updated = ?, error = NULL WHERE id = ?",
-                (JobState.DONE, time.time(), job_id),
+                (JobState.DONE, time.time(), spec.id),
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO ref_tags VALUES (?, ?, ?, ?)",
+                [(spec.repo_id, spec.selection, ref, spec.commit) for ref in refs],
+            )
+
+    def skip(self, job_id: str, reason: str) -> None:
+        """The job had nothing to mirror: final, and no event reopens it."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE jobs SET state = ?, updated = ?, error = ? WHERE id = ?",
+                (JobState.SKIPPED, time.time(), reason[:500], job_id),
             )
 
     def fail(self, job_id: str, attempts: int, reason: str, *, permanent: bool = False) -> JobState:

@@ -32,6 +32,7 @@ __all__ = [
     "Serialization",
     "build_oms_statement",
     "check_oms_statement",
+    "is_signed_path",
     "oms_resources",
 ]
 
@@ -171,11 +172,16 @@ def _resource(value: object) -> OmsResource:
     return OmsResource(value["name"], Digest.sha256(digest))
 
 
+def is_signed_path(path: str) -> bool:
+    """Whether the OMS signature covers the file ``path`` (git's own files are left out)."""
+    return path.split("/", 1)[0] not in IGNORED_GIT_PATHS
+
+
 def oms_resources(manifest: Manifest) -> tuple[OmsResource, ...]:
     """The manifest's files as OMS resources, git paths left out, in ``model_signing`` order."""
     resources = []
     for path, layer in model_files(manifest):
-        if path.split("/", 1)[0] in IGNORED_GIT_PATHS:
+        if not is_signed_path(path):
             continue
         if layer.digest.algorithm != "sha256":
             raise IntegrityError(f"layer {path} is not addressed by SHA-256")
