@@ -23,9 +23,8 @@ from hubsnap.diff.card import CARD_FILE, diff_card
 from hubsnap.diff.checks import Threshold, parse_threshold
 from hubsnap.diff.config import diff_config, load_json_file
 from hubsnap.diff.files import ArtifactFile, FilesDiff, Side, diff_files
-from hubsnap.diff.quant import compare_dequantised, is_compressed_tensors
 from hubsnap.diff.report import LEVELS, DiffReport, SideInfo
-from hubsnap.diff.tensors import TensorsDiff, diff_tensors, side_tensors
+from hubsnap.diff.tensor_changes import TensorsDiff
 from hubsnap.diff.tokenizer import cross_check, diff_tokenizer
 from hubsnap.errors import UsageError
 from hubsnap.oci.artifact import model_files
@@ -279,6 +278,10 @@ def _behaviour(
 def _tensors(a: Side, b: Side, levels: tuple[str, ...]) -> TensorsDiff | None:
     if "headers" not in levels and "tensors" not in levels:
         return None
+    # numpy loads here, not with this module: identical sides never need it.
+    from hubsnap.diff.quant import compare_dequantised, is_compressed_tensors  # noqa: PLC0415
+    from hubsnap.diff.tensors import diff_tensors, side_tensors  # noqa: PLC0415
+
     before, after = side_tensors(a), side_tensors(b)
     if before is None or after is None:
         return None  # some weights are known only by hash: the files level compares them
