@@ -45,6 +45,9 @@ def _key(key: Path | None) -> Path:
         raise UsageError("no signing key", hint="pass --key key.pem or set HUBSNAP_KEY")
     if not key.is_file():
         raise UsageError(f"key {key} not found")
+    from hubsnap.api.signing import check_signing_key  # noqa: PLC0415 - keeps --help fast
+
+    check_signing_key(key)  # a public, foreign or locked key is refused now, not in each job
     return key
 
 
