@@ -78,10 +78,12 @@ def serve_command(
         int, typer.Option("--concurrency", help="Jobs run at once (embedded queue).")
     ] = 2,
     include: Annotated[
-        list[str] | None, typer.Option("--include", help="Mirror only files matching GLOB.")
+        list[str] | None,
+        typer.Option("--include", metavar="GLOB", help="Mirror only files matching GLOB."),
     ] = None,
     exclude: Annotated[
-        list[str] | None, typer.Option("--exclude", help="Leave out files matching GLOB.")
+        list[str] | None,
+        typer.Option("--exclude", metavar="GLOB", help="Leave out files matching GLOB."),
     ] = None,
     job_timeout: JobTimeoutOption = "6h",
     lfs_repo: LfsRepoOption = None,
