@@ -110,6 +110,22 @@ def test_usage_errors_are_one_line_and_exit_2(
     assert len(lines) <= 2 and all(line.startswith(("error: ", "hint: ")) for line in lines)
 
 
+@pytest.mark.parametrize(
+    ("argv", "hint"),
+    [
+        (["discover", "--limit", "many"], "hint: see hubsnap discover -h"),
+        (["store", "rm", "--bogus"], "hint: see hubsnap store rm -h"),
+        (["no-such-command"], "hint: see hubsnap -h"),
+    ],
+)
+def test_a_usage_error_points_at_the_commands_own_help(
+    argv: list[str], hint: str, capsys: Capsys
+) -> None:
+    run = run_cli(argv, capsys)
+    assert run.code == 2
+    assert run.err.splitlines()[1:] == [hint]
+
+
 def test_quiet_keeps_the_result_and_drops_the_chatter(
     make_model: MakeModel, tmp_path: Path, capsys: Capsys
 ) -> None:
