@@ -20,6 +20,13 @@ DEFAULT_CANDIDATES = 2000
 
 def _render(result: DiscoverResult) -> str:
     if not result.models:
+        if result.like is not None and result.like.closest is not None:
+            name, score = result.like.closest
+            threshold = result.like.query.threshold
+            return (
+                f"no models similar enough: the closest, {name}, has {score:.4f} < {threshold:g}"
+                " (a lower --threshold shows it)"
+            )
         if result.like is not None:
             return "no models similar enough"
         return "no models changed" if result.since else "no models found"
