@@ -217,3 +217,22 @@ def test_lfs_repo_that_is_a_file_is_one_line_exit_2(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="is not a directory"), repository_lock(target):
         pass
     assert target.read_text() == "x"
+
+
+def test_a_restart_queues_again_what_failed_before_though_the_hub_did_not_change(
+    serve: Callable[..., Served], registry: RegistryServer, hub: HubEmulator
+) -> None:
+    repo_id = new_repo(hub)
+    sha = hub.publish_commit(repo_id, files("failed-then-restarted"))
+    hub.add_fault(f"{repo_id}/resolve/", "403", count=100)  # exit 4: not retried
+    first = _start(serve, registry.host)
+    wait_for(lambda: bool(first.events("job.failed")), timeout=90, what="the job to fail")
+    assert [state for _, _, state in first.jobs()] == ["failed"]
+    assert first.stop() == 0
+    hub.clear_faults()
+    # Nothing changed on the Hub since the first server listed it: the restarted server's
+    # first pass still polls the repository, finds the failed job's commit and mirrors it.
+    second = _start(serve, registry.host)
+    second.wait_done(1)
+    assert [(commit, state) for _, commit, state in second.jobs()] == [(sha, "done")]
+    assert len(model_manifests(registry, f"mirror/{repo_id}")) == 1

@@ -132,9 +132,12 @@ def list_refs(client: HubClient, repo_id: str) -> dict[str, str]:
     return refs
 
 
-def watched_repositories(settings: Settings, patterns: Sequence[str]) -> list[str]:
+def watched_repositories(
+    settings: Settings, patterns: Sequence[str], *, full: bool = False
+) -> list[str]:
     """Repository ids the reconciler polls: literal ``--watch`` ids, and models an
-    incremental ``discover`` lists for a glob (by author when the owner is literal)."""
+    incremental ``discover`` lists for a glob (by author when the owner is literal); with
+    ``full``, every model the glob matches, changed since the last pass or not."""
     found: dict[str, None] = {}
     for pattern in patterns:
         if not _GLOB.search(pattern):
@@ -142,7 +145,7 @@ def watched_repositories(settings: Settings, patterns: Sequence[str]) -> list[st
             continue
         owner = pattern.partition("/")[0]
         author = None if _GLOB.search(owner) else owner
-        query = DiscoverQuery(author=author, limit=1000, incremental=True)
+        query = DiscoverQuery(author=author, limit=1000, incremental=not full)
         for model in discover(settings, query).models:
             if fnmatch.fnmatchcase(model.repo_id, pattern):
                 found[model.repo_id] = None
