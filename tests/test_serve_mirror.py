@@ -197,6 +197,29 @@ def test_lfs_repo_gets_one_commit_per_ref_and_none_again(
     assert server.events("job.done")[1]["lfs_commits"] == [tagged.split()[0]]
 
 
+def test_lfs_repo_commits_verify_with_the_servers_key(
+    serve: Callable[..., Served], serve_env: ServeEnv, registry: RegistryServer, hub: HubEmulator
+) -> None:
+    import subprocess
+    import sys
+
+    from support.keys import FIXED_PUB
+
+    lfs_repo = serve_env.root / "mirror.git-repo"
+    server = _start(serve, registry.host, "--lfs-repo", str(lfs_repo))
+    repo_id = new_repo(hub)
+    sha = hub.publish_commit(repo_id, files("lfs-verify"))
+    assert server.post(payload(repo_id, sha))[0] == 202
+    server.wait_done(1)
+    checked = subprocess.run(
+        [sys.executable, "-m", "hubsnap", "lfs", "verify", f"{lfs_repo}@{repo_id}/main",
+         "--key", str(FIXED_PUB)],
+        env=serve_env.env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stderr
+    assert "signatures verified" in checked.stdout
+
+
 def test_the_lfs_repository_lock_is_exclusive(tmp_path: Path) -> None:
     from hubsnap.api.serve_lfs import repository_lock
 

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from hubsnap.api.discover import DiscoverQuery, discover
-from hubsnap.api.serve_lfs import commit_refs
+from hubsnap.api.lfs import LfsCommitResult
+from hubsnap.api.serve_lfs import commit_refs, store_signatures
 from hubsnap.api.session import Session, TransportOptions
 from hubsnap.api.signing import sign
 from hubsnap.api.snapshot import snapshot
@@ -275,10 +276,12 @@ def mirror(
         refs = _stage(observe, "tag", tagging)
         commits: list[str] = []
         if lfs_repo is not None and refs:
-            written = _stage(
-                observe, "lfs",
-                lambda: commit_refs(session, source, lfs_repo, repo_id, refs),
-            )  # fmt: skip
+
+            def committing() -> list[LfsCommitResult]:
+                store_signatures(session, subject)  # so that `lfs verify DIR --key` finds them
+                return commit_refs(session, source, lfs_repo, repo_id, refs)
+
+            written = _stage(observe, "lfs", committing)
             commits = [r.commit for r in written if r.changed]
     present = pushed.blobs_total - pushed.blobs_sent - pushed.blobs_mounted
     fetched = set(shot.downloaded)
