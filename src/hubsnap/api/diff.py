@@ -18,14 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hubsnap.api.session import Session
-from hubsnap.api.transfer import pull
 from hubsnap.diff.card import CARD_FILE, diff_card
 from hubsnap.diff.checks import Threshold, parse_threshold
 from hubsnap.diff.config import diff_config, load_json_file
 from hubsnap.diff.files import ArtifactFile, FilesDiff, Side, diff_files
-from hubsnap.diff.quant import compare_dequantised, is_compressed_tensors
 from hubsnap.diff.report import LEVELS, DiffReport, SideInfo
-from hubsnap.diff.tensors import TensorsDiff, diff_tensors, side_tensors
+from hubsnap.diff.tensor_changes import TensorsDiff
 from hubsnap.diff.tokenizer import cross_check, diff_tokenizer
 from hubsnap.digest import Digest
 from hubsnap.errors import IntegrityError, NotFoundError, UsageError
@@ -113,6 +111,8 @@ def _pull(session: Session, reference: str, output: Path | None = None) -> tuple
     """The one call to the pull verb: a registry artifact into the local store, or an
     artifact's files into ``output`` (verified either way); its digest and the bytes that
     came over the wire."""
+    from hubsnap.api.transfer import pull  # noqa: PLC0415 (only registry sides need it)
+
     result = pull(session, reference, output=output, allow_tag=True)
     return result.digest, result.bytes_fetched
 
@@ -320,6 +320,10 @@ def _behaviour(
 def _tensors(a: Side, b: Side, levels: tuple[str, ...]) -> TensorsDiff | None:
     if "headers" not in levels and "tensors" not in levels:
         return None
+    # numpy loads here, not with this module: identical sides never need it.
+    from hubsnap.diff.quant import compare_dequantised, is_compressed_tensors  # noqa: PLC0415
+    from hubsnap.diff.tensors import diff_tensors, side_tensors  # noqa: PLC0415
+
     before, after = side_tensors(a), side_tensors(b)
     if before is None or after is None:
         return None  # some weights are known only by hash: the files level compares them

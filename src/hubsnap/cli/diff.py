@@ -21,7 +21,7 @@ from hubsnap.cli._output import (
 )
 from hubsnap.errors import CheckFailed, UsageError, from_os_error
 
-_FORMATS = ("table", "json", "markdown")
+_FORMATS = ("table", "json", "markdown", "html")
 
 
 def _side(positional: str | None, alias: str | None, name: str, flag: str) -> str:
@@ -68,7 +68,8 @@ def diff_command(
         ),
     ] = None,
     output_format: Annotated[
-        str, typer.Option("--format", help="table, json or markdown.")
+        str,
+        typer.Option("--format", help="table, json, markdown or html (one self-contained page)."),
     ] = "table",
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Write the report to FILE.")
@@ -151,6 +152,10 @@ def diff_command(
         )
     if fmt == "json":
         text = json.dumps(report.to_json(), indent=2, sort_keys=True) + "\n"
+    elif fmt == "html":
+        from hubsnap.diff.html import render_html  # noqa: PLC0415
+
+        text = render_html(report)
     else:
         text = render_markdown(report) if fmt == "markdown" else render_table(report)
     if output is None:

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from hubsnap.diff.checks import Check, Threshold, evaluate
 from hubsnap.diff.config import KeysDiff
 from hubsnap.diff.files import FilesDiff
-from hubsnap.diff.tensors import TensorsDiff
+from hubsnap.diff.tensor_changes import TensorsDiff
 from hubsnap.diff.tokenizer import SpecialIds, TokenizerDiff
 
 __all__ = ["LEVELS", "SCHEMA", "BehaviourReport", "DiffReport", "SideInfo"]

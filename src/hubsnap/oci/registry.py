@@ -5,7 +5,8 @@ registry sends is capped while it is read: manifests and referrers indexes at 4 
 against the digest asked for before parsing), tag lists at 1 MiB, and a blob at the size its
 descriptor gives (passed in, or remembered from a manifest read here). Blobs stream in both
 directions and are never read whole; downloads resume with ``Range`` after a dropped
-connection; uploads and mounts are :mod:`hubsnap.oci.upload`'s. Referrers come from the
+connection; uploads and mounts are :mod:`hubsnap.oci.upload`'s, manifest PUTs (and what a
+refusal for their blobs is checked with) :mod:`hubsnap.oci.manifestput`'s. Referrers come from the
 referrers API or, where a registry lacks it, from the ``sha256-<hex>`` tag schema, which
 :meth:`RegistryRepository.put_manifest` maintains for every manifest with a ``subject``
 (:mod:`hubsnap.oci.referrers` checks what an index lists).
@@ -31,6 +32,7 @@ from hubsnap.models import (
 )
 from hubsnap.oci.auth import repository_scope
 from hubsnap.oci.client import BodyFactory, RegistryClient, check_status
+from hubsnap.oci.manifestput import ManifestPuts
 from hubsnap.oci.reference import RegistryReference
 from hubsnap.oci.referrers import index_descriptors, merge_into_tag_index, referrers_tag
 from hubsnap.oci.repository import ManifestCache, Repository, VerifiedManifest
@@ -89,6 +91,7 @@ class RegistryRepository:
         self._push: tuple[str, ...] = (repository_scope(repository, "pull,push"),)
         self._sizes: dict[Digest, int] = {}
         self._uploads = BlobUploads(client, repository, self.describe())
+        self._puts = ManifestPuts(client, repository, self.describe(), self.has_blob)
 
     @property
     def registry(self) -> str:
@@ -218,7 +221,7 @@ class RegistryRepository:
 
     def put_manifest(self, data: bytes, tag: str | None = None) -> Digest:
         manifest = Manifest.from_bytes(data)
-        digest, indexed_by_registry = self._put_manifest_bytes(data, manifest.media_type, tag)
+        digest, indexed_by_registry = self._puts.put(data, manifest, tag)
         if manifest.subject is not None and not indexed_by_registry:
             descriptor = Descriptor(
                 manifest.media_type,
@@ -229,30 +232,6 @@ class RegistryRepository:
             )
             self._add_to_referrers_index(manifest.subject.digest, descriptor)
         return digest
-
-    def _put_manifest_bytes(
-        self, data: bytes, media_type: str, tag: str | None
-    ) -> tuple[Digest, bool]:
-        """PUT a manifest; also says whether the registry indexed its subject itself."""
-        digest = sha256_bytes(data)
-        reference = tag or str(digest)
-        response = self.client.request(
-            "PUT",
-            self._url("manifests", reference),
-            scope=self._push,
-            headers={"Content-Type": media_type},
-            body=data,
-        )
-        with contextlib.closing(response):
-            check_status(response, f"pushing manifest to {self.describe()}:{reference}", (200, 201))
-            # OCI 1.1 registries that index referrers themselves say so with this header.
-            indexed = "OCI-Subject" in response.headers
-            echoed = response.headers.get("Docker-Content-Digest")
-        if echoed and echoed != str(digest):
-            raise IntegrityError(
-                f"{self.describe()} stored manifest {digest} under a different digest {echoed}"
-            )
-        return digest, indexed
 
     # -- blobs --------------------------------------------------------------------------------
 
@@ -377,7 +356,7 @@ class RegistryRepository:
         tag = referrers_tag(subject)
         merge_into_tag_index(
             lambda: self._referrers_index(subject),
-            lambda data: self._put_manifest_bytes(data, MEDIA_TYPE_IMAGE_INDEX, tag),
+            lambda data: self._puts.put_bytes(data, MEDIA_TYPE_IMAGE_INDEX, tag),
             descriptor,
             f"{self.describe()}:{tag}",
         )

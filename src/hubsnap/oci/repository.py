@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Protocol
 
 from hubsnap.digest import Digest, StreamHasher, sha256_bytes
-from hubsnap.errors import IntegrityError
+from hubsnap.errors import IntegrityError, RemoteError
 from hubsnap.models import Descriptor, Manifest
 from hubsnap.oci.directory import capped, os_error
 from hubsnap.oci.layout import LayoutStore, damaged_blob
 from hubsnap.progress import Progress
 
 __all__ = [
+    "BlobsMissing",
     "BodyFactory",
     "LayoutRepository",
     "ManifestCache",
@@ -93,6 +94,15 @@ class ManifestCache:
             if len(self._items) < self._limit:
                 self._items.setdefault(found.digest, found)
         return found
+
+
+class BlobsMissing(RemoteError):
+    """A registry refused a manifest and, asked again, says it lacks ``digests`` (blobs the
+    manifest names): whoever has them sends them again before the manifest is put again."""
+
+    def __init__(self, message: str, digests: tuple[Digest, ...], *, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.digests = digests
 
 
 class Repository(Protocol):
@@ -177,7 +187,11 @@ class Repository(Protocol):
     def put_blob_bytes(self, data: bytes) -> Digest: ...
 
     def put_manifest(self, data: bytes, tag: str | None = None) -> Digest:
-        """Store manifest bytes as given (blobs must be present); returns their digest."""
+        """Store manifest bytes as given (blobs must be present); returns their digest.
+
+        Raises :class:`BlobsMissing` when the repository finds blobs the manifest names
+        missing (a registry that refused the manifest and was asked about each blob again).
+        """
         ...
 
     def referrers(self, subject: Digest, artifact_type: str | None = None) -> list[Descriptor]:
