@@ -86,6 +86,22 @@ def test_help_names_what_repeatable_options_take(capsys: Capsys) -> None:
         assert not [line for line in options if "<list[" in line], argv
 
 
+def test_every_option_says_what_it_does() -> None:
+    import typer.main
+
+    def undocumented(command: object, path: list[str]) -> list[str]:
+        children = getattr(command, "commands", None)
+        if children is not None:
+            return [m for name, c in children.items() for m in undocumented(c, [*path, name])]
+        return [
+            " ".join([*path, param.opts[0]])
+            for param in getattr(command, "params", [])
+            if param.param_type_name == "option" and not param.hidden and not param.help
+        ]
+
+    assert undocumented(typer.main.get_command(app), ["hubsnap"]) == []
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

@@ -65,9 +65,15 @@ def discover_command(
     incremental: Annotated[
         bool, typer.Option("--incremental", help="Only models changed since the last run.")
     ] = False,
-    include_private: Annotated[bool, typer.Option("--include-private")] = False,
-    include_gated: Annotated[bool, typer.Option("--include-gated")] = False,
-    include_disabled: Annotated[bool, typer.Option("--include-disabled")] = False,
+    include_private: Annotated[
+        bool, typer.Option("--include-private", help="Also list private models (HF_TOKEN's).")
+    ] = False,
+    include_gated: Annotated[
+        bool, typer.Option("--include-gated", help="Also list gated models.")
+    ] = False,
+    include_disabled: Annotated[
+        bool, typer.Option("--include-disabled", help="Also list disabled models.")
+    ] = False,
     like: Annotated[
         str | None,
         typer.Option(
