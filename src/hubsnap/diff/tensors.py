@@ -68,7 +68,7 @@ def side_tensors(side: Side) -> dict[tuple[str, str], TensorRef] | None:
     indexes = [p for p in side.files if p.endswith(_INDEX_SUFFIX)]
     if not all(side.has_bytes(p) for p in (*weights, *indexes)):
         return None
-    headers = {p: _header(side, side.files[p]) for p in sorted(weights)}
+    headers = {p: _header(side, side.files[p], side.header_prefix(p)) for p in sorted(weights)}
     owner: dict[str, str] = {}
     out: dict[tuple[str, str], TensorRef] = {}
     for path in sorted(indexes):

@@ -5,8 +5,9 @@ registry sends is capped while it is read: manifests and referrers indexes at 4 
 against the digest asked for before parsing), tag lists at 1 MiB, and a blob at the size its
 descriptor gives (passed in, or remembered from a manifest read here). Blobs stream in both
 directions and are never read whole; downloads resume with ``Range`` after a dropped
-connection; uploads and mounts are :mod:`hubsnap.oci.upload`'s, manifest PUTs (and what a
-refusal for their blobs is checked with) :mod:`hubsnap.oci.manifestput`'s. Referrers come from the
+connection, and a slice of a blob (a safetensors header) is read with ``Range`` alone;
+uploads and mounts are :mod:`hubsnap.oci.upload`'s, manifest PUTs (and what a refusal for
+their blobs is checked with) :mod:`hubsnap.oci.manifestput`'s. Referrers come from the
 referrers API or, where a registry lacks it, from the ``sha256-<hex>`` tag schema, which
 :meth:`RegistryRepository.put_manifest` maintains for every manifest with a ``subject``
 (:mod:`hubsnap.oci.referrers` checks what an index lists).
@@ -21,7 +22,7 @@ from collections.abc import Iterator
 from hubsnap.canonical import loads_object
 from hubsnap.digest import Digest, sha256_bytes
 from hubsnap.errors import IntegrityError, NotFoundError, RemoteError, UsageError
-from hubsnap.http import iter_resumable, read_capped
+from hubsnap.http import fetch_range, iter_resumable, range_header, read_capped
 from hubsnap.http.types import QueryParams, Response
 from hubsnap.models import (
     MAX_MANIFEST_BYTES,
@@ -35,7 +36,7 @@ from hubsnap.oci.client import BodyFactory, RegistryClient, check_status
 from hubsnap.oci.manifestput import ManifestPuts
 from hubsnap.oci.reference import RegistryReference
 from hubsnap.oci.referrers import index_descriptors, merge_into_tag_index, referrers_tag
-from hubsnap.oci.repository import ManifestCache, Repository, VerifiedManifest
+from hubsnap.oci.repository import ManifestCache, Repository, VerifiedManifest, check_range
 from hubsnap.oci.upload import BlobUploads
 from hubsnap.progress import Progress
 
@@ -285,6 +286,41 @@ class RegistryRepository:
         )  # fmt: skip
         check_status(response, what, (200, 206))
         return response
+
+    def read_blob_range(
+        self,
+        digest: Digest,
+        start: int,
+        length: int,
+        *,
+        size: int,
+        progress: Progress | None = None,
+    ) -> bytes:
+        """One ``Range`` request (see :func:`hubsnap.http.fetch_range`: a registry that
+        ignores ``Range`` is read to the range's end, no further). Unverified: see the
+        protocol."""
+        check_range(start, length, size)
+        if length == 0:
+            return b""
+        what = f"bytes {start}-{start + length - 1} of blob {digest} from {self.describe()}"
+        deadline = self.client.deadline()
+
+        def open_range() -> Response:
+            response = self.client.request(
+                "GET", self._url("blobs", str(digest)), scope=self._pull,
+                headers={"Range": range_header(start, length)}, stream=True, deadline=deadline,
+            )  # fmt: skip
+            if response.status_code == 416:
+                response.close()
+                raise IntegrityError(f"{what}: the blob is not the {size} bytes it should be")
+            check_status(response, what, (200, 206))
+            return response
+
+        span = fetch_range(open_range, start, length, what=what, total=size,
+                           policy=self.client.options.retry, deadline=deadline)  # fmt: skip
+        if progress is not None:
+            progress.advance(span.received)
+        return span.data
 
     def copy_blob(self, digest: Digest, size: int) -> Iterator[bytes]:
         return self.iter_blob(digest, size=size)
