@@ -168,6 +168,21 @@ def test_a_second_run_fetches_no_card_and_embeds_nothing(
     assert f"{AUTHOR}/recipe-writer" in [m for m, _ in ranking(third)]
 
 
+@pytest.mark.usefixtures("store", "cards")
+@pytest.mark.behaviour_extra
+@pytest.mark.skipif(not HAS_EXTRA, reason="needs the behaviour extra (sentence-transformers)")
+def test_nothing_similar_enough_names_the_closest_model(run: Run) -> None:
+    best = ranking(like(run, "--like", LEGAL, "--threshold", "-1")[0])[0]
+    document, _ = like(run, "--like", LEGAL, "--threshold", "0.99")
+    assert document["models"] == []
+    code, out, err = run("discover", "--author", AUTHOR, "--like", LEGAL, "--threshold", "0.99")
+    assert (code, err) == (0, "")
+    assert out == (
+        f"no models similar enough: the closest, {best[0]}, has {best[1]:.4f} < 0.99 "
+        "(a lower --threshold shows it)\n"
+    )
+
+
 @pytest.mark.behaviour_extra
 @pytest.mark.skipif(not HAS_EXTRA, reason="needs the behaviour extra (sentence-transformers)")
 def test_hostile_cards_are_cut_or_skipped_with_a_note(

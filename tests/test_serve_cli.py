@@ -48,6 +48,38 @@ def test_serve_refuses_to_start(
     assert not (serve_env.home / "serve").exists()
 
 
+@pytest.mark.parametrize("command", ["serve", "worker"])
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [("public", "not a PEM private key"), ("encrypted", "is encrypted and no password was given")],
+)
+def test_a_key_that_cannot_sign_is_refused_at_start(
+    serve_env: ServeEnv, command: str, kind: str, message: str
+) -> None:
+    key = serve_env.root / "key.pem"
+    args = ["keygen", "-o", str(key)]
+    env = dict(serve_env.env)
+    if kind == "encrypted":
+        env["HUBSNAP_QA_PASSWORD"] = "correct horse"
+        args += ["--password-env", "HUBSNAP_QA_PASSWORD"]
+    made = subprocess.run(
+        [sys.executable, "-m", "hubsnap", *args],
+        env=env, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert made.returncode == 0
+    serve_env.env["HUBSNAP_KEY"] = str(key.with_suffix(".pub") if kind == "public" else key)
+    if command == "serve":
+        result = run(serve_env, "serve", "--registry", "127.0.0.1:1/m", "--watch", "a/*")
+    else:
+        result = run(serve_env, "worker", "--queue", "redis://127.0.0.1:1/0")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith("error: ") and message in lines[0]
+    assert len(lines) <= 2
+    assert "Traceback" not in result.stderr
+    assert not (serve_env.home / "serve").exists()
+
+
 def test_worker_needs_a_key(serve_env: ServeEnv) -> None:
     result = run(serve_env, "worker", "--queue", "redis://127.0.0.1:1/0", drop=("HUBSNAP_KEY",))
     assert result.returncode == 2

@@ -197,6 +197,29 @@ def test_lfs_repo_gets_one_commit_per_ref_and_none_again(
     assert server.events("job.done")[1]["lfs_commits"] == [tagged.split()[0]]
 
 
+def test_lfs_repo_commits_verify_with_the_servers_key(
+    serve: Callable[..., Served], serve_env: ServeEnv, registry: RegistryServer, hub: HubEmulator
+) -> None:
+    import subprocess
+    import sys
+
+    from support.keys import FIXED_PUB
+
+    lfs_repo = serve_env.root / "mirror.git-repo"
+    server = _start(serve, registry.host, "--lfs-repo", str(lfs_repo))
+    repo_id = new_repo(hub)
+    sha = hub.publish_commit(repo_id, files("lfs-verify"))
+    assert server.post(payload(repo_id, sha))[0] == 202
+    server.wait_done(1)
+    checked = subprocess.run(
+        [sys.executable, "-m", "hubsnap", "lfs", "verify", f"{lfs_repo}@{repo_id}/main",
+         "--key", str(FIXED_PUB)],
+        env=serve_env.env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stderr
+    assert "signatures verified" in checked.stdout
+
+
 def test_the_lfs_repository_lock_is_exclusive(tmp_path: Path) -> None:
     from hubsnap.api.serve_lfs import repository_lock
 
@@ -217,3 +240,22 @@ def test_lfs_repo_that_is_a_file_is_one_line_exit_2(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="is not a directory"), repository_lock(target):
         pass
     assert target.read_text() == "x"
+
+
+def test_a_restart_queues_again_what_failed_before_though_the_hub_did_not_change(
+    serve: Callable[..., Served], registry: RegistryServer, hub: HubEmulator
+) -> None:
+    repo_id = new_repo(hub)
+    sha = hub.publish_commit(repo_id, files("failed-then-restarted"))
+    hub.add_fault(f"{repo_id}/resolve/", "403", count=100)  # exit 4: not retried
+    first = _start(serve, registry.host)
+    wait_for(lambda: bool(first.events("job.failed")), timeout=90, what="the job to fail")
+    assert [state for _, _, state in first.jobs()] == ["failed"]
+    assert first.stop() == 0
+    hub.clear_faults()
+    # Nothing changed on the Hub since the first server listed it: the restarted server's
+    # first pass still polls the repository, finds the failed job's commit and mirrors it.
+    second = _start(serve, registry.host)
+    second.wait_done(1)
+    assert [(commit, state) for _, commit, state in second.jobs()] == [(sha, "done")]
+    assert len(model_manifests(registry, f"mirror/{repo_id}")) == 1

@@ -372,3 +372,14 @@ def test_disabled_repository_is_not_found(
         f"error: {DISABLED}@main: the repository has been disabled on the Hub"
     ]
     assert_nothing_left(home, Path.cwd())
+
+
+@pytest.mark.parametrize("spec", ["bad repo", "a/../b@main", "org/model name@v1"])
+def test_a_malformed_repository_id_is_a_usage_error(home: Path, run: Run, spec: str) -> None:
+    code, out, err = run("snapshot", spec)
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [
+        f"error: invalid repository id {spec.partition('@')[0]!r}",
+        "hint: use OWNER/NAME, e.g. org/model",
+    ]
+    assert not (home / "store").exists() and not Path("snapshot.yaml").exists()

@@ -21,9 +21,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from hubsnap.documents import InvalidDocument, dump_yaml, load_yaml
-from hubsnap.errors import UsageError
+from hubsnap.errors import NotFoundError, UsageError
 from hubsnap.fsutil import atomic_write_bytes
-from hubsnap.hubtypes import HubFile
+from hubsnap.hubtypes import HubFile, check_repo_id
 from hubsnap.localfile import read_regular_file
 
 __all__ = [
@@ -110,6 +110,10 @@ def split_repo_revision(spec: str) -> tuple[str, str]:
     repo_id, sep, revision = spec.partition("@")
     if not repo_id or (sep and not revision):
         raise UsageError(f"invalid model {spec!r}", hint="use REPO_ID[@REVISION]")
+    try:
+        check_repo_id(repo_id)  # a malformed id is a typing mistake (2), not a missing repo (3)
+    except NotFoundError as e:
+        raise UsageError(e.message, hint=e.hint) from None
     return repo_id, revision or "main"
 
 

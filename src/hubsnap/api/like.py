@@ -96,7 +96,8 @@ class Embedder:
 @dataclass(frozen=True)
 class LikeReport:
     """What ``--like`` did: each shown model's similarity by id, how many listed models were
-    ranked, how many cards were requested and texts embedded in this run, and notes."""
+    ranked, how many cards were requested and texts embedded in this run, and notes;
+    ``closest`` is the most similar model and its similarity when none reached the threshold."""
 
     query: LikeQuery
     embedder: Embedder
@@ -105,6 +106,7 @@ class LikeReport:
     cards_fetched: int
     embedded: int
     notes: tuple[str, ...]
+    closest: tuple[str, float] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -212,8 +214,8 @@ def rank_models(
         embedded = embed_texts(texts, embedder=str(embedder.digest), state=state, load=load)
     intent, vectors = embedded.vectors[0], embedded.vectors[1:]
     by_id = {m.repo_id: m for m in models}
-    ranked = rank(intent, [(m.repo_id, v) for m, v in zip(models, vectors, strict=True)],
-                  query.threshold)  # fmt: skip
+    pairs = [(m.repo_id, v) for m, v in zip(models, vectors, strict=True)]
+    ranked = rank(intent, pairs, query.threshold)
     report = LikeReport(
         query=query,
         embedder=embedder,
@@ -222,5 +224,6 @@ def rank_models(
         cards_fetched=cards.fetched,
         embedded=embedded.computed,
         notes=cards.notes,
+        closest=rank(intent, pairs, -1.0)[0] if pairs and not ranked else None,
     )
     return [by_id[name] for name, _ in ranked], report

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from hubsnap.api.discover import DiscoverQuery, discover
-from hubsnap.api.serve_lfs import commit_refs
+from hubsnap.api.lfs import LfsCommitResult
+from hubsnap.api.serve_lfs import commit_refs, store_signatures
 from hubsnap.api.session import Session, TransportOptions
 from hubsnap.api.signing import sign
 from hubsnap.api.snapshot import snapshot
@@ -132,9 +133,12 @@ def list_refs(client: HubClient, repo_id: str) -> dict[str, str]:
     return refs
 
 
-def watched_repositories(settings: Settings, patterns: Sequence[str]) -> list[str]:
+def watched_repositories(
+    settings: Settings, patterns: Sequence[str], *, full: bool = False
+) -> list[str]:
     """Repository ids the reconciler polls: literal ``--watch`` ids, and models an
-    incremental ``discover`` lists for a glob (by author when the owner is literal)."""
+    incremental ``discover`` lists for a glob (by author when the owner is literal); with
+    ``full``, every model the glob matches, changed since the last pass or not."""
     found: dict[str, None] = {}
     for pattern in patterns:
         if not _GLOB.search(pattern):
@@ -142,7 +146,7 @@ def watched_repositories(settings: Settings, patterns: Sequence[str]) -> list[st
             continue
         owner = pattern.partition("/")[0]
         author = None if _GLOB.search(owner) else owner
-        query = DiscoverQuery(author=author, limit=1000, incremental=True)
+        query = DiscoverQuery(author=author, limit=1000, incremental=not full)
         for model in discover(settings, query).models:
             if fnmatch.fnmatchcase(model.repo_id, pattern):
                 found[model.repo_id] = None
@@ -272,10 +276,12 @@ def mirror(
         refs = _stage(observe, "tag", tagging)
         commits: list[str] = []
         if lfs_repo is not None and refs:
-            written = _stage(
-                observe, "lfs",
-                lambda: commit_refs(session, source, lfs_repo, repo_id, refs),
-            )  # fmt: skip
+
+            def committing() -> list[LfsCommitResult]:
+                store_signatures(session, subject)  # so that `lfs verify DIR --key` finds them
+                return commit_refs(session, source, lfs_repo, repo_id, refs)
+
+            written = _stage(observe, "lfs", committing)
             commits = [r.commit for r in written if r.changed]
     present = pushed.blobs_total - pushed.blobs_sent - pushed.blobs_mounted
     fetched = set(shot.downloaded)

@@ -22,9 +22,11 @@ from pathlib import Path
 
 from hubsnap.api.lfs import LfsCommitResult, lfs_commit
 from hubsnap.api.session import Session
+from hubsnap.api.transfer import push
 from hubsnap.errors import RemoteError, UsageError, from_os_error
+from hubsnap.oci.reference import LayoutReference
 
-__all__ = ["LOCK_WAIT", "commit_refs", "lfs_branch", "repository_lock"]
+__all__ = ["LOCK_WAIT", "commit_refs", "lfs_branch", "repository_lock", "store_signatures"]
 
 LOCK_WAIT = 600.0
 _POLL = 0.05
@@ -75,3 +77,10 @@ def commit_refs(
             except UsageError as e:
                 raise UsageError(f"lfs commit to {directory} ({branch}): {e.message}") from e
     return results
+
+
+def store_signatures(session: Session, subject: str) -> None:
+    """Copy the signatures and provenance the job attached to ``subject`` (in the registry)
+    into the local store, beside the artifact the LFS commits name: ``hubsnap lfs verify DIR
+    --key`` reads the store, and would otherwise find the artifact unsigned."""
+    push(session, subject, str(LayoutReference(session.local_store().store.root, None, None)))

@@ -77,6 +77,7 @@ __all__ = [
     "Prompt",
     "SignResult",
     "Verdict",
+    "check_signing_key",
     "keygen",
     "sign",
     "sign_artifact",
@@ -249,6 +250,12 @@ def sign_artifact(
         notes=notes,
         attached=tuple(attached),
     )
+
+
+def check_signing_key(key_path: Path, *, password_env: str = DEFAULT_PASSWORD_ENV) -> None:
+    """Load the signing key once, as an unattended job would (its password only from
+    ``password_env``), so that a server or worker refuses a key it cannot sign with at start."""
+    load_private_key(key_path, password_env=password_env)
 
 
 def sign(

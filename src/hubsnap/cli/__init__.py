@@ -161,6 +161,15 @@ def _usage_error(error: Exception) -> tuple[str, int] | None:
     return " ".join(str(message()).split()), code
 
 
+def _help_for(error: Exception) -> str:
+    """The help to read after a usage error: the failing command's (``hubsnap store rm -h``)
+    when the parser got as far as a command, else the root's."""
+    path = getattr(getattr(error, "ctx", None), "command_path", None)
+    if isinstance(path, str) and path.startswith("hubsnap ") and path != "hubsnap":
+        return f"{path} -h"
+    return "hubsnap -h"
+
+
 #: Answered before the command line is built: Typer's parameter coercion loads pydantic
 #: (~80 ms) for any command that runs, which a version query should not pay.
 _FAST = {("version",): False, ("version", "--json"): True}
@@ -229,7 +238,7 @@ def main(argv: list[str] | None = None) -> None:
                 sys.exit(0)
             print(f"error: {text}", file=sys.stderr)
             if status == ExitCode.USAGE:
-                print("hint: see hubsnap -h, or COMMAND -h", file=sys.stderr)
+                print(f"hint: see {_help_for(e)}", file=sys.stderr)
             sys.exit(status)
         local = _local_os_error(e)
         if local is not None:

@@ -68,7 +68,9 @@ CaFileOption = Annotated[
 # What ``verify`` and ``lfs verify`` trust, declared once.
 TrustedKeysOption = Annotated[
     list[Path] | None,
-    typer.Option("--key", help="Trusted public key (repeatable).", envvar="HUBSNAP_VERIFY_KEY"),
+    typer.Option(
+        "--key", metavar="PUB", help="Trusted public key (repeatable).", envvar="HUBSNAP_VERIFY_KEY"
+    ),
 ]
 PolicyOption = Annotated[
     Path | None,

@@ -20,6 +20,13 @@ DEFAULT_CANDIDATES = 2000
 
 def _render(result: DiscoverResult) -> str:
     if not result.models:
+        if result.like is not None and result.like.closest is not None:
+            name, score = result.like.closest
+            threshold = result.like.query.threshold
+            return (
+                f"no models similar enough: the closest, {name}, has {score:.4f} < {threshold:g}"
+                " (a lower --threshold shows it)"
+            )
         if result.like is not None:
             return "no models similar enough"
         return "no models changed" if result.since else "no models found"
@@ -58,9 +65,15 @@ def discover_command(
     incremental: Annotated[
         bool, typer.Option("--incremental", help="Only models changed since the last run.")
     ] = False,
-    include_private: Annotated[bool, typer.Option("--include-private")] = False,
-    include_gated: Annotated[bool, typer.Option("--include-gated")] = False,
-    include_disabled: Annotated[bool, typer.Option("--include-disabled")] = False,
+    include_private: Annotated[
+        bool, typer.Option("--include-private", help="Also list private models (HF_TOKEN's).")
+    ] = False,
+    include_gated: Annotated[
+        bool, typer.Option("--include-gated", help="Also list gated models.")
+    ] = False,
+    include_disabled: Annotated[
+        bool, typer.Option("--include-disabled", help="Also list disabled models.")
+    ] = False,
     like: Annotated[
         str | None,
         typer.Option(

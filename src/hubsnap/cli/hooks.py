@@ -32,7 +32,11 @@ def install_command(
     ] = "10MiB",
     key: Annotated[
         list[Path] | None,
-        typer.Option("--key", help="Public key pushed artifacts must be signed with (repeatable)."),
+        typer.Option(
+            "--key",
+            metavar="PUB",
+            help="Public key pushed artifacts must be signed with (repeatable).",
+        ),
     ] = None,
     policy: Annotated[
         Path | None, typer.Option("--policy", help="Trust policy pushed artifacts must meet.")

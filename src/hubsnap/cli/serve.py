@@ -45,6 +45,9 @@ def _key(key: Path | None) -> Path:
         raise UsageError("no signing key", hint="pass --key key.pem or set HUBSNAP_KEY")
     if not key.is_file():
         raise UsageError(f"key {key} not found")
+    from hubsnap.api.signing import check_signing_key  # noqa: PLC0415 - keeps --help fast
+
+    check_signing_key(key)  # a public, foreign or locked key is refused now, not in each job
     return key
 
 
@@ -75,10 +78,12 @@ def serve_command(
         int, typer.Option("--concurrency", help="Jobs run at once (embedded queue).")
     ] = 2,
     include: Annotated[
-        list[str] | None, typer.Option("--include", help="Mirror only files matching GLOB.")
+        list[str] | None,
+        typer.Option("--include", metavar="GLOB", help="Mirror only files matching GLOB."),
     ] = None,
     exclude: Annotated[
-        list[str] | None, typer.Option("--exclude", help="Leave out files matching GLOB.")
+        list[str] | None,
+        typer.Option("--exclude", metavar="GLOB", help="Leave out files matching GLOB."),
     ] = None,
     job_timeout: JobTimeoutOption = "6h",
     lfs_repo: LfsRepoOption = None,

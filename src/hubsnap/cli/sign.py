@@ -77,7 +77,9 @@ def sign(
     ] = None,
     parent_key: Annotated[
         list[Path] | None,
-        typer.Option("--parent-key", help="Public key trusted for the parent's provenance."),
+        typer.Option(
+            "--parent-key", metavar="PUB", help="Public key trusted for the parent's provenance."
+        ),
     ] = None,
     revision: Annotated[
         str | None,

@@ -44,10 +44,12 @@ def snapshot_command(
     model: Annotated[str, typer.Argument(metavar="REPO_ID[@REVISION]", help="Hub model.")],
     *,
     include: Annotated[
-        list[str] | None, typer.Option("--include", help="Only files matching GLOB.")
+        list[str] | None,
+        typer.Option("--include", metavar="GLOB", help="Only files matching GLOB."),
     ] = None,
     exclude: Annotated[
-        list[str] | None, typer.Option("--exclude", help="Leave out files matching GLOB.")
+        list[str] | None,
+        typer.Option("--exclude", metavar="GLOB", help="Leave out files matching GLOB."),
     ] = None,
     metadata_only: Annotated[
         bool,

@@ -36,8 +36,10 @@ class ServerOptions:
 
 
 def _reconciler(service: Service, interval: float, stop: threading.Event) -> None:
+    full = True  # at start: every watched repository, changed since the last run or not
     while not stop.is_set():
-        service.reconcile()
+        service.reconcile(full=full)
+        full = False
         stop.wait(interval)
 
 

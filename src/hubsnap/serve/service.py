@@ -114,13 +114,17 @@ class Service:
                 log("job.queued", job=spec.id, repo=spec.repo_id, commit=spec.commit)
         return [s.id for s in specs], added
 
-    def reconcile(self) -> int:
-        """Queue every watched branch and tag head not yet mirrored; how many were new."""
+    def reconcile(self, *, full: bool = False) -> int:
+        """Queue every watched branch and tag head not yet mirrored; how many were new.
+
+        A pass polls the repositories changed on the Hub since the last one; a ``full`` pass
+        (a server's first) polls every watched repository, so that jobs which failed before
+        a restart are queued again even when their repository has not changed since."""
         if not self._reconcile_lock.acquire(blocking=False):
             return 0
         new = failed = 0
         try:
-            repos = mirror_api.watched_repositories(self.settings, self.config.watch)
+            repos = mirror_api.watched_repositories(self.settings, self.config.watch, full=full)
             with HubClient.from_settings(self.settings) as client:
                 for repo_id in repos:
                     try:  # one repository's failure leaves the others mirrored
