@@ -69,17 +69,11 @@ def test_every_command_has_help_with_an_example(capsys: Capsys) -> None:
         assert "hubsnap " + " ".join(argv) in examples, argv
 
 
-#: ``diff --fail-on`` still shows Typer's type label; its module is changing elsewhere.
-_TYPE_LABELS_PENDING = [["diff"]]
-
-
 def test_help_names_what_repeatable_options_take(capsys: Capsys) -> None:
     """A repeatable option reads ``--include GLOB``, not Typer's ``--include <list[str]>``."""
     commands = _commands()
     assert ["snapshot"] in commands and ["lfs", "verify"] in commands
     for argv in commands:
-        if argv in _TYPE_LABELS_PENDING:
-            continue
         run = run_cli([*argv, "-h"], capsys)
         assert run.code == 0, (argv, run.err)
         options = [line for line in run.out.splitlines() if line.lstrip().startswith("-")]

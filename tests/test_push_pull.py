@@ -131,7 +131,10 @@ def test_dry_run_pushes_nothing(
     assert report["blobs_sent"] == len(FILES) + 1
     missing = run_cli(["inspect", dest], capsys)
     assert missing.code == 3
-    assert missing.err.startswith("error: manifest ")
+    assert missing.err.startswith(f"error: manifest {registry.host}/{repo_name}:v1: not found")
+    by_digest = run_cli(["inspect", f"{registry.host}/{repo_name}@{digest}"], capsys)
+    assert by_digest.code == 3
+    assert by_digest.err.startswith(f"error: manifest {registry.host}/{repo_name}@{digest}: not found")
 
 
 def test_inspect_shows_manifest_layers_and_annotations(

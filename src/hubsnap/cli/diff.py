@@ -80,6 +80,7 @@ def diff_command(
         list[str] | None,
         typer.Option(
             "--fail-on",
+            metavar="EXPR",
             help="METRIC OP NUMBER, e.g. max_abs_diff>1e-3 or files_changed>0; exit 1 when "
             "any is breached (repeatable).",
         ),

@@ -132,7 +132,8 @@ class RegistryRepository:
 
     def _fetch_manifest(self, reference: str) -> tuple[bytes, str]:
         """Raw manifest bytes (at most the cap + 1 read) and the media type they came as."""
-        what = f"manifest {self.describe()}:{reference}"
+        # A digest is written after "@", a tag after ":", as in a reference.
+        what = f"manifest {self.describe()}{'@' if ':' in reference else ':'}{reference}"
         deadline = self.client.deadline()
         response = self.client.request(
             "GET",
