@@ -134,7 +134,8 @@ def test_dry_run_pushes_nothing(
     assert missing.err.startswith(f"error: manifest {registry.host}/{repo_name}:v1: not found")
     by_digest = run_cli(["inspect", f"{registry.host}/{repo_name}@{digest}"], capsys)
     assert by_digest.code == 3
-    assert by_digest.err.startswith(f"error: manifest {registry.host}/{repo_name}@{digest}: not found")
+    expected = f"error: manifest {registry.host}/{repo_name}@{digest}: not found"
+    assert by_digest.err.startswith(expected)
 
 
 def test_inspect_shows_manifest_layers_and_annotations(
