@@ -1,6 +1,7 @@
 """hubsnap's speed and memory targets, measured against peers in the same run.
 
-    python scripts/bench.py [--sections startup,hash,push,pull,repush,sign,lfs,like] [--sizes 1,4]
+    python scripts/bench.py [--sections startup,hash,push,pull,repush,sign,lfs,like,diff]
+                            [--sizes 1,4]
                             [--repeat 3]
                             [--workdir DIR] [--keep-files] [--json]
 
@@ -30,6 +31,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bench_diff import section_diff as _section_diff
 from bench_lfs import section_lfs as _section_lfs
 from bench_like import section_like as _section_like
 from registry_server import RegistryServer, run_registry
@@ -888,6 +890,27 @@ def section_lfs(bench: Bench) -> None:
     )
 
 
+def section_diff(bench: Bench) -> None:
+    """``diff`` of tensor values against the naive numpy script, byte-identical tensors and
+    identical digests (see ``bench_diff``); always 1 GiB files, whatever ``--sizes``."""
+    env = bench.env
+    env["HUBSNAP_STORE"] = str(bench.store)
+
+    def store(label: str, slug: str, directory: Path) -> str:
+        return store_model(bench.store, label, slug, directory, _config_json(slug, 1)).digest
+
+    _section_diff(
+        bench.work,
+        max(bench.repeat, 3),
+        lambda argv, sample: run(argv, env=env, sample=sample),
+        store,
+        lambda name, seconds, rss, note: bench.report.add(
+            Row("diff", name, seconds, rss_anon_mib=rss, note=note)
+        ),
+        lambda label, value, target: bench.report.ratios.append((label, value, target)),
+    )
+
+
 def section_like(bench: Bench) -> None:
     """``discover --like`` against a keyword filter on the labelled evaluation set, and its
     time per 1,000 candidates (see ``bench_like``). The Hub emulator reuses the tests'
@@ -912,6 +935,7 @@ SECTIONS: dict[str, Callable[[Bench], None]] = {
     "sign": section_sign,
     "lfs": section_lfs,
     "like": section_like,
+    "diff": section_diff,
 }
 
 

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Installs what hubsnap and its tests need on a fresh Debian machine:
-# the CNCF distribution registry, git-lfs, skopeo, b3sum and redis-server from Debian, and a
-# virtual environment in .venv with hubsnap, its test dependencies, the behaviour extra (CPU
-# torch) and the real MiniLM snapshot that the Hub emulator serves. Safe to run again: each step
-# is skipped when already done.
+# the CNCF distribution registry, git-lfs, skopeo, b3sum, redis-server and chromium (the HTML
+# diff report's browser test) from Debian, and a virtual environment in .venv with hubsnap, its
+# test dependencies, the behaviour extra (CPU torch) and the real MiniLM snapshot that the Hub
+# emulator serves. Safe to run again: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
 for pair in docker-registry:docker-registry git-lfs:git-lfs skopeo:skopeo b3sum:b3sum \
-    redis-server:redis-server; do
+    redis-server:redis-server chromium:chromium; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || need_apt+=("${pair#*:}")
 done
 if ((${#need_apt[@]})); then

@@ -279,3 +279,23 @@ def test_registry_artifacts_are_pulled_once_then_compared(
     assert json.loads(again.out)["bytes_received"] == 0  # the store holds both already
     local = run_cli(["diff", one, two, "--json"], capsys)  # now in the local store by digest
     assert local.code == 0 and "bytes_received" not in json.loads(local.out)
+
+
+def test_identical_artifacts_load_no_numpy(store: Path) -> None:
+    """Two sides naming one manifest answer without the tensor machinery: numpy (a tenth of
+    a second or more of start-up) is never imported."""
+    import subprocess
+    import sys
+
+    digest = build_model(store, {"config.json": CONFIG, "model.safetensors": save(TENSORS)})
+    probe = (
+        "import sys\nfrom hubsnap.cli import main\n"
+        "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "assert 'numpy' not in sys.modules, 'numpy was imported'\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "diff", digest, digest, "--json"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["identical"] is True

@@ -327,3 +327,32 @@ def test_statistics_accumulate_across_chunks(
     )
     cosine = float(np.dot(x[keep], y[keep]) / (np.linalg.norm(x[keep]) * np.linalg.norm(y[keep])))
     assert change.cosine == pytest.approx(cosine, abs=1e-12)
+
+
+def test_statistics_run_on_the_calling_thread_without_blas(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """numpy's dot, inner, vdot and matmul are BLAS, whose thread pool spins on every core
+    for each large vector: on a busy machine that made a diff five to ten times slower. The
+    statistics use none of them, and stay exact to float64 rounding."""
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("BLAS reached from the tensor statistics")
+
+    for name in ("dot", "inner", "vdot", "matmul"):
+        monkeypatch.setattr(np, name, refuse)
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal(300_000).astype(np.float32)
+    b = a + rng.standard_normal(300_000).astype(np.float32) * np.float32(1e-4)
+    base = side(tmp_path, "a", {"model.safetensors": save({"w": a})})
+    target = side(tmp_path, "b", {"model.safetensors": save({"w": b})})
+    (change,) = (
+        diff_tensors(side_tensors(base) or {}, side_tensors(target) or {}, values=True).changed
+        or ()
+    )
+    monkeypatch.undo()
+    x, y = a.astype(np.float64), b.astype(np.float64)
+    d = y - x
+    assert change.rel_l2 == pytest.approx(math.sqrt(math.fsum(d * d) / math.fsum(x * x)), rel=1e-12)
+    exact = 1 - math.fsum(x * y) / math.sqrt(math.fsum(x * x) * math.fsum(y * y))
+    assert change.cosine_distance == pytest.approx(exact, rel=1e-6)

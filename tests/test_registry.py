@@ -263,13 +263,11 @@ def test_two_signers_racing_on_the_fallback_index_both_end_up_in_it(
         data, manifest = LayoutStore(tmp_path / "other").read_manifest(theirs)
         for blob in (manifest.config, *manifest.layers):
             other.put_blob_bytes(LayoutStore(tmp_path / "other").read_blob(blob.digest))
-        other._put_manifest_bytes(data, manifest.media_type, None)
+        other._puts.put_bytes(data, manifest.media_type, None)
         stale = Descriptor(manifest.media_type, theirs, len(data), {}, SIG_TYPE)
         index = {"schemaVersion": 2, "mediaType": MEDIA_TYPE_IMAGE_INDEX,
                  "manifests": [stale.to_json()]}  # fmt: skip
-        other._put_manifest_bytes(
-            canonical_json(index), MEDIA_TYPE_IMAGE_INDEX, f"sha256-{digest.hex}"
-        )
+        other._puts.put_bytes(canonical_json(index), MEDIA_TYPE_IMAGE_INDEX, f"sha256-{digest.hex}")
         found.append(theirs)
 
     found: list[Digest] = []

@@ -97,3 +97,18 @@ def test_push_then_sign_reads_no_manifest_back(
     assert result.to_json()["signed"]["digest"] == str(model.digest)
     assert _manifest_gets(counter, repo_name, str(model.digest)) == 0
     assert _manifest_gets(counter, repo_name, "v1") == 0
+
+
+def test_a_push_asks_about_each_blob_once_and_puts_the_manifest_once(
+    make_model: MakeModel, registry: RegistryServer, repo_name: str, tmp_path: Path
+) -> None:
+    """The check a refused manifest gets (each blob asked for again) costs an accepted one
+    nothing."""
+    model = make_model()
+    counter, options = _counted()
+    session = session_for(_settings(tmp_path, "pusher"), options)
+    result = push(session, model.ref, f"{registry.host}/{repo_name}:v1")
+    heads = [path for method, path in counter.requests if method == "HEAD"]
+    assert len(heads) == len(set(heads)) == result.blobs_total
+    puts = [path for method, path in counter.requests if method == "PUT" and "/manifests/" in path]
+    assert puts == [f"/v2/{repo_name}/manifests/v1"]

@@ -147,4 +147,4 @@ def test_closed_sets_are_enums() -> None:
     assert [str(c) for c in Curve] == ["p256", "p384"]
     assert generate_key(Curve.P384).curve is Curve.P384
     assert LEVELS == (PolicyLevel.STRICT, PolicyLevel.AUDIT)
-    assert [str(k) for k in SignatureKind] == ["oms", "provenance"]
+    assert [str(k) for k in SignatureKind] == ["oms", "provenance", "diff"]

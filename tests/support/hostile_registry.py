@@ -222,18 +222,25 @@ class HonestRoutes:
         self.upload_base = ""
         self._uploads: dict[str, bytearray] = {}
 
-    def add_model(self, files: dict[str, bytes]) -> str:
-        """Store a minimal OCI manifest with ``files`` as layers; its digest."""
+    def add_model(
+        self, files: dict[str, bytes], *, external: dict[str, tuple[str, int]] | None = None
+    ) -> str:
+        """Store a minimal OCI manifest with ``files`` as layers; its digest. ``external``
+        adds layers by (digest, size) whose bytes this object does not hold (a test's own
+        route serves them)."""
         config = b"{}"
         self.blobs[str(sha256_bytes(config))] = config
-        layers = []
-        for name, data in files.items():
+        named = [(name, str(sha256_bytes(data)), len(data)) for name, data in files.items()]
+        for data in files.values():
             self.blobs[str(sha256_bytes(data))] = data
+        named += [(name, digest, size) for name, (digest, size) in (external or {}).items()]
+        layers = []
+        for name, digest, size in named:
             layers.append(
                 {
                     "mediaType": "application/vnd.cncf.model.weight.v1.raw",
-                    "digest": str(sha256_bytes(data)),
-                    "size": len(data),
+                    "digest": digest,
+                    "size": size,
                     "annotations": {"org.cncf.model.filepath": name},
                 }
             )

@@ -1,12 +1,12 @@
-"""The ``diff`` verb: resolve both sides to files in the local store, then compare them
+"""The ``diff`` verb: find both sides (:mod:`hubsnap.api.diff_sides`), then compare them
 level by level into a :class:`~hubsnap.diff.report.DiffReport`.
 
 A side is a store digest (``sha256:…``), an ``oci:PATH`` layout reference, a registry
-reference (pulled into the local store once, every blob verified, through
-:func:`_pull_into_store`, the one place this verb fetches) or a ``snapshot.yaml`` (its
-artifact in the store; files it records only by hash are compared by hash). Two sides
-naming the same manifest digest are identical: no layer is read. Thresholds are parsed
-before anything is fetched, so a typo costs nothing.
+reference or a ``snapshot.yaml``. A registry artifact's weights are pulled into the local
+store (once, every blob verified) only when the ``tensors`` level or a local runner needs
+them; the other levels read it remote-first: small files and safetensors headers only, the
+bytes received reported. Two sides naming the same manifest digest are identical: no layer
+is read. Thresholds are parsed before anything is fetched, so a typo costs nothing.
 """
 
 from __future__ import annotations
@@ -17,26 +17,23 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hubsnap.api.diff_sides import Found, Resolved, find, pull_into, resolve, side_of
 from hubsnap.api.session import Session
-from hubsnap.api.transfer import pull
 from hubsnap.diff.card import CARD_FILE, diff_card
 from hubsnap.diff.checks import Threshold, parse_threshold
 from hubsnap.diff.config import diff_config, load_json_file
 from hubsnap.diff.files import ArtifactFile, FilesDiff, Side, diff_files
-from hubsnap.diff.quant import compare_dequantised, is_compressed_tensors
 from hubsnap.diff.report import LEVELS, DiffReport, SideInfo
-from hubsnap.diff.tensors import TensorsDiff, diff_tensors, side_tensors
+from hubsnap.diff.tensor_changes import TensorsDiff
 from hubsnap.diff.tokenizer import cross_check, diff_tokenizer
-from hubsnap.digest import Digest
-from hubsnap.errors import IntegrityError, NotFoundError, UsageError
-from hubsnap.models import ANNOTATION_REVISION
+from hubsnap.errors import UsageError
 from hubsnap.oci.artifact import model_files
-from hubsnap.oci.layout import LayoutStore, check_store_path
-from hubsnap.oci.reference import LayoutReference, RegistryReference, parse_reference
-from hubsnap.snapshot import SnapshotFile, parse_card, read_artifact_reference, read_recorded_files
+from hubsnap.oci.reference import LayoutReference
+from hubsnap.snapshot import parse_card
 
 if TYPE_CHECKING:
     from hubsnap.diff.behaviour import BehaviourReport, TestSet
+    from hubsnap.signing.keys import PrivateKey
 
 __all__ = ["DEFAULT_LEVELS", "BehaviourRequest", "diff", "parse_levels"]
 
@@ -88,73 +85,7 @@ class BehaviourRequest:
             )
 
 
-@dataclass(frozen=True)
-class _Resolved:
-    """A side before its files are listed: the store and manifest digest it names, the
-    files a snapshot records by hash, and what the pull fetched."""
-
-    reference: str
-    store: LayoutStore
-    digest: Digest
-    recorded: tuple[SnapshotFile, ...] = ()
-    bytes_received: int | None = None
-
-
-def _snapshot_document(text: str) -> Path | None:
-    path = Path(text)
-    if text.startswith("oci:") or path.suffix not in (".yaml", ".yml"):
-        return None
-    if not path.is_file():
-        raise NotFoundError(f"snapshot file {text} not found")
-    return path
-
-
-def _pull(session: Session, reference: str, output: Path | None = None) -> tuple[Digest, int]:
-    """The one call to the pull verb: a registry artifact into the local store, or an
-    artifact's files into ``output`` (verified either way); its digest and the bytes that
-    came over the wire."""
-    result = pull(session, reference, output=output, allow_tag=True)
-    return result.digest, result.bytes_fetched
-
-
-def _resolve(session: Session, text: str) -> _Resolved:
-    document = _snapshot_document(text)
-    if document is not None:
-        ref = parse_reference(read_artifact_reference(document))
-        assert isinstance(ref, LayoutReference) and ref.digest is not None
-        recorded = read_recorded_files(document)
-        return _Resolved(text, LayoutStore(check_store_path(ref.path)), ref.digest, recorded)
-    ref = parse_reference(text, store=session.settings.store)
-    if isinstance(ref, RegistryReference):
-        digest, received = _pull(session, text)
-        store = LayoutStore(check_store_path(session.settings.store))
-        return _Resolved(text, store, digest, bytes_received=received)
-    store = LayoutStore(check_store_path(ref.path)).require()
-    digest = ref.digest if ref.digest is not None else store.resolve(tag=ref.tag).digest
-    return _Resolved(text, store, digest)
-
-
-def _side(resolved: _Resolved) -> Side:
-    store = resolved.store.require()
-    _, manifest = store.read_manifest(resolved.digest)
-    files: dict[str, ArtifactFile] = {}
-    git_ids = {f.path: f.git_blob_id or None for f in resolved.recorded}
-    for path, layer in model_files(manifest):
-        if not store.has_blob(layer.digest, layer.size):
-            raise NotFoundError(
-                f"{path} ({layer.digest}) of {resolved.reference} is missing from {store.root}"
-            )
-        local = store.blob_path(layer.digest)
-        if local.is_symlink():
-            raise IntegrityError(f"blob {layer.digest} ({path}) in {store.root} is a symlink")
-        files[path] = ArtifactFile(path, str(layer.digest), layer.size, local, git_ids.get(path))
-    for f in resolved.recorded:
-        digest = f"sha256:{f.sha256}" if f.sha256 else None
-        files.setdefault(f.path, ArtifactFile(f.path, digest, f.size, None, f.git_blob_id or None))
-    return Side(resolved.reference, resolved.digest, files)
-
-
-def _received(*sides: _Resolved) -> int | None:
+def _received(*sides: Resolved) -> int | None:
     counts = [s.bytes_received for s in sides if s.bytes_received is not None]
     return sum(counts) if counts else None
 
@@ -167,13 +98,17 @@ def diff(
     levels: Sequence[str] = DEFAULT_LEVELS,
     fail_on: Sequence[str] = (),
     behaviour: BehaviourRequest | None = None,
+    sign_key: Path | None = None,
 ) -> DiffReport:
-    """Compare ``base`` and ``target`` at ``levels``, judging every ``fail_on`` threshold.
+    """Compare ``base`` and ``target`` at ``levels``, judging every ``fail_on`` threshold;
+    with ``sign_key``, attach the report, signed, to the target (its referrer is the
+    report's ``signature``; an encrypted key's password comes from ``HUBSNAP_KEY_PASSWORD``).
 
-    Raises :class:`~hubsnap.errors.UsageError` for a bad threshold or level (before any
-    fetch) and :class:`~hubsnap.errors.IntegrityError` (exit 6) for a malformed file inside
-    either artifact, naming it. Breached thresholds are in the report's ``checks``: the
-    caller decides what they mean (the CLI exits 1).
+    Raises :class:`~hubsnap.errors.UsageError` for a bad threshold or level, and the key's
+    error for a missing (3) or unusable (2) key, before any fetch; and
+    :class:`~hubsnap.errors.IntegrityError` (exit 6) for a malformed file inside either
+    artifact, naming it. Breached thresholds are in the report's ``checks``: the caller
+    decides what they mean (the CLI exits 1); a signed report is attached either way.
     """
     thresholds: tuple[Threshold, ...] = tuple(parse_threshold(t) for t in fail_on)
     chosen = tuple(levels)
@@ -182,22 +117,53 @@ def diff(
         chosen = tuple(level for level in LEVELS if level in (*chosen, "behaviour"))
     elif "behaviour" in chosen:
         raise UsageError("the behaviour level needs --testset", hint="a JSON array or JSONL file")
+    key = _signing_key(sign_key)  # before anything is read
     testset = _load_testset(behaviour)  # checked before anything is fetched
+    found = (find(session, base), find(session, target))
+    report = _compare(session, found, chosen, behaviour, testset).judged(thresholds)
+    if key is None:
+        return report
+    from hubsnap.api.diff_sign import attach_report  # noqa: PLC0415
+
+    referrer = attach_report(session, found[1], report, key)
+    return replace(report, signature=str(referrer))
+
+
+def _signing_key(path: Path | None) -> PrivateKey | None:
+    if path is None:
+        return None
+    # The signing stack (cryptography) loads only for --sign.
+    from hubsnap.api.diff_sign import load_report_key  # noqa: PLC0415
+
+    return load_report_key(path)
+
+
+def _compare(
+    session: Session,
+    found: tuple[Found, Found],
+    chosen: tuple[str, ...],
+    behaviour: BehaviourRequest | None,
+    testset: TestSet | None,
+) -> DiffReport:
+    base, target = found[0].reference, found[1].reference
     if behaviour is None:
-        twins = _registry_twins(session, base, target, chosen)
+        twins = _registry_twins(session, found, chosen)
         if twins is not None:
-            return twins.judged(thresholds)
-    before, after = _resolve(session, base), _resolve(session, target)
+            return twins
+    # A registry artifact's weights are pulled only for what reads them: tensor values and
+    # a local runner. Every other level reads it remote-first.
+    weights = "tensors" in chosen or (behaviour is not None and behaviour.runner is not None)
+    before, after = (resolve(session, f, weights=weights) for f in found)
     info = (SideInfo(base, str(before.digest)), SideInfo(target, str(after.digest)))
-    a = _side(before)
+    a = side_of(before)
     if before.digest == after.digest and not before.recorded and not after.recorded:
-        same = _identical(a, info, chosen, _received(before, after))
+        same = _identical(a, info, chosen, None)
         if behaviour is not None:
             same = replace(
                 same, behaviour=_behaviour(session, behaviour, testset, (before, a), (after, a))
             )
-        return same.judged(thresholds)
-    b = _side(after)
+        return replace(same, bytes_received=_received(before, after))
+    b = side_of(after)
     report = DiffReport(
         base=info[0],
         target=info[1],
@@ -215,40 +181,36 @@ def diff(
             if behaviour is None
             else _behaviour(session, behaviour, testset, (before, a), (after, b))
         ),
-        bytes_received=_received(before, after),
     )
-    return report.judged(thresholds)
+    # Counted once every level has read what it needed.
+    return replace(report, bytes_received=_received(before, after))
 
 
 def _registry_twins(
-    session: Session, base: str, target: str, levels: tuple[str, ...]
+    session: Session, found: tuple[Found, Found], levels: tuple[str, ...]
 ) -> DiffReport | None:
     """When a registry reference names the same manifest as the other side, the identical
-    report, from manifests alone: no layer is pulled. ``None`` when that is not the case."""
-    if _snapshot_document(base) is not None or _snapshot_document(target) is not None:
-        return None
-    refs = (session.parse(base), session.parse(target))
-    if not any(isinstance(ref, RegistryReference) for ref in refs):
+    report, from manifests alone: no layer is read. ``None`` when that is not the case."""
+    if any(f.document is not None for f in found) or not any(f.remote for f in found):
         return None  # local sides: the ordinary path is as cheap
-    found = []
-    for ref in refs:
-        repository, digest, _ = session.resolve(ref)
-        found.append((ref, repository, digest))
-    if found[0][2] != found[1][2]:
+    if found[0].digest != found[1].digest:
         return None
-    digest = found[0][2]
-    info = (SideInfo(base, str(digest)), SideInfo(target, str(digest)))
-    for ref, _, _ in found:
-        if isinstance(ref, LayoutReference):
-            store = LayoutStore(check_store_path(ref.path))
-            return _identical(_side(_Resolved(base, store, digest)), info, levels, 0)
-    verified = session.manifest(found[0][1], digest)
+    digest = found[0].digest
+    info = (SideInfo(found[0].reference, str(digest)), SideInfo(found[1].reference, str(digest)))
+    received = sum(
+        session.manifest(f.repository, digest).size for f in found if f.repository is not None
+    )
+    for f in found:
+        if f.store is not None:
+            local = resolve(session, f, weights=False)
+            return _identical(side_of(local), info, levels, received)
+    assert found[0].repository is not None
+    verified = session.manifest(found[0].repository, digest)
     files = {
         path: ArtifactFile(path, str(layer.digest), layer.size, None)
         for path, layer in model_files(verified.manifest)
     }
-    received = len(verified.data) * 2
-    return _identical(Side(base, digest, files), info, levels, received)
+    return _identical(Side(found[0].reference, digest, files), info, levels, received)
 
 
 def _load_testset(request: BehaviourRequest | None) -> TestSet | None:
@@ -257,11 +219,6 @@ def _load_testset(request: BehaviourRequest | None) -> TestSet | None:
     from hubsnap.diff.behaviour import load_testset  # noqa: PLC0415 (scipy loads only here)
 
     return load_testset(request.testset)
-
-
-def _revision(resolved: _Resolved) -> str | None:
-    _, manifest = resolved.store.read_manifest(resolved.digest)
-    return manifest.annotations.get(ANNOTATION_REVISION)
 
 
 def _pipeline_tag(*sides: Side) -> str | None:
@@ -277,8 +234,8 @@ def _behaviour(
     session: Session,
     request: BehaviourRequest,
     testset: TestSet | None,
-    base: tuple[_Resolved, Side],
-    target: tuple[_Resolved, Side],
+    base: tuple[Resolved, Side],
+    target: tuple[Resolved, Side],
 ) -> BehaviourReport:
     """Both sides on the test set: through their endpoints, or loaded from folders the
     artifacts are written to (removed afterwards)."""
@@ -294,8 +251,8 @@ def _behaviour(
     if request.runner is None:
         assert request.base_endpoint is not None and request.target_endpoint is not None
         predictors = (
-            endpoint(request.base_endpoint, role="baseline", revision=_revision(base[0])),
-            endpoint(request.target_endpoint, role="target", revision=_revision(target[0])),
+            endpoint(request.base_endpoint, role="baseline", revision=base[0].revision),
+            endpoint(request.target_endpoint, role="target", revision=target[0].revision),
         )
         return run_behaviour(
             testset,
@@ -308,8 +265,9 @@ def _behaviour(
         runners = []
         for role, (resolved, _) in (("baseline", base), ("target", target)):
             folder = Path(scratch) / role
+            assert resolved.store is not None  # a runner's sides are pulled
             source = LayoutReference(resolved.store.root, None, resolved.digest)
-            _pull(session, str(source), output=folder)
+            pull_into(session, str(source), output=folder)
             runners.append(TransformersRunner(folder, role=role))
         return run_behaviour(
             testset, runners[0], runners[1], task=task, timeout=session.settings.timeout,
@@ -320,6 +278,10 @@ def _behaviour(
 def _tensors(a: Side, b: Side, levels: tuple[str, ...]) -> TensorsDiff | None:
     if "headers" not in levels and "tensors" not in levels:
         return None
+    # numpy loads here, not with this module: identical sides never need it.
+    from hubsnap.diff.quant import compare_dequantised, is_compressed_tensors  # noqa: PLC0415
+    from hubsnap.diff.tensors import diff_tensors, side_tensors  # noqa: PLC0415
+
     before, after = side_tensors(a), side_tensors(b)
     if before is None or after is None:
         return None  # some weights are known only by hash: the files level compares them

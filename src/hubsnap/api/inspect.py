@@ -28,7 +28,8 @@ class ReferrerNode:
     """A referrer and, recursively, its own referrers (signatures of attestations...).
 
     ``signature`` says, for a signature bundle of the inspected artifact, whether it is the
-    OMS signature or the provenance and which key signed it (the bundle's key hint); it is
+    OMS signature, the provenance or a signed diff report, and which key signed it (the
+    bundle's key hint); it is
     the payload's own claim, not a verification (that is ``verify``'s), and ``None`` for
     other referrers.
     """

@@ -3,8 +3,8 @@
 ``export_signature`` writes an OMS bundle for ``model_signing verify key``; without a key it
 trusts nothing (the file is what ``model_signing`` checks) and takes the newest one, with a
 key the newest one that key signed over exactly the artifact's files.
-``describe_signatures`` tells which referrer of an artifact is its OMS signature and which
-its provenance, and by which key, for ``inspect``.
+``describe_signatures`` tells which referrer of an artifact is its OMS signature, which its
+provenance and which a signed diff report, and by which key, for ``inspect``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from hubsnap.errors import IntegrityError, UsageError
 from hubsnap.fsutil import atomic_write_bytes
 from hubsnap.oci.repository import Repository
 from hubsnap.signing.attach import SignatureReferrer, scan_signature_referrers
+from hubsnap.signing.diffreport import DIFF_PREDICATE_TYPE
 from hubsnap.signing.keys import PublicKey, load_public_key
 from hubsnap.signing.kinds import CheckOutcome, SignatureKind
 from hubsnap.signing.oms import OMS_PREDICATE_TYPE
@@ -39,6 +40,7 @@ __all__ = [
 _CLAIMED = {
     OMS_PREDICATE_TYPE: SignatureKind.OMS,
     PROVENANCE_PREDICATE_TYPE: SignatureKind.PROVENANCE,
+    DIFF_PREDICATE_TYPE: SignatureKind.DIFF,
 }
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 

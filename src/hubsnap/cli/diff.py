@@ -16,12 +16,13 @@ from hubsnap.cli._output import (
     PlainHttpOption,
     StoreOption,
     TimeoutOption,
+    info,
     open_session,
     warn,
 )
 from hubsnap.errors import CheckFailed, UsageError, from_os_error
 
-_FORMATS = ("table", "json", "markdown")
+_FORMATS = ("table", "json", "markdown", "html")
 
 
 def _side(positional: str | None, alias: str | None, name: str, flag: str) -> str:
@@ -38,6 +39,7 @@ def _side(positional: str | None, alias: str | None, name: str, flag: str) -> st
     epilog=example(
         "hubsnap diff sha256:… sha256:… --levels files,config,tokenizer",
         "hubsnap diff snapshot-v1.yaml snapshot-v2.yaml --fail-on 'max_abs_diff>1e-3'",
+        "hubsnap diff HOST/REPO@sha256:… HOST/REPO:v2 --levels config,headers --sign key.pem",
     ),
 )
 def diff_command(
@@ -68,7 +70,8 @@ def diff_command(
         ),
     ] = None,
     output_format: Annotated[
-        str, typer.Option("--format", help="table, json or markdown.")
+        str,
+        typer.Option("--format", help="table, json, markdown or html (one self-contained page)."),
     ] = "table",
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Write the report to FILE.")
@@ -111,6 +114,16 @@ def diff_command(
         bool,
         typer.Option("--dry-run", help="Check the test set and both sides; send no input to them."),
     ] = False,
+    sign_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--sign",
+            metavar="KEY",
+            help="Sign the JSON report with this private key and attach it to TARGET as a "
+            "referrer (an encrypted key's password from HUBSNAP_KEY_PASSWORD).",
+            show_default=False,
+        ),
+    ] = None,
     plain_http: PlainHttpOption = None,
     ca_file: CaFileOption = None,
     store: StoreOption = None,
@@ -148,9 +161,14 @@ def diff_command(
             levels=parse_levels(levels),
             fail_on=tuple(fail_on or ()),
             behaviour=behaviour,
+            sign_key=sign_key,
         )
     if fmt == "json":
         text = json.dumps(report.to_json(), indent=2, sort_keys=True) + "\n"
+    elif fmt == "html":
+        from hubsnap.diff.html import render_html  # noqa: PLC0415
+
+        text = render_html(report)
     else:
         text = render_markdown(report) if fmt == "markdown" else render_table(report)
     if output is None:
@@ -161,6 +179,8 @@ def diff_command(
         except OSError as e:
             raise from_os_error(e, "write the report", output) from e
         warn(f"wrote {output}")
+    if report.signature is not None:
+        info(f"signed the report: referrer {report.signature} on {second}")
     failed = report.failed_checks
     if failed:
         shown = ", ".join(f"{c.expr} ({'undefined' if c.value is None else f'{c.value:g}'})"

@@ -37,13 +37,16 @@ def _safe(text: str) -> str:
     )
 
 
+_SIGNATURE_KINDS = {"oms": "OMS signature", "provenance": "provenance", "diff": "diff report"}
+
+
 def _signature_label(node: ReferrerNode) -> str:
     signature = node.signature
     if signature is None:
         return ""
     if signature.kind is None:
         return f"  (unreadable signature: {_safe(signature.problem or 'unknown payload')})"
-    what = "OMS signature" if signature.kind.value == "oms" else "provenance"
+    what = _SIGNATURE_KINDS.get(signature.kind.value, signature.kind.value)
     key = f", key {_safe(signature.key_hint)}" if signature.key_hint else ""
     return f"  ({what}{key})"
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from hubsnap.diff.config import KeysDiff
 from hubsnap.diff.report import DiffReport
-from hubsnap.diff.tensors import TensorChange
+from hubsnap.diff.tensor_changes import TensorChange
 
 __all__ = ["render_markdown", "render_table"]
 

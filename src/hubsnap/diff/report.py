@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from hubsnap.diff.checks import Check, Threshold, evaluate
 from hubsnap.diff.config import KeysDiff
 from hubsnap.diff.files import FilesDiff
-from hubsnap.diff.tensors import TensorsDiff
+from hubsnap.diff.tensor_changes import TensorsDiff
 from hubsnap.diff.tokenizer import SpecialIds, TokenizerDiff
 
 __all__ = ["LEVELS", "SCHEMA", "BehaviourReport", "DiffReport", "SideInfo"]
@@ -45,7 +45,9 @@ class SideInfo:
 class DiffReport:
     """What changed from ``base`` to ``target``. ``identical``: both name the same
     manifest, so nothing was read. ``bytes_received``: bytes fetched from a registry for
-    this diff (``None`` when both sides were local)."""
+    this diff (``None`` when both sides were local). ``signature``: the referrer that now
+    carries this report, signed, on the target (``--sign``); not part of the JSON, which is
+    what was signed."""
 
     base: SideInfo
     target: SideInfo
@@ -60,6 +62,7 @@ class DiffReport:
     behaviour: BehaviourReport | None = None
     checks: tuple[Check, ...] = ()
     bytes_received: int | None = None
+    signature: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {

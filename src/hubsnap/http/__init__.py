@@ -16,6 +16,9 @@ these few pieces, so that they fail, retry, time out and guard credentials the s
 - :func:`transport_failure` turns httpx's exceptions into exit-5 errors; TLS failures
   (:class:`TLSFailure`) are not retried and say what failed, with ``--ca-file`` or
   ``--plain-http`` as the hint.
+- :func:`fetch_range` / :func:`read_range` read one byte range with a ``Range`` request,
+  whether the server honours it (``206``) or not (``200``: read to the range's end, no
+  further).
 - :class:`JsonExchange`: one JSON request to a service (an inference endpoint) under that
   same retry loop and deadline, its answer read with a cap.
 - :class:`Origin` and :func:`send_following`: ``Authorization`` goes only to the origin it
@@ -53,6 +56,7 @@ from hubsnap.http.origin import (
     resolve_location,
     send_following,
 )
+from hubsnap.http.ranged import RangeBody, fetch_range, range_header, read_range
 from hubsnap.http.resume import body_offset, iter_resumable
 from hubsnap.http.send import bound_timeout, next_wait, pause, retrying, send_with_retry
 
@@ -66,16 +70,20 @@ __all__ = [
     "Deadline",
     "JsonExchange",
     "Origin",
+    "RangeBody",
     "RateFloor",
     "TLSFailure",
     "body_offset",
     "bound_timeout",
     "buffered",
+    "fetch_range",
     "iter_body",
     "iter_resumable",
     "next_wait",
     "pause",
+    "range_header",
     "read_capped",
+    "read_range",
     "resolve_location",
     "retrying",
     "send_following",

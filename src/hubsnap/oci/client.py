@@ -18,6 +18,7 @@ import re
 import ssl
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from hubsnap.canonical import loads_object
 from hubsnap.errors import AuthError, HubsnapError, NotFoundError, RemoteError
@@ -37,7 +38,14 @@ from hubsnap.oci.auth import Challenge, Credentials, basic_authorization, parse_
 from hubsnap.oci.options import TransportOptions
 from hubsnap.retry import RetryPolicy
 
-__all__ = ["BodyFactory", "RegistryClient", "TransportOptions", "check_status"]
+__all__ = [
+    "BodyFactory",
+    "RegistryClient",
+    "RegistryErrors",
+    "TransportOptions",
+    "check_status",
+    "read_errors",
+]
 
 #: Produces a request body afresh for each send (retries, auth, redirects).
 BodyFactory = Callable[[], Iterable[bytes]]
@@ -47,6 +55,8 @@ MAX_TOKEN_BYTES = 32 * 1024
 MAX_ERROR_BYTES = 16 * 1024
 #: Any other answer hubsnap does not stream (upload sessions, stored manifests, HEAD).
 MAX_ANSWER_BYTES = 64 * 1024
+#: Errors of one answer looked at: a 16 KiB body could list thousands.
+_MAX_ERRORS = 64
 _PRINTABLE = re.compile(r"[^\x20-\x7e]")
 
 
@@ -54,8 +64,19 @@ def _login_hint(registry: str) -> str:
     return f"run: hubsnap login {registry} -u USER --password-stdin"
 
 
-def _registry_error(response: Response) -> str:
-    """The registry's own error code and message, if it sent the standard JSON body.
+@dataclass(frozen=True)
+class RegistryErrors:
+    """The standard JSON error body of an answer: each error's code, and each string
+    ``detail`` (distribution names the blob it misses there); ``text`` is the first error's
+    code and message as shown to a user (empty when the body said nothing readable)."""
+
+    codes: tuple[str, ...] = ()
+    details: tuple[str, ...] = ()
+    text: str = ""
+
+
+def read_errors(response: Response) -> RegistryErrors:
+    """The registry's own errors, if it sent the standard JSON body.
 
     Read with a small cap and a short deadline; anything unreadable is left out. Control
     characters are dropped: the text ends up on a terminal.
@@ -64,12 +85,16 @@ def _registry_error(response: Response) -> str:
         data = read_capped(
             response, MAX_ERROR_BYTES, "error body", deadline=Deadline(5.0), decode=False
         )
-        first = loads_object(data, "error").get("errors", [{}])[0]
+        errors = loads_object(data, "error").get("errors", [{}])
+        first = errors[0]
         code, message = str(first.get("code", "")), str(first.get("message", ""))
     except (HubsnapError, ValueError, AttributeError, IndexError, TypeError, RecursionError):
-        return ""
+        return RegistryErrors()
     code, message = _PRINTABLE.sub("", code)[:80], _PRINTABLE.sub("", message)[:200]
-    return f" ({code}: {message})" if code or message else ""
+    entries = [e for e in errors[:_MAX_ERRORS] if isinstance(e, dict)]
+    codes = tuple(str(e.get("code", ""))[:80] for e in entries)
+    details = tuple(e["detail"][:200] for e in entries if isinstance(e.get("detail"), str))
+    return RegistryErrors(codes, details, f" ({code}: {message})" if code or message else "")
 
 
 class RegistryClient:
@@ -312,12 +337,15 @@ class RegistryClient:
                 )
 
 
-def check_status(response: Response, what: str, ok: Iterable[int]) -> None:
-    """Raise the error matching ``response`` unless its status is in ``ok``."""
+def check_status(
+    response: Response, what: str, ok: Iterable[int], errors: RegistryErrors | None = None
+) -> None:
+    """Raise the error matching ``response`` unless its status is in ``ok``; ``errors`` is
+    its error body when the caller has read it already."""
     status = response.status_code
     if status in ok:
         return
-    detail = _registry_error(response)
+    detail = (errors if errors is not None else read_errors(response)).text
     response.close()
     if status == 404:
         raise NotFoundError(f"{what}: not found{detail}")

@@ -5,7 +5,9 @@ registry sends is capped while it is read: manifests and referrers indexes at 4 
 against the digest asked for before parsing), tag lists at 1 MiB, and a blob at the size its
 descriptor gives (passed in, or remembered from a manifest read here). Blobs stream in both
 directions and are never read whole; downloads resume with ``Range`` after a dropped
-connection; uploads and mounts are :mod:`hubsnap.oci.upload`'s. Referrers come from the
+connection, and a slice of a blob (a safetensors header) is read with ``Range`` alone;
+uploads and mounts are :mod:`hubsnap.oci.upload`'s, manifest PUTs (and what a refusal for
+their blobs is checked with) :mod:`hubsnap.oci.manifestput`'s. Referrers come from the
 referrers API or, where a registry lacks it, from the ``sha256-<hex>`` tag schema, which
 :meth:`RegistryRepository.put_manifest` maintains for every manifest with a ``subject``
 (:mod:`hubsnap.oci.referrers` checks what an index lists).
@@ -20,7 +22,7 @@ from collections.abc import Iterator
 from hubsnap.canonical import loads_object
 from hubsnap.digest import Digest, sha256_bytes
 from hubsnap.errors import IntegrityError, NotFoundError, RemoteError, UsageError
-from hubsnap.http import iter_resumable, read_capped
+from hubsnap.http import fetch_range, iter_resumable, range_header, read_capped
 from hubsnap.http.types import QueryParams, Response
 from hubsnap.models import (
     MAX_MANIFEST_BYTES,
@@ -31,9 +33,10 @@ from hubsnap.models import (
 )
 from hubsnap.oci.auth import repository_scope
 from hubsnap.oci.client import BodyFactory, RegistryClient, check_status
+from hubsnap.oci.manifestput import ManifestPuts
 from hubsnap.oci.reference import RegistryReference
 from hubsnap.oci.referrers import index_descriptors, merge_into_tag_index, referrers_tag
-from hubsnap.oci.repository import ManifestCache, Repository, VerifiedManifest
+from hubsnap.oci.repository import ManifestCache, Repository, VerifiedManifest, check_range
 from hubsnap.oci.upload import BlobUploads
 from hubsnap.progress import Progress
 
@@ -89,6 +92,7 @@ class RegistryRepository:
         self._push: tuple[str, ...] = (repository_scope(repository, "pull,push"),)
         self._sizes: dict[Digest, int] = {}
         self._uploads = BlobUploads(client, repository, self.describe())
+        self._puts = ManifestPuts(client, repository, self.describe(), self.has_blob)
 
     @property
     def registry(self) -> str:
@@ -218,7 +222,7 @@ class RegistryRepository:
 
     def put_manifest(self, data: bytes, tag: str | None = None) -> Digest:
         manifest = Manifest.from_bytes(data)
-        digest, indexed_by_registry = self._put_manifest_bytes(data, manifest.media_type, tag)
+        digest, indexed_by_registry = self._puts.put(data, manifest, tag)
         if manifest.subject is not None and not indexed_by_registry:
             descriptor = Descriptor(
                 manifest.media_type,
@@ -229,30 +233,6 @@ class RegistryRepository:
             )
             self._add_to_referrers_index(manifest.subject.digest, descriptor)
         return digest
-
-    def _put_manifest_bytes(
-        self, data: bytes, media_type: str, tag: str | None
-    ) -> tuple[Digest, bool]:
-        """PUT a manifest; also says whether the registry indexed its subject itself."""
-        digest = sha256_bytes(data)
-        reference = tag or str(digest)
-        response = self.client.request(
-            "PUT",
-            self._url("manifests", reference),
-            scope=self._push,
-            headers={"Content-Type": media_type},
-            body=data,
-        )
-        with contextlib.closing(response):
-            check_status(response, f"pushing manifest to {self.describe()}:{reference}", (200, 201))
-            # OCI 1.1 registries that index referrers themselves say so with this header.
-            indexed = "OCI-Subject" in response.headers
-            echoed = response.headers.get("Docker-Content-Digest")
-        if echoed and echoed != str(digest):
-            raise IntegrityError(
-                f"{self.describe()} stored manifest {digest} under a different digest {echoed}"
-            )
-        return digest, indexed
 
     # -- blobs --------------------------------------------------------------------------------
 
@@ -306,6 +286,41 @@ class RegistryRepository:
         )  # fmt: skip
         check_status(response, what, (200, 206))
         return response
+
+    def read_blob_range(
+        self,
+        digest: Digest,
+        start: int,
+        length: int,
+        *,
+        size: int,
+        progress: Progress | None = None,
+    ) -> bytes:
+        """One ``Range`` request (see :func:`hubsnap.http.fetch_range`: a registry that
+        ignores ``Range`` is read to the range's end, no further). Unverified: see the
+        protocol."""
+        check_range(start, length, size)
+        if length == 0:
+            return b""
+        what = f"bytes {start}-{start + length - 1} of blob {digest} from {self.describe()}"
+        deadline = self.client.deadline()
+
+        def open_range() -> Response:
+            response = self.client.request(
+                "GET", self._url("blobs", str(digest)), scope=self._pull,
+                headers={"Range": range_header(start, length)}, stream=True, deadline=deadline,
+            )  # fmt: skip
+            if response.status_code == 416:
+                response.close()
+                raise IntegrityError(f"{what}: the blob is not the {size} bytes it should be")
+            check_status(response, what, (200, 206))
+            return response
+
+        span = fetch_range(open_range, start, length, what=what, total=size,
+                           policy=self.client.options.retry, deadline=deadline)  # fmt: skip
+        if progress is not None:
+            progress.advance(span.received)
+        return span.data
 
     def copy_blob(self, digest: Digest, size: int) -> Iterator[bytes]:
         return self.iter_blob(digest, size=size)
@@ -377,7 +392,7 @@ class RegistryRepository:
         tag = referrers_tag(subject)
         merge_into_tag_index(
             lambda: self._referrers_index(subject),
-            lambda data: self._put_manifest_bytes(data, MEDIA_TYPE_IMAGE_INDEX, tag),
+            lambda data: self._puts.put_bytes(data, MEDIA_TYPE_IMAGE_INDEX, tag),
             descriptor,
             f"{self.describe()}:{tag}",
         )

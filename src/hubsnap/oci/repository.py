@@ -11,6 +11,9 @@ together with their digest, so nothing ever re-serialises a manifest to learn it
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
+import stat
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
@@ -19,18 +22,21 @@ from pathlib import Path
 from typing import Protocol
 
 from hubsnap.digest import Digest, StreamHasher, sha256_bytes
-from hubsnap.errors import IntegrityError
+from hubsnap.errors import IntegrityError, NotFoundError, RemoteError
 from hubsnap.models import Descriptor, Manifest
 from hubsnap.oci.directory import capped, os_error
 from hubsnap.oci.layout import LayoutStore, damaged_blob
 from hubsnap.progress import Progress
 
 __all__ = [
+    "BlobsMissing",
     "BodyFactory",
     "LayoutRepository",
     "ManifestCache",
     "Repository",
     "VerifiedManifest",
+    "check_range",
+    "read_store_slice",
 ]
 
 BodyFactory = Callable[[], Iterable[bytes]]
@@ -95,6 +101,15 @@ class ManifestCache:
         return found
 
 
+class BlobsMissing(RemoteError):
+    """A registry refused a manifest and, asked again, says it lacks ``digests`` (blobs the
+    manifest names): whoever has them sends them again before the manifest is put again."""
+
+    def __init__(self, message: str, digests: tuple[Digest, ...], *, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.digests = digests
+
+
 class Repository(Protocol):
     """One artifact repository (a registry repository or an OCI layout)."""
 
@@ -157,6 +172,29 @@ class Repository(Protocol):
         ``size``; callers hash what they keep."""
         ...
 
+    def read_blob_range(
+        self,
+        digest: Digest,
+        start: int,
+        length: int,
+        *,
+        size: int,
+        progress: Progress | None = None,
+    ) -> bytes:
+        """``length`` bytes of the blob from offset ``start``, never the whole of it: a
+        registry is asked with ``Range`` (one that ignores it is read to the range's end,
+        no further), a layout reads the slice of its file. ``size`` is the blob's size as
+        its descriptor gives it, and the range must lie within it; a blob found to be
+        another size, or that ends inside the range, is :class:`IntegrityError`.
+        ``progress`` advances by every byte received, those read only to be dropped too.
+
+        The bytes are NOT verified: a slice cannot be checked against the blob's digest.
+        Use them only for what the caller validates itself (a safetensors header, which
+        the strict reader checks against the blob's size) and never store or trust them
+        as the blob's content.
+        """
+        ...
+
     def copy_blob(self, digest: Digest, size: int) -> Iterator[bytes]:
         """A blob's bytes on their way to another repository, cut off past ``size``: a layout
         hashes them as they stream and names its damaged file to delete on a mismatch; a
@@ -177,7 +215,11 @@ class Repository(Protocol):
     def put_blob_bytes(self, data: bytes) -> Digest: ...
 
     def put_manifest(self, data: bytes, tag: str | None = None) -> Digest:
-        """Store manifest bytes as given (blobs must be present); returns their digest."""
+        """Store manifest bytes as given (blobs must be present); returns their digest.
+
+        Raises :class:`BlobsMissing` when the repository finds blobs the manifest names
+        missing (a registry that refused the manifest and was asked about each blob again).
+        """
         ...
 
     def referrers(self, subject: Digest, artifact_type: str | None = None) -> list[Descriptor]:
@@ -210,6 +252,48 @@ def checked_store_blob(
             f"blob {digest} in {store.root}: digest mismatch (got {digests.sha256})"
             + damaged_blob(store, digest)
         )
+
+
+def check_range(start: int, length: int, size: int) -> None:
+    """A range a caller asks of a ``size``-byte blob lies within it (a caller's bug if not)."""
+    if start < 0 or length < 0 or start + length > size:
+        raise ValueError(f"bytes {start}..{start + length} are not within {size}")
+
+
+def read_store_slice(
+    store: LayoutStore, digest: Digest, start: int, length: int, size: int
+) -> bytes:
+    """``length`` bytes from ``start`` of a layout's blob, which must be a regular file of
+    ``size`` bytes (a planted symlink is refused, never followed). Unverified, as every
+    slice is."""
+    store.lock.share()
+    path = store.blob_path(digest)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError as e:
+        raise NotFoundError(f"blob {digest} not found in {store.root}") from e
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise IntegrityError(f"blob {digest} in {store.root} is a symlink") from e
+        raise os_error(path, e, "read") from e
+    try:
+        found = os.fstat(fd)
+        if not stat.S_ISREG(found.st_mode) or found.st_size != size:
+            raise IntegrityError(
+                f"blob {digest} in {store.root} is not the {size} bytes its descriptor gives"
+                + damaged_blob(store, digest)
+            )
+        data = bytearray()
+        while len(data) < length:
+            chunk = os.pread(fd, length - len(data), start + len(data))
+            if not chunk:
+                raise IntegrityError(f"blob {digest} in {store.root} ended while read")
+            data += chunk
+        return bytes(data)
+    except OSError as e:
+        raise os_error(path, e, "read") from e
+    finally:
+        os.close(fd)
 
 
 class LayoutRepository:
@@ -273,6 +357,21 @@ class LayoutRepository:
             if progress is not None:
                 progress.advance(len(chunk))
             yield chunk
+
+    def read_blob_range(
+        self,
+        digest: Digest,
+        start: int,
+        length: int,
+        *,
+        size: int,
+        progress: Progress | None = None,
+    ) -> bytes:
+        check_range(start, length, size)
+        data = read_store_slice(self.store, digest, start, length, size)
+        if progress is not None:
+            progress.advance(len(data))
+        return data
 
     def copy_blob(self, digest: Digest, size: int) -> Iterator[bytes]:
         return checked_store_blob(self.store, digest, size)

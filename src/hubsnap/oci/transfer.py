@@ -2,7 +2,8 @@
 
 :func:`copy_artifact` copies blobs first (a few at once, skipping what the target has,
 mounting what the same registry holds in another repository, streaming the rest) and the
-manifest last, so a target never names a blob it lacks; referrers (signatures, provenance)
+manifest last, so a target never names a blob it lacks (a registry that refuses the manifest
+and then says it lacks a blob is sent that blob again, once); referrers (signatures, provenance)
 follow their subject, each once and at most :data:`MAX_REFERRERS` of them (a referrers index
 is remote data and may loop or list thousands). Which repositories hold a blob is known from
 the source (when it is on the target's registry) and from
@@ -20,7 +21,7 @@ from hubsnap.digest import Digest
 from hubsnap.errors import HubsnapError, NotFoundError
 from hubsnap.models import MEDIA_TYPE_IMAGE_MANIFEST, Descriptor, Manifest
 from hubsnap.oci.directory import capped
-from hubsnap.oci.repository import Repository, VerifiedManifest
+from hubsnap.oci.repository import BlobsMissing, Repository, VerifiedManifest
 from hubsnap.oci.sightings import BlobSightings
 from hubsnap.progress import Progress, transfer_progress
 
@@ -187,6 +188,33 @@ def _copy_blob(
     return "sent"
 
 
+def _put_manifest(
+    source: Repository,
+    target: Repository,
+    data: bytes,
+    tag: str | None,
+    *,
+    blobs: list[Descriptor],
+    outcomes: list[str],
+    progress: Progress,
+    sightings: BlobSightings | None,
+) -> None:
+    """Put the manifest last; blobs the target then says it lacks (a registry that refused
+    the manifest and was asked again) are copied once more, and the manifest put once more.
+    ``outcomes`` is updated for the blobs copied again."""
+    try:
+        target.put_manifest(data, tag)
+        return
+    except BlobsMissing as e:
+        lost = set(e.digests)
+    for n, blob in enumerate(blobs):
+        if blob.digest in lost:
+            again = _copy_blob(source, target, blob, progress, sightings)
+            if again != "present":
+                outcomes[n] = again
+    target.put_manifest(data, tag)
+
+
 def copy_artifact(
     source: Repository,
     target: Repository,
@@ -251,14 +279,15 @@ def _copy(
         missing = [b for b in blobs if not target.has_blob(b.digest, b.size)]
         return CopyResult(digest, parsed, len(blobs), len(missing), 0, sum(b.size for b in missing))
     total = sum(b.size for b in blobs)
-    with (
-        transfer_progress(f"{digest.hex[:12]} → {target.describe()}", total) as progress,
-        ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="blob") as pool,
-    ):
-        outcomes = list(
-            pool.map(lambda b: _copy_blob(source, target, b, progress, sightings), blobs)
-        )
-    target.put_manifest(data, tag)
+    with transfer_progress(f"{digest.hex[:12]} → {target.describe()}", total) as progress:
+        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="blob") as pool:
+            outcomes = list(
+                pool.map(lambda b: _copy_blob(source, target, b, progress, sightings), blobs)
+            )
+        _put_manifest(
+            source, target, data, tag,
+            blobs=blobs, outcomes=outcomes, progress=progress, sightings=sightings,
+        )  # fmt: skip
     if sightings is not None:
         # Both ends now hold every blob the manifest names (a registry refuses a manifest
         # whose blobs it lacks).

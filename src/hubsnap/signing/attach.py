@@ -2,14 +2,15 @@
 
 A referrer is an image manifest with ``subject`` = the model manifest, ``config`` = the OCI
 empty descriptor, one layer = the bundle JSON, ``artifactType`` = the Sigstore bundle media
-type, and two annotations: which kind of statement it carries (``oms`` or ``provenance``) and
-when it was signed. Annotations are not signed; readers only use them to label and order
-candidates, never to decide trust. Reading is capped and checked at each step: the referrer
-manifest must name the subject asked for (a tag-schema fallback index can be edited by anyone
-with push access), and the bundle blob must fit in 1 MiB before it is fetched. A listing is
-deduplicated, never includes the subject itself, and is examined up to :data:`MAX_REFERRERS`
-entries. A referrer that cannot be read as a signature is returned with the reason, so that
-the valid ones beside it still count; a network failure is not such a reason and propagates.
+type, and two annotations: which kind of statement it carries (``oms``, ``provenance``, or
+``diff`` for a signed diff report) and when it was signed. Annotations are not signed;
+readers only use them to label and order candidates, never to decide trust. Reading is
+capped and checked at each step: the referrer manifest must name the subject asked for (a
+tag-schema fallback index can be edited by anyone with push access), and the bundle blob
+must fit in 1 MiB before it is fetched. A listing is deduplicated, never includes the
+subject itself, and is examined up to :data:`MAX_REFERRERS` entries. A referrer that cannot
+be read as a signature is returned with the reason, so that the valid ones beside it still
+count; a network failure is not such a reason and propagates.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from hubsnap.signing.provenance import format_time, parse_time
 
 __all__ = [
     "ANNOTATION_KIND",
+    "KIND_DIFF",
     "KIND_OMS",
     "KIND_PROVENANCE",
     "MAX_REFERRERS",
@@ -52,6 +54,7 @@ __all__ = [
 ANNOTATION_KIND = "dev.hubsnap.signature.kind"
 KIND_OMS = SignatureKind.OMS
 KIND_PROVENANCE = SignatureKind.PROVENANCE
+KIND_DIFF = SignatureKind.DIFF
 _MAX_REFERRER_MANIFEST = 64 * 1024
 #: Signature referrers examined per subject: each costs two reads, and a registry (or anyone
 #: with push access to a tag-schema index) can list any number of them.
@@ -216,13 +219,14 @@ def _load_one(repository: Repository, subject: Digest, referrer: Descriptor) -> 
 
 def _candidates(subject: Digest, found: list[Descriptor]) -> list[Descriptor]:
     """Each listed referrer once, never the subject itself; ones labelled as hubsnap
-    signatures first (labels only order the work, they are not trusted)."""
+    signatures first, then diff reports, then the unlabelled (labels only order the work,
+    they are not trusted: a pile of reports cannot push the signatures past the limit)."""
     unique: dict[Digest, Descriptor] = {}
     for descriptor in found:
         if descriptor.digest != subject and descriptor.digest not in unique:
             unique[descriptor.digest] = descriptor
-    labelled = [d for d in unique.values() if _kind(d.annotations) is not None]
-    return labelled + [d for d in unique.values() if _kind(d.annotations) is None]
+    rank = {SignatureKind.OMS: 0, SignatureKind.PROVENANCE: 0, SignatureKind.DIFF: 1, None: 2}
+    return sorted(unique.values(), key=lambda d: rank[_kind(d.annotations)])
 
 
 def scan_signature_referrers(

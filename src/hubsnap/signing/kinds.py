@@ -8,10 +8,14 @@ __all__ = ["CheckOutcome", "SignatureKind", "SourceOrigin"]
 
 
 class SignatureKind(StrEnum):
-    """The statement a signature referrer carries (its ``dev.hubsnap.signature.kind``)."""
+    """The statement a signature referrer carries (its ``dev.hubsnap.signature.kind``).
+
+    ``diff`` is a signed diff report about the artifact, not a signature of it: ``verify``
+    sets it aside."""
 
     OMS = "oms"
     PROVENANCE = "provenance"
+    DIFF = "diff"
 
 
 class CheckOutcome(StrEnum):

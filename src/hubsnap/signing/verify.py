@@ -25,6 +25,7 @@ from hubsnap.errors import HubsnapError, IntegrityError
 from hubsnap.models import Manifest
 from hubsnap.oci.repository import Repository
 from hubsnap.signing.attach import SignatureReferrer, scan_signature_referrers
+from hubsnap.signing.diffreport import DIFF_PREDICATE_TYPE
 from hubsnap.signing.dsse import open_envelope
 from hubsnap.signing.keys import PublicKey
 from hubsnap.signing.kinds import CheckOutcome, SignatureKind
@@ -43,6 +44,7 @@ __all__ = ["ArtifactCheck", "SignatureCheck", "Verifier", "check_signature", "ne
 _PREDICATE_KINDS = {
     OMS_PREDICATE_TYPE: SignatureKind.OMS,
     PROVENANCE_PREDICATE_TYPE: SignatureKind.PROVENANCE,
+    DIFF_PREDICATE_TYPE: SignatureKind.DIFF,
 }
 UNKNOWN_KIND = "unknown"
 
@@ -183,6 +185,11 @@ def check_signature(
     if referrer.kind is not None and referrer.kind != signed_kind:
         reason = f"referrer is labelled {referrer.kind} but holds {signed_kind}"
         return fail(reason, signer, signed_kind)
+    if signed_kind is SignatureKind.DIFF:  # a signed report about the artifact, well formed
+        return SignatureCheck(
+            SignatureKind.DIFF, referrer.digest, CheckOutcome.VERIFIED, signer=signer,
+            envelope=envelope, attached_at=referrer.created,
+        )  # fmt: skip
     try:
         if signed_kind is SignatureKind.OMS:
             files = check_oms_statement(OmsStatement.from_json(opened.statement), manifest)
@@ -255,7 +262,18 @@ class Verifier:
             )
         keys = policy.keys if policy else ()
         scan = scan_signature_referrers(repository, digest)
-        checks = tuple(check_signature(r, manifest, digest, keys) for r in scan.referrers)
+        # Diff reports are statements about the artifact, not signatures of it: set aside,
+        # whether labelled so or found so once their signature checked out. One labelled as
+        # a signature is rejected as mislabelled.
+        checks = tuple(
+            check
+            for check in (
+                check_signature(r, manifest, digest, keys)
+                for r in scan.referrers
+                if r.kind is not SignatureKind.DIFF
+            )
+            if not (check.ok and check.kind is SignatureKind.DIFF)
+        )
         notes = [f"{link}: {note}" for note in scan.notes]
         notes += [
             f"{link}: skipped referrer {c.referrer}: {c.reason}"
