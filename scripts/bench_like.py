@@ -6,8 +6,8 @@ emulator lists), with ``sentence-transformers/all-MiniLM-L6-v2`` snapshotted fro
 emulator into a temporary store as the embedder:
 
 - ``discover --like INTENT --limit 10`` at the default threshold, and ``--threshold -1``
-  (every candidate ranked) to read off the top 10 at other thresholds (the seed's 0.62
-  among them) and with none;
+  with no effective limit (every candidate ranked) to read off the top 10 at other
+  thresholds (the seed's 0.62 among them) and with none;
 - where the default threshold comes from: the threshold (on a 0.01 grid) that maximises F1
   over the intents at even positions of the set, F1 of every candidate at or above it
   (no ``--limit``: a threshold decides what belongs, whatever the limit), pooled over those
@@ -48,6 +48,8 @@ from like_eval import Intent, load
 ROOT = Path(__file__).resolve().parent.parent
 EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2"
 TOP = 10
+#: A ``--limit`` above the number of candidates (the default ``--candidates`` is 2,000).
+ALL = 100_000
 SEED_THRESHOLD = 0.62
 SWEEP = (SEED_THRESHOLD, 0.5, 0.45, 0.35, 0.3)
 #: Thresholds tried when fitting one: 0.20, 0.21, ... 0.70.
@@ -327,7 +329,9 @@ def section_like(work: Path, rounds: int, add: Add, ratio: Ratio, *, data: Path)
         for intent in intents:
             _, out = hubsnap.like(intent.text)
             default.append([m["model_id"] for m in out["models"]])
-            _, out = hubsnap.like(intent.text, "--threshold", "-1")
+            # Every candidate, not only the top 10: fitting a threshold needs them all.
+            _, out = hubsnap("discover", "--like", intent.text, "--threshold", "-1",
+                             "--limit", str(ALL))  # fmt: skip
             ranked.append(_ranked(out))
         keyword, phrase_matches = _keyword(hubsnap, intents)
 
