@@ -899,7 +899,7 @@ def section_diff(bench: Bench) -> None:
     def store(label: str, slug: str, directory: Path) -> str:
         return store_model(bench.store, label, slug, directory, _config_json(slug, 1)).digest
 
-    _section_diff(
+    f32 = _section_diff(
         bench.work,
         max(bench.repeat, 3),
         lambda argv, sample: run(argv, env=env, sample=sample),
@@ -908,6 +908,29 @@ def section_diff(bench: Bench) -> None:
             Row("diff", name, seconds, rss_anon_mib=rss, note=note)
         ),
         lambda label, value, target: bench.report.ratios.append((label, value, target)),
+    )
+    _structure_diff_over_registry(bench, f32["base"], f32["target"])
+
+
+def _structure_diff_over_registry(bench: Bench, base: str, target: str) -> None:
+    """Push the 1 GiB F32 pair, then diff them on the registry structure-only from an empty
+    store (a fresh home): what crosses the wire is the manifests, small files and headers."""
+    host, env = bench.registry().host, bench.env
+    refs = []
+    for role, digest in (("base", base), ("target", target)):
+        repository = f"bench/{bench.fresh(f'diff-{role}')}"
+        run(bench.hubsnap("push", f"oci:{bench.store}@{digest}", f"{host}/{repository}"), env=env)
+        refs.append(f"{host}/{repository}@{digest}")
+    argv = bench.hubsnap("diff", *refs, "--levels", "files,config,tokenizer,card,headers",
+                         "--json")  # fmt: skip
+    start = time.perf_counter()
+    done = subprocess.run(argv, env=bench.env, capture_output=True, text=True, check=True)
+    seconds = time.perf_counter() - start
+    received = json.loads(done.stdout)["bytes_received"]
+    bench.report.add(Row("diff", "structure-only diff of two 1 GiB artifacts on the registry",
+                         seconds, note=f"{received} bytes received"))  # fmt: skip
+    bench.report.ratios.append(
+        ("diff over a registry, structure only, 2 x 1 GiB: MiB received", received / MIB, "<= 2")
     )
 
 
