@@ -5,9 +5,14 @@ each with the models a person would judge relevant; candidates are every model t
 emulator lists), with ``sentence-transformers/all-MiniLM-L6-v2`` snapshotted from the
 emulator into a temporary store as the embedder:
 
-- ``discover --like INTENT --limit 10`` at the default threshold (0.62, the seed's), and
-  ``--threshold -1`` (every candidate ranked) to read off the top 10 at lower thresholds
-  and with none;
+- ``discover --like INTENT --limit 10`` at the default threshold, and ``--threshold -1``
+  with no effective limit (every candidate ranked) to read off the top 10 at other
+  thresholds (the seed's 0.62 among them) and with none;
+- where the default threshold comes from: the threshold (on a 0.01 grid) that maximises F1
+  over the intents at even positions of the set, F1 of every candidate at or above it
+  (no ``--limit``: a threshold decides what belongs, whatever the limit), pooled over those
+  intents; checked on the intents at odd positions, and fitted on those too to show how
+  much it moves;
 - a keyword filter on the same words: the intent's content words (lower-cased, split on
   anything but letters and digits, words of fewer than 3 characters and English function
   words dropped), each one ``discover --search WORD --sort downloads`` (the Hub matches
@@ -37,13 +42,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hubsnap.api.like import DEFAULT_THRESHOLD
 from like_eval import Intent, load
 
 ROOT = Path(__file__).resolve().parent.parent
 EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2"
 TOP = 10
-DEFAULT_THRESHOLD = 0.62
-SWEEP = (0.55, 0.5, 0.45, 0.4, 0.35)
+#: A ``--limit`` above the number of candidates (the default ``--candidates`` is 2,000).
+ALL = 100_000
+SEED_THRESHOLD = 0.62
+SWEEP = (SEED_THRESHOLD, 0.5, 0.45, 0.35, 0.3)
+#: Thresholds tried when fitting one: 0.20, 0.21, ... 0.70.
+GRID = tuple(round(0.2 + i / 100, 2) for i in range(51))
 # The seed's figures (keyword whitelist against the semantic filter at 0.62).
 SEED = {"like recall": 89.1, "keyword recall": 58.3, "like false": 4.2, "keyword false": 23.7}
 # English function words: a person typing keywords leaves them out.
@@ -99,6 +109,47 @@ def score(results: Sequence[tuple[Sequence[str], Collection[str]]], k: int = TOP
 def above(ranked: Sequence[tuple[str, float]], threshold: float | None, k: int = TOP) -> list[str]:
     """What ``--limit k --threshold X`` shows, from a ranking made with no threshold."""
     return [rid for rid, s in ranked[:k] if threshold is None or s >= threshold]
+
+
+@dataclass(frozen=True)
+class SetScores:
+    """Precision, recall and F1 of everything at or above a threshold, pooled over intents."""
+
+    precision: float
+    recall: float
+    f1: float
+
+
+def set_scores(
+    rankings: Sequence[Sequence[tuple[str, float]]],
+    relevant: Sequence[Collection[str]],
+    threshold: float,
+) -> SetScores:
+    """How well ``threshold`` alone separates the relevant models, with no limit."""
+    found = shown = wanted = 0
+    for ranking, rel in zip(rankings, relevant, strict=True):
+        kept = {rid for rid, s in ranking if s >= threshold}
+        found += len(kept & set(rel))
+        shown += len(kept)
+        wanted += len(rel)
+    precision = found / shown if shown else 0.0
+    recall = found / wanted if wanted else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if found else 0.0
+    return SetScores(precision, recall, f1)
+
+
+def fit_threshold(
+    rankings: Sequence[Sequence[tuple[str, float]]],
+    relevant: Sequence[Collection[str]],
+    grid: Sequence[float] = GRID,
+) -> float:
+    """The threshold of ``grid`` with the best F1 (:func:`set_scores`); of equals, the highest."""
+    return max(grid, key=lambda t: (set_scores(rankings, relevant, t).f1, t))
+
+
+def halves(items: Sequence[Any]) -> tuple[list[Any], list[Any]]:
+    """The items at even positions and those at odd ones."""
+    return list(items[0::2]), list(items[1::2])
 
 
 def keyword_ranking(
@@ -233,6 +284,35 @@ def _report(label: str, scores: Scores, add: Add, ratio: Ratio, targets: tuple[s
     ratio(f"{label}: false hits %", scores.false_hits, targets[1])
 
 
+def _fit(
+    ranked: Sequence[Sequence[tuple[str, float]]],
+    relevant: Sequence[Collection[str]],
+    add: Add,
+    ratio: Ratio,
+) -> None:
+    """The default threshold's derivation: fitted on one half of the intents, checked on the
+    other (and the other way round, to show how far it moves)."""
+    (fit_ranked, check_ranked), (fit_relevant, check_relevant) = halves(ranked), halves(relevant)
+    for label, (a_ranked, a_rel, b_ranked, b_rel) in (
+        ("even", (fit_ranked, fit_relevant, check_ranked, check_relevant)),
+        ("odd", (check_ranked, check_relevant, fit_ranked, fit_relevant)),
+    ):
+        threshold = fit_threshold(a_ranked, a_rel)
+        fitted, checked = (
+            set_scores(a_ranked, a_rel, threshold),
+            set_scores(b_ranked, b_rel, threshold),
+        )
+        top = score([(above(r, threshold), rel) for r, rel in zip(b_ranked, b_rel, strict=True)])
+        other = "odd" if label == "even" else "even"
+        add(f"threshold fitted on the {label}-position intents", 0.0,
+            f"{threshold:.2f}: F1 {fitted.f1:.3f} there (P {fitted.precision:.3f}, "
+            f"R {fitted.recall:.3f}); on the {other} ones F1 {checked.f1:.3f} "
+            f"(P {checked.precision:.3f}, R {checked.recall:.3f}), recall@10 {top.recall:.1f} %, "
+            f"false hits {top.false_hits:.1f} %")  # fmt: skip
+        target = f"= {DEFAULT_THRESHOLD} (the default)" if label == "even" else "report"
+        ratio(f"threshold fitted on the {label}-position intents", threshold, target)
+
+
 def section_like(work: Path, rounds: int, add: Add, ratio: Ratio, *, data: Path) -> None:
     intents = load()
     for leftover in ("like-home", "like-store", "like-hf"):
@@ -249,7 +329,9 @@ def section_like(work: Path, rounds: int, add: Add, ratio: Ratio, *, data: Path)
         for intent in intents:
             _, out = hubsnap.like(intent.text)
             default.append([m["model_id"] for m in out["models"]])
-            _, out = hubsnap.like(intent.text, "--threshold", "-1")
+            # Every candidate, not only the top 10: fitting a threshold needs them all.
+            _, out = hubsnap("discover", "--like", intent.text, "--threshold", "-1",
+                             "--limit", str(ALL))  # fmt: skip
             ranked.append(_ranked(out))
         keyword, phrase_matches = _keyword(hubsnap, intents)
 
@@ -279,6 +361,7 @@ def section_like(work: Path, rounds: int, add: Add, ratio: Ratio, *, data: Path)
         scores = score(list(zip(cut, relevant, strict=True)))
         label = f"like, threshold {threshold}" if threshold is not None else "like, top 10"
         _report(label, scores, add, ratio, ("report", "report"))
+    _fit(ranked, relevant, add, ratio)
     for leftover in ("like-home", "like-store", "like-hf"):
         shutil.rmtree(work / leftover, ignore_errors=True)
     (work / "like-embedder.yaml").unlink(missing_ok=True)

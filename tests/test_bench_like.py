@@ -12,7 +12,19 @@ SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 if str(SCRIPTS) not in sys.path:
     sys.path.insert(0, str(SCRIPTS))
 
-from bench_like import Scores, above, content_words, keyword_ranking, recall_at, score  # noqa: E402
+from bench_like import (  # noqa: E402
+    GRID,
+    Scores,
+    SetScores,
+    above,
+    content_words,
+    fit_threshold,
+    halves,
+    keyword_ranking,
+    recall_at,
+    score,
+    set_scores,
+)
 from like_eval import load  # noqa: E402
 
 
@@ -76,3 +88,36 @@ def test_keyword_ranking_prefers_ids_matching_more_words_then_downloads() -> Non
         "o/legal-sum", "o/news-summary", "o/legal-bert",
     ]  # fmt: skip
     assert keyword_ranking(["court"], hits) == []
+
+
+def test_set_scores_pool_everything_at_or_above_the_threshold_with_no_limit() -> None:
+    rankings = [
+        [("a", 0.8), ("x", 0.6), ("b", 0.5), ("y", 0.2)],
+        [("c", 0.7), ("z", 0.65), ("d", 0.1)],
+    ]
+    relevant = [{"a", "b"}, {"c", "d"}]
+    # At 0.5: a, x, b and c, z are kept; a, b, c of the four relevant are found.
+    got = set_scores(rankings, relevant, 0.5)
+    assert got.precision == pytest.approx(3 / 5)
+    assert got.recall == pytest.approx(3 / 4)
+    assert got.f1 == pytest.approx(2 * 0.6 * 0.75 / 1.35)
+    assert set_scores(rankings, relevant, 0.9) == SetScores(0.0, 0.0, 0.0)
+    assert set_scores(rankings, relevant, 0.0).recall == 1.0
+
+
+def test_the_fitted_threshold_maximises_f1_and_prefers_the_higher_of_equals() -> None:
+    rankings = [[("a", 0.8), ("b", 0.6), ("x", 0.45), ("y", 0.3)]]
+    relevant = [{"a", "b"}]
+    # Anything in (0.45, 0.6] keeps exactly a and b (F1 1); the highest such grid point wins.
+    assert fit_threshold(rankings, relevant) == 0.6
+    assert fit_threshold(rankings, relevant, grid=(0.2, 0.5)) == 0.5
+    assert GRID[0] == 0.2 and GRID[-1] == 0.7 and len(GRID) == 51
+    # A stricter threshold loses recall, a looser one precision.
+    assert set_scores(rankings, relevant, 0.7).f1 < 1.0 > set_scores(rankings, relevant, 0.4).f1
+
+
+def test_the_intents_are_halved_by_position() -> None:
+    assert halves(["a", "b", "c", "d", "e"]) == (["a", "c", "e"], ["b", "d"])
+    fit, check = halves(load())
+    assert len(fit) == 18 and len(check) == 17
+    assert {i.id for i in fit}.isdisjoint(i.id for i in check)

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from hubsnap.api.like import DEFAULT_THRESHOLD
 from hubsnap.digest import Digest
 from support.hub import BASE, HubEmulator
 from support.keys import Model
@@ -116,12 +117,13 @@ def test_models_are_ranked_by_their_cards_reproducibly(
     assert err == ""
     ranked = ranking(document)
     assert ranked[0][0] == f"{AUTHOR}/contract-clauses"
-    assert ranked[0][1] >= 0.62 > ranked[1][1]  # the default threshold tells it apart
+    assert ranked[0][1] >= DEFAULT_THRESHOLD > ranked[1][1]  # the default tells it apart
     assert [s for _, s in ranked] == sorted((s for _, s in ranked), reverse=True)
     assert {m for m, _ in ranked} == set(CARDS)
     report = document["like"]
     tag_digest = (store / "index.json").read_text()
     assert report["embedder"] == BASE and report["embedder_digest"] in tag_digest
+    assert report["closest"] == {"model_id": ranked[0][0], "similarity": ranked[0][1]}
     assert (report["candidates"], report["cards_fetched"], report["embedded"]) == (4, 4, 5)
     # The default threshold keeps the one that is about contracts; --limit cuts after ranking.
     kept, _ = like(run, "--like", LEGAL)
@@ -171,16 +173,24 @@ def test_a_second_run_fetches_no_card_and_embeds_nothing(
 @pytest.mark.usefixtures("store", "cards")
 @pytest.mark.behaviour_extra
 @pytest.mark.skipif(not HAS_EXTRA, reason="needs the behaviour extra (sentence-transformers)")
-def test_nothing_similar_enough_names_the_closest_model(run: Run) -> None:
-    best = ranking(like(run, "--like", LEGAL, "--threshold", "-1")[0])[0]
-    document, _ = like(run, "--like", LEGAL, "--threshold", "0.99")
-    assert document["models"] == []
+def test_when_nothing_reaches_the_threshold_the_closest_score_is_the_hint(run: Run) -> None:
     code, out, err = run("discover", "--author", AUTHOR, "--like", LEGAL, "--threshold", "0.99")
-    assert (code, err) == (0, "")
-    assert out == (
-        f"no models similar enough: the closest, {best[0]}, has {best[1]:.4f} < 0.99 "
-        "(a lower --threshold shows it)\n"
-    )
+    assert code == 0, err
+    closest = f"{AUTHOR}/contract-clauses"
+    assert out.startswith(f"no models scored >= 0.99; the closest, {closest}, scored 0.")
+    score = out.split()[-1]
+    assert out.splitlines() == [f"no models scored >= 0.99; the closest, {closest}, scored {score}"]
+    assert err.splitlines() == [f"hint: --threshold {score} would show it"]
+    assert float(score) < 0.99
+    # The hint holds: at that threshold the closest is shown (and only the cache is used).
+    document, err = like(run, "--like", LEGAL, "--threshold", score)
+    assert err == ""
+    assert ranking(document)[0] == (closest, float(score))
+    assert (document["like"]["cards_fetched"], document["like"]["embedded"]) == (0, 0)
+    # --json keeps stderr for notes: the closest model is a field there.
+    empty, err = like(run, "--like", LEGAL, "--threshold", "0.99")
+    assert (empty["models"], err) == ([], "")
+    assert empty["like"]["closest"] == {"model_id": closest, "similarity": float(score)}
 
 
 @pytest.mark.behaviour_extra
@@ -336,6 +346,7 @@ def test_an_incremental_like_ranks_only_what_changed(
     assert first["like"]["candidates"] == len(CARDS)
     quiet, _ = like(run, "--like", LEGAL, "--incremental", "--threshold", "-1")
     assert (quiet["models"], quiet["like"]["candidates"]) == ([], 0)
+    assert quiet["like"]["closest"] is None  # nothing was ranked
     # The listing without --like, and another intent, are queries of their own.
     code, out, err = run("discover", "--author", AUTHOR, "--incremental", "--json")
     assert code == 0, err

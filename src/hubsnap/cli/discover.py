@@ -14,21 +14,23 @@ if TYPE_CHECKING:
 
 
 #: ``--like``'s defaults, repeated here so that ``--help`` loads nothing (a test compares them).
-DEFAULT_THRESHOLD = 0.62
+DEFAULT_THRESHOLD = 0.40
 DEFAULT_CANDIDATES = 2000
+
+
+def _nothing_similar(result: DiscoverResult) -> str:
+    """What ``--like`` says when no model reaches the threshold: how close the best came."""
+    assert result.like is not None
+    closest, threshold = result.like.closest, result.like.query.threshold
+    if closest is None:
+        return "no models to rank"
+    return f"no models scored >= {threshold:g}; the closest, {closest[0]}, scored {closest[1]:.4f}"
 
 
 def _render(result: DiscoverResult) -> str:
     if not result.models:
-        if result.like is not None and result.like.closest is not None:
-            name, score = result.like.closest
-            threshold = result.like.query.threshold
-            return (
-                f"no models similar enough: the closest, {name}, has {score:.4f} < {threshold:g}"
-                " (a lower --threshold shows it)"
-            )
         if result.like is not None:
-            return "no models similar enough"
+            return _nothing_similar(result)
         return "no models changed" if result.since else "no models found"
     headers = ["model", "last modified", "downloads", "pipeline tag"]
     rows = [
@@ -144,4 +146,7 @@ def discover_command(
     result = discover(settings(timeout=timeout), query)
     for note in result.like.notes if result.like is not None else ():
         warn(f"note: {note}")
+    closest = result.like.closest if result.like is not None else None
+    if closest is not None and not result.models and not json_output:
+        warn(f"hint: --threshold {closest[1]:.4f} would show it")
     emit(result.to_json(), json_output, lambda _: _render(result), schema="discover")
