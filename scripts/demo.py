@@ -150,6 +150,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         hubsnap("sign", child_ref, "--key", str(key), "--parent", base_ref, env=env)
         hubsnap("verify", child_ref, "--key", str(out / "key.pub"), "--chain", env=env)
 
+        say("diff: what the fine-tune changed (structure here; every level in an HTML page)")
+        levels = "files,config,tokenizer,card,headers"
+        hubsnap("diff", base_ref, child_ref, "--levels", levels, env=env)
+        hubsnap("diff", base_ref, child_ref, "--format", "html", "-o", str(out / "diff.html"),
+                env=env)  # fmt: skip
+
+        say("discover --like: rank listed models by meaning, embedded by the stored MiniLM")
+        hubsnap("discover", "--like", "classify the sentiment of product reviews",
+                "--task", "text-classification", "--candidates", "150", "--limit", "5",
+                env=env)  # fmt: skip
+
         say("pull by digest into a folder; check the signature with model_signing")
         pulled = out / "pulled"
         hubsnap("pull", child_ref, "-o", str(pulled), env=env)
@@ -181,6 +192,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 hubsnap("verify", pushed, "--key", str(out / "key.pub"), "--chain", env=env)
                 hubsnap("inspect", pushed, env=env)
                 hubsnap("pull", pushed, "-o", str(out / "pulled-from-registry"), env=env)
+                # Remote-first: small files and safetensors headers only, by HTTP Range.
+                # The signed report is attached to the fine-tune as a referrer.
+                hubsnap("diff", pushed_base, pushed, "--levels", levels, "--sign", str(key),
+                        env=env)  # fmt: skip
 
                 say("serve: a commit published on the Hub is mirrored, signed and verified")
                 demo_serve.run(endpoint, host, key, BASE, env=env, out=out)

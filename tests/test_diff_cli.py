@@ -82,6 +82,23 @@ def test_a_perturbed_shard_is_the_one_changed_tensor(
     assert change["mean_abs_diff"] == pytest.approx(0.5)
 
 
+def test_the_table_says_when_tensor_values_were_not_compared(
+    store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    changed = dict(TENSORS)
+    changed["layer.2.weight"] = TENSORS["layer.2.weight"] + np.float32(0.5)
+    a = build_model(store, {"model.safetensors": save(TENSORS)})
+    b = build_model(store, {"model.safetensors": save(changed)})
+    headers = run_cli(["diff", a, b, "--levels", "headers"], capsys)
+    assert headers.code == 0, headers.err
+    assert (
+        "tensors: 0 added, 0 removed, 0 reshaped (values not compared: --levels tensors "
+        "compares them)" in headers.out.splitlines()
+    )
+    values = run_cli(["diff", a, b, "--levels", "tensors"], capsys)
+    assert "tensors: 0 added, 0 removed, 0 reshaped, 1 changed, 3 unchanged" in values.out
+
+
 def _raw(header: bytes, data: bytes) -> bytes:
     return struct.pack("<Q", len(header)) + header + data
 

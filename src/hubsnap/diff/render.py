@@ -146,12 +146,13 @@ def _tensor_sections(report: DiffReport, markdown: bool) -> list[list[str]]:
     t = report.tensors
     if t is None:
         return []
-    changed = "not compared" if t.changed is None else str(len(t.changed))
-    lines = [
-        f"tensors: {len(t.added)} added, {len(t.removed)} removed, {len(t.reshaped)} "
-        f"reshaped, {changed} changed, {t.unchanged if t.unchanged is not None else '-'} "
-        "unchanged"
-    ]
+    counts = f"tensors: {len(t.added)} added, {len(t.removed)} removed, {len(t.reshaped)} reshaped"
+    if t.changed is None:  # headers only: values were not read
+        counts += " (values not compared: --levels tensors compares them)"
+    else:
+        unchanged = t.unchanged if t.unchanged is not None else "-"
+        counts += f", {len(t.changed)} changed, {unchanged} unchanged"
+    lines = [counts]
     if t.added:
         lines.append(f"  added: {_listed(t.added)}")
     if t.removed:
