@@ -22,12 +22,14 @@ from pathlib import Path
 from hubsnap.api.signing import snapshot_revision
 from hubsnap.canonical import canonical_json, loads_object
 from hubsnap.config import parse_duration
+from hubsnap.diff.safetensors import parse_header
 from hubsnap.documents import InvalidDocument, dump_yaml, load_yaml
 from hubsnap.errors import HubsnapError, IntegrityError
 from hubsnap.hub import _parse_json
 from hubsnap.hublist import _parse_listed
 from hubsnap.hubtypes import hub_timestamp, parse_siblings
 from hubsnap.lfs.pointer import check_pointer, encode_pointer
+from hubsnap.like.card import read_card
 from hubsnap.models import (
     Index,
     Manifest,
@@ -35,6 +37,7 @@ from hubsnap.models import (
 from hubsnap.oci.auth import _decode_auth, load_credentials
 from hubsnap.oci.reference import parse_reference
 from hubsnap.retry import parse_retry_after
+from hubsnap.serve.payload import PayloadError, parse_payload
 from hubsnap.signing.dsse import open_envelope, parse_bundle
 from hubsnap.signing.keys import load_public_key
 from hubsnap.signing.oms import OmsStatement
@@ -195,6 +198,44 @@ def _card(data: bytes, scratch: Path) -> None:
     canonical_json(meta)
 
 
+def _like_card(data: bytes, scratch: Path) -> None:
+    # What discover --like takes from a card: text, or a note; never an exception.
+    card = read_card(data, limit=64 * 1024)
+    if len(card.text) > 64 * 1024:
+        raise Breach(f"like-card: {len(card.text)} characters from a 64 KiB card")
+
+
+def _safetensors(data: bytes, scratch: Path) -> None:
+    header = parse_header(data, len(data), "model.safetensors")
+    base = header.data_offset  # every accepted tensor lies inside the file
+    for name, info in header.tensors.items():
+        if not 0 <= info.start <= info.end <= len(data) - base:
+            raise Breach(f"safetensors: tensor {name!r} outside the file")
+
+
+def _webhook(data: bytes, scratch: Path) -> None:
+    payload = parse_payload(data)
+    canonical_json({"repo": payload.repo.name, "refs": [r.ref for r in payload.updated_refs]})
+
+
+def _safetensors_seed() -> bytes:
+    header = b'{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"__metadata__":{"k":"v"}}'
+    header += b" " * (-len(header) % 8)
+    return len(header).to_bytes(8, "little") + header + bytes(8)
+
+
+WEBHOOK = (
+    b'{"event":{"action":"update","scope":"repo.content"},"repo":{"type":"model",'
+    b'"name":"acme/tiny","id":"6565656565656565656565aa","private":false,'
+    b'"headSha":"' + b"a" * 40 + b'","url":{"web":"https://huggingface.co/acme/tiny"}},'
+    b'"updatedRefs":[{"ref":"refs/heads/main","oldSha":"'
+    + b"b" * 40
+    + b'","newSha":"'
+    + b"a" * 40
+    + b'"}],"webhook":{"id":"6565656565656565656565ee","version":3}}'
+)
+
+
 def _hub(data: bytes, scratch: Path) -> None:
     # What the Hub client does with an answer: its JSON reader, then the typed readers.
     value = _parse_json(data, "Hub answer")
@@ -302,6 +343,16 @@ TARGETS: dict[str, Target] = {
             golden("signing/oms-statement.json", "signing/provenance-statement.json"),
         ),
         Target("card", _card, frozenset(), (CARD,)),
+        Target(
+            "like-card",
+            _like_card,
+            frozenset(),
+            (CARD,),
+            structured=False,
+            hostile=(b"---\n" + b"[" * 5000 + b"\n---\n", b"\xff\xfe\x00", b"---\n&a [*a]\n---\n"),
+        ),
+        Target("safetensors", _safetensors, frozenset({6}), (_safetensors_seed(),)),
+        Target("webhook", _webhook, frozenset(), (WEBHOOK,), PayloadError),
         Target(
             "hub",
             _hub,
