@@ -29,6 +29,7 @@ from pathlib import Path
 from hubsnap.canonical import canonical_json
 from hubsnap.digest import sha256_bytes
 from hubsnap.models import MEDIA_TYPE_IMAGE_MANIFEST
+from support.httpbody import read_request_body
 
 __all__ = [
     "HonestRoutes",
@@ -94,17 +95,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def _body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            data = bytearray()
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    self.rfile.readline()
-                    return bytes(data)
-                data += self.rfile.read(size)
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        return read_request_body(self)
 
     def _handle(self) -> None:
         path, _, query = self.path.partition("?")

@@ -19,6 +19,8 @@ import threading
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
+from support.httpbody import read_request_body
+
 __all__ = ["CountingProxy", "counting_proxy"]
 
 _HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "proxy-connection"}
@@ -33,17 +35,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def _body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            out = bytearray()
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return bytes(out)
-                out += self.rfile.read(size)
-                self.rfile.readline()
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        return read_request_body(self)
 
     def _forward(self) -> None:
         body = self._body()
